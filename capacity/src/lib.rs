@@ -1,0 +1,3 @@
+//! capacity
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! dashboards
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! orchestrator
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! queues
+
+#![forbid(unsafe_code)]

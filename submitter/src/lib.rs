@@ -1,0 +1,3 @@
+//! submitter
+
+#![forbid(unsafe_code)]

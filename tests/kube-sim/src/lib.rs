@@ -1,0 +1,3 @@
+//! kube-sim
+
+#![forbid(unsafe_code)]

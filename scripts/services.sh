@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Makes sure what the tests and the demo need answers on 127.0.0.1, starting or installing
+# (Debian packages, PyPI) whatever does not. Idempotent; safe to run any time.
+set -euo pipefail
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Waits (polling, bounded) until a command succeeds.
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what did not come up within ${seconds}s"
+    sleep 0.5
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+apt_install() {
+  command -v apt-get >/dev/null || die "cannot install $* (no apt-get); install it by hand"
+  log "installing $* (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null 2>&1 || true
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return; fi
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  log "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_for "PostgreSQL" 60 pg_isready -q -h 127.0.0.1 -p 5432
+  # Local trust for the test role, as on the development machines.
+  if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    log "allowing local trust auth in $hba"
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    wait_for "PostgreSQL trust auth" 30 psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1'
+  fi
+}
+
+ensure_rabbitmq() {
+  if port_open 5672 && rabbitmqctl -q status >/dev/null 2>&1; then return; fi
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  log "starting RabbitMQ"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_for "RabbitMQ" 120 rabbitmqctl -q await_startup
+  wait_for "RabbitMQ port 5672" 30 port_open 5672
+}
+
+ensure_tools() {
+  command -v cargo-nextest >/dev/null || { log "installing cargo-nextest"; cargo install --locked cargo-nextest; }
+}
+
+ensure_postgres
+ensure_rabbitmq
+ensure_tools
+log "PostgreSQL and RabbitMQ answer on 127.0.0.1"

@@ -1,3 +1,67 @@
-//! capacity
+//! Capacity checking: can the cluster run a Spark application's driver **and** its executors
+//! right now — and if not, is it worth waiting?
+//!
+//! [`model`] describes demands (a gang of pods), [`view`] what the cluster offers, and
+//! [`verdict`] the answer. A [`CapacityChecker`] strategy turns a demand into a verdict; the
+//! submitter orders jobs over a [`view::ClusterView`] and asks the checker to confirm each
+//! admission, then reserves the capacity until the application's pods appear.
 
 #![forbid(unsafe_code)]
+
+pub mod model;
+pub mod verdict;
+pub mod view;
+
+pub use model::{GangDemand, PodDemand, PodRole, Resources, Taint, TaintEffect, Toleration};
+pub use verdict::{
+    NeverKind, NeverReason, Placement, Resource, ScaleUp, Verdict, WaitKind, WaitReason,
+};
+pub use view::{AutoscalePool, ClusterView, NodeView, QuotaView};
+
+/// Errors of the capacity checker (the API server unreachable, a cache not yet synced, …).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The cluster state is not known yet (watch caches still syncing).
+    #[error("the cluster snapshot is not ready: {0}")]
+    NotReady(String),
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(String),
+}
+
+impl Error {
+    /// Metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::NotReady(_) => "not-ready",
+            Error::Kube(_) => "kube",
+        }
+    }
+}
+
+/// Result alias for the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A capacity-checking strategy (snapshot, dry-run, placeholders), chosen in config.
+///
+/// The submitter calls [`view`](CapacityChecker::view) to order and backfill jobs, then
+/// [`check`](CapacityChecker::check) for each job it wants to admit, and
+/// [`reserve`](CapacityChecker::reserve) right after a `Fits` so that the next decision does
+/// not spend the same room before the application's pods exist.
+#[async_trait::async_trait]
+pub trait CapacityChecker: Send + Sync {
+    /// Strategy name for metrics and logs (`snapshot`, `dry-run`, `placeholders`).
+    fn name(&self) -> &'static str;
+
+    /// The cluster now, ledger reservations counted as requested. Cheap (no API call).
+    fn view(&self) -> Result<ClusterView>;
+
+    /// The verdict for one gang now, including the strategy's own confirmation.
+    async fn check(&self, demand: &GangDemand) -> Result<Verdict>;
+
+    /// Promises the placed capacity to the gang until its pods appear (or the entry expires).
+    fn reserve(&self, demand: &GangDemand, placement: &Placement);
+
+    /// Drops a promise (submission failed, job cancelled or finished).
+    fn release(&self, key: &str);
+}

@@ -30,9 +30,11 @@ impl JobId {
         Self(Uuid::now_v7())
     }
 
-    /// The first eight hex digits: short, stable, good enough to tell jobs apart in names.
+    /// Ten hex digits from the id's random tail: short and stable, for object names. (The head
+    /// of a v7 id is its timestamp, shared by every job created in the same minute.)
     pub fn short(&self) -> String {
-        self.0.simple().to_string()[..8].to_owned()
+        let hex = self.0.simple().to_string();
+        hex[hex.len() - 10..].to_owned()
     }
 }
 
@@ -649,7 +651,12 @@ mod tests {
         let b = JobId::generate();
         assert_eq!(a.0.get_version_num(), 7);
         assert!(a < b, "v7 ids sort by creation");
-        assert_eq!(a.short().len(), 8);
+        assert_eq!(a.short().len(), 10);
+        assert_ne!(
+            a.short(),
+            b.short(),
+            "ids made in the same instant differ in their short form"
+        );
         assert_eq!(a.to_string().parse::<JobId>().unwrap(), a);
     }
 

@@ -9,4 +9,5 @@
 
 pub mod footprint;
 pub mod naming;
+pub mod ordering;
 pub mod spark_app;

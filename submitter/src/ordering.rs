@@ -1,0 +1,596 @@
+//! Who goes next: the admission order as a pure function of the pending heads, each
+//! namespace's running usage and entitlement, and the room the cluster has.
+//!
+//! The rules (DESIGN "Ordering and fairness"):
+//! 1. every high job (and every normal job older than the promotion age) is considered before
+//!    any normal job;
+//! 2. among namespaces at one level, the one using the smallest dominant share of its
+//!    entitlement goes first, ties to the oldest head; within a namespace and level, FIFO;
+//! 3. a job that does not fit keeps its place: the [`Room`] reserves what it will need, and jobs
+//!    behind it are admitted only into capacity that reservation does not claim (backfill that
+//!    never delays it);
+//! 4. a job that can never fit is not waited for.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use capacity::{GangDemand, NeverReason, Placement, Resources, WaitReason};
+use chrono::{DateTime, Utc};
+use queues::{JobId, Priority};
+
+/// A pending job as the decision sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The job.
+    pub id: JobId,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its queue level.
+    pub priority: Priority,
+    /// When it entered the queue (FIFO key).
+    pub enqueued_at: DateTime<Utc>,
+    /// What it needs to run.
+    pub gang: GangDemand,
+}
+
+/// Knobs of the decision.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// A normal job waiting at least this long is treated as high (anti-starvation).
+    pub promote_after: Duration,
+    /// Most admissions in one round (bounds API writes per round).
+    pub max_admissions: usize,
+}
+
+/// One decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Submit it now, on this placement.
+    Admit {
+        /// The job.
+        id: JobId,
+        /// Where its pods go.
+        placement: Placement,
+    },
+    /// Not now.
+    Wait {
+        /// The job.
+        id: JobId,
+        /// Why (the "why pending" shown to users).
+        reason: WaitReason,
+        /// 1-based position in this round's order.
+        position: u32,
+    },
+    /// Never: dead-letter it.
+    Never {
+        /// The job.
+        id: JobId,
+        /// Why.
+        reason: NeverReason,
+    },
+}
+
+/// What the cluster can hold, as the round consumes it. Implementations subtract admitted gangs
+/// and keep reservations for blocked ones.
+pub trait Room {
+    /// `Some` when the gang can never run here.
+    fn never(&self, gang: &GangDemand) -> Option<NeverReason>;
+    /// Places the gang now, outside every reservation, and takes its room; or says why not.
+    fn admit(&mut self, gang: &GangDemand) -> Result<Placement, WaitReason>;
+    /// Sets aside the room a blocked gang will need, so later admissions cannot take it.
+    fn reserve(&mut self, gang: &GangDemand);
+}
+
+/// A namespace's dominant share of its entitlement: `max(cpu used / cpu entitled, memory used /
+/// memory entitled)`. An entitlement of zero in a dimension it uses is an infinite share.
+pub fn dominant_share(used: &Resources, entitled: &Resources) -> f64 {
+    let share = |u: u64, e: u64| match (u, e) {
+        (0, _) => 0.0,
+        (_, 0) => f64::INFINITY,
+        (u, e) => u as f64 / e as f64,
+    };
+    share(used.cpu_millis, entitled.cpu_millis).max(share(used.memory_bytes, entitled.memory_bytes))
+}
+
+/// Orders the candidates and decides each, consuming the room as it admits.
+pub fn decide(
+    now: DateTime<Utc>,
+    candidates: Vec<Candidate>,
+    usage: &BTreeMap<String, Resources>,
+    entitlements: &BTreeMap<String, Resources>,
+    policy: &Policy,
+    room: &mut impl Room,
+) -> Vec<Decision> {
+    let promote = chrono::Duration::from_std(policy.promote_after).unwrap_or(chrono::Duration::MAX);
+    let level = |c: &Candidate| {
+        if c.priority == Priority::High || now - c.enqueued_at >= promote {
+            Priority::High
+        } else {
+            Priority::Normal
+        }
+    };
+
+    // Per level, per namespace, FIFO.
+    let mut queues: BTreeMap<(Priority, String), VecDeque<Candidate>> = BTreeMap::new();
+    for c in candidates {
+        queues
+            .entry((level(&c), c.namespace.clone()))
+            .or_default()
+            .push_back(c);
+    }
+    for q in queues.values_mut() {
+        q.make_contiguous().sort_by_key(|c| (c.enqueued_at, c.id));
+    }
+
+    let mut usage = usage.clone();
+    let mut decisions = Vec::new();
+    let mut admitted = 0usize;
+    let mut position = 0u32;
+    for lvl in Priority::ALL {
+        loop {
+            let next = queues
+                .iter()
+                .filter(|((l, _), q)| *l == lvl && !q.is_empty())
+                .min_by(|((_, a_ns), a_q), ((_, b_ns), b_q)| {
+                    let share = |ns: &String| {
+                        dominant_share(
+                            &usage.get(ns).copied().unwrap_or_default(),
+                            &entitlements.get(ns).copied().unwrap_or_default(),
+                        )
+                    };
+                    let head = |q: &VecDeque<Candidate>| q.front().map(|c| (c.enqueued_at, c.id));
+                    share(a_ns)
+                        .total_cmp(&share(b_ns))
+                        .then_with(|| head(a_q).cmp(&head(b_q)))
+                })
+                .map(|(key, _)| key.clone());
+            let Some(key) = next else { break };
+            let Some(c) = queues.get_mut(&key).and_then(VecDeque::pop_front) else {
+                break;
+            };
+            position += 1;
+            if admitted >= policy.max_admissions {
+                decisions.push(Decision::Wait {
+                    id: c.id,
+                    reason: round_full(policy.max_admissions),
+                    position,
+                });
+                continue;
+            }
+            if let Some(reason) = room.never(&c.gang) {
+                decisions.push(Decision::Never { id: c.id, reason });
+                position -= 1;
+                continue;
+            }
+            match room.admit(&c.gang) {
+                Ok(placement) => {
+                    let used = usage.entry(c.namespace.clone()).or_default();
+                    *used = used.saturating_add(&c.gang.total());
+                    admitted += 1;
+                    decisions.push(Decision::Admit {
+                        id: c.id,
+                        placement,
+                    });
+                }
+                Err(reason) => {
+                    room.reserve(&c.gang);
+                    decisions.push(Decision::Wait {
+                        id: c.id,
+                        reason,
+                        position,
+                    });
+                }
+            }
+        }
+    }
+    decisions
+}
+
+fn round_full(max: usize) -> WaitReason {
+    WaitReason {
+        kind: capacity::WaitKind::NotConfirmed,
+        message: format!(
+            "waiting for the next admission round ({max} jobs are admitted per round)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use capacity::{PodDemand, PodRole, WaitKind};
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A one-dimensional cluster: `free` cpu now, `eventual` cpu once running work ends;
+    /// reservations claim eventual cpu, admissions need both.
+    struct Cpus {
+        free: u64,
+        eventual: u64,
+        reserved: u64,
+        largest_node: u64,
+    }
+
+    impl Room for Cpus {
+        fn never(&self, gang: &GangDemand) -> Option<NeverReason> {
+            (gang
+                .pods
+                .iter()
+                .any(|p| p.requests.cpu_millis > self.largest_node))
+            .then(|| NeverReason {
+                kind: capacity::NeverKind::PodTooLarge {
+                    role: PodRole::Executor,
+                    resource: capacity::Resource::Cpu,
+                },
+                message: "too large".into(),
+            })
+        }
+        fn admit(&mut self, gang: &GangDemand) -> Result<Placement, WaitReason> {
+            let need = gang.total().cpu_millis;
+            let unreserved = self.eventual.saturating_sub(self.reserved);
+            if need <= self.free && need <= unreserved {
+                self.free -= need;
+                self.eventual -= need;
+                Ok(Placement {
+                    nodes: vec!["n".into(); gang.pods.len()],
+                    scale_up: vec![],
+                })
+            } else {
+                let kind = if need <= self.free {
+                    WaitKind::Reserved {
+                        holder: "head".into(),
+                    }
+                } else {
+                    WaitKind::NotConfirmed
+                };
+                Err(WaitReason {
+                    kind,
+                    message: "no room".into(),
+                })
+            }
+        }
+        fn reserve(&mut self, gang: &GangDemand) {
+            let need = gang.total().cpu_millis;
+            if need <= self.eventual.saturating_sub(self.reserved) {
+                self.reserved += need;
+            }
+        }
+    }
+
+    fn cpus(free: u64) -> Cpus {
+        Cpus {
+            free,
+            eventual: free,
+            reserved: 0,
+            largest_node: u64::MAX,
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn job(n: u128, ns: &str, priority: Priority, age_secs: i64, cpu: u64) -> Candidate {
+        Candidate {
+            id: JobId(Uuid::from_u128(n)),
+            namespace: ns.into(),
+            priority,
+            enqueued_at: t0() - chrono::Duration::seconds(age_secs),
+            gang: GangDemand {
+                key: n.to_string(),
+                namespace: ns.into(),
+                pod_labels: BTreeMap::new(),
+                pods: vec![PodDemand {
+                    role: PodRole::Driver,
+                    requests: Resources {
+                        cpu_millis: cpu,
+                        memory_bytes: 0,
+                        pods: 1,
+                    },
+                    node_selector: BTreeMap::new(),
+                    tolerations: vec![],
+                    priority: 0,
+                }],
+            },
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            promote_after: Duration::from_secs(3600),
+            max_admissions: 100,
+        }
+    }
+
+    fn admitted(ds: &[Decision]) -> Vec<u128> {
+        ds.iter()
+            .filter_map(|d| {
+                if let Decision::Admit { id, .. } = d {
+                    Some(id.0.as_u128())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn entitled(pairs: &[(&str, u64)]) -> BTreeMap<String, Resources> {
+        pairs
+            .iter()
+            .map(|(ns, cpu)| {
+                (
+                    (*ns).to_owned(),
+                    Resources {
+                        cpu_millis: *cpu,
+                        memory_bytes: 1,
+                        pods: 0,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn high_before_normal_across_namespaces() {
+        let jobs = vec![
+            job(1, "a", Priority::Normal, 100, 1000),
+            job(2, "b", Priority::High, 10, 1000),
+        ];
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &policy(),
+            &mut cpus(1000),
+        );
+        assert_eq!(
+            admitted(&ds),
+            [2],
+            "the younger high job wins the only room"
+        );
+        assert!(matches!(ds[1], Decision::Wait { position: 2, .. }));
+    }
+
+    #[test]
+    fn fifo_within_a_namespace_and_level() {
+        let jobs = vec![
+            job(3, "a", Priority::Normal, 10, 100),
+            job(1, "a", Priority::Normal, 30, 100),
+            job(2, "a", Priority::Normal, 20, 100),
+        ];
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1)]),
+            &policy(),
+            &mut cpus(10_000),
+        );
+        assert_eq!(admitted(&ds), [1, 2, 3]);
+    }
+
+    #[test]
+    fn smallest_dominant_share_goes_first() {
+        // a already uses half its entitlement, b nothing: b's younger head goes first, then
+        // admissions alternate as shares even out.
+        let usage = BTreeMap::from([(
+            "a".to_owned(),
+            Resources {
+                cpu_millis: 2000,
+                memory_bytes: 0,
+                pods: 0,
+            },
+        )]);
+        let jobs = vec![
+            job(1, "a", Priority::Normal, 50, 1000),
+            job(2, "a", Priority::Normal, 40, 1000),
+            job(3, "b", Priority::Normal, 10, 1000),
+            job(4, "b", Priority::Normal, 5, 1000),
+            job(5, "b", Priority::Normal, 1, 1000),
+        ];
+        let ds = decide(
+            t0(),
+            jobs,
+            &usage,
+            &entitled(&[("a", 4000), ("b", 4000)]),
+            &policy(),
+            &mut cpus(10_000),
+        );
+        assert_eq!(admitted(&ds), [3, 4, 1, 5, 2]);
+    }
+
+    #[test]
+    fn weights_scale_shares() {
+        // b is entitled to twice a's cpu: it gets two admissions for each of a's.
+        let jobs: Vec<Candidate> = (0..6)
+            .map(|i| job(10 + i, "a", Priority::Normal, 100 - i as i64, 1000))
+            .chain((0..6).map(|i| job(20 + i, "b", Priority::Normal, 100 - i as i64, 1000)))
+            .collect();
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 3000), ("b", 6000)]),
+            &policy(),
+            &mut cpus(6000),
+        );
+        let ids = admitted(&ds);
+        assert_eq!(ids.iter().filter(|i| **i < 20).count(), 2, "{ids:?}");
+        assert_eq!(ids.iter().filter(|i| **i >= 20).count(), 4, "{ids:?}");
+    }
+
+    #[test]
+    fn ties_go_to_the_oldest_head() {
+        let jobs = vec![
+            job(1, "a", Priority::Normal, 10, 1000),
+            job(2, "b", Priority::Normal, 20, 1000),
+        ];
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &policy(),
+            &mut cpus(1000),
+        );
+        assert_eq!(admitted(&ds), [2]);
+    }
+
+    #[test]
+    fn a_blocked_head_keeps_its_place_and_backfill_cannot_take_its_room() {
+        // 3 cpu free and 4 in all: the head (4) waits and reserves all 4; the small jobs behind
+        // it would fit in the free 3 but that is room the head needs.
+        let jobs = vec![
+            job(1, "a", Priority::High, 30, 4000),
+            job(2, "a", Priority::High, 20, 1000),
+            job(3, "b", Priority::Normal, 10, 1000),
+        ];
+        let mut room = Cpus {
+            free: 3000,
+            eventual: 4000,
+            reserved: 0,
+            largest_node: u64::MAX,
+        };
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &policy(),
+            &mut room,
+        );
+        assert!(admitted(&ds).is_empty(), "{ds:?}");
+        assert!(matches!(&ds[0], Decision::Wait { position: 1, .. }));
+        assert!(matches!(
+            &ds[1],
+            Decision::Wait {
+                reason: WaitReason {
+                    kind: WaitKind::Reserved { .. },
+                    ..
+                },
+                position: 2,
+                ..
+            }
+        ));
+        assert!(matches!(&ds[2], Decision::Wait { position: 3, .. }));
+    }
+
+    #[test]
+    fn backfill_uses_what_the_head_cannot() {
+        // 16 cpu in all, 6 free now. The head needs 12: it waits and claims 12 of the 16, so
+        // 4 remain for backfill: the first 3-cpu job runs now, the second would delay the head.
+        let jobs = vec![
+            job(1, "a", Priority::Normal, 30, 12_000),
+            job(2, "a", Priority::Normal, 20, 3000),
+            job(3, "b", Priority::Normal, 10, 3000),
+        ];
+        let mut room = Cpus {
+            free: 6000,
+            eventual: 16_000,
+            reserved: 0,
+            largest_node: u64::MAX,
+        };
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &policy(),
+            &mut room,
+        );
+        assert_eq!(
+            admitted(&ds),
+            [2],
+            "the oldest job behind the head backfills into the 4 cpu it cannot use"
+        );
+        assert!(ds.iter().any(|d| matches!(d, Decision::Wait { id, reason: WaitReason { kind: WaitKind::Reserved { .. }, .. }, .. } if id.0.as_u128() == 3)));
+    }
+
+    #[test]
+    fn old_normal_jobs_are_promoted() {
+        let jobs = vec![
+            job(1, "a", Priority::Normal, 7200, 1000),
+            job(2, "b", Priority::High, 10, 1000),
+        ];
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &policy(),
+            &mut cpus(1000),
+        );
+        assert_eq!(
+            admitted(&ds),
+            [1],
+            "a two-hour-old normal job competes as high and is older"
+        );
+    }
+
+    #[test]
+    fn never_fits_is_decided_not_waited_for() {
+        let jobs = vec![
+            job(1, "a", Priority::High, 30, 64_000),
+            job(2, "a", Priority::High, 20, 1000),
+        ];
+        let mut room = Cpus {
+            free: 8000,
+            eventual: 8000,
+            reserved: 0,
+            largest_node: 16_000,
+        };
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1)]),
+            &policy(),
+            &mut room,
+        );
+        assert!(matches!(ds[0], Decision::Never { .. }));
+        assert_eq!(
+            admitted(&ds),
+            [2],
+            "an impossible head does not block the queue"
+        );
+    }
+
+    #[test]
+    fn admissions_per_round_are_bounded() {
+        let jobs: Vec<Candidate> = (0..5)
+            .map(|i| job(i, "a", Priority::Normal, 100 - i as i64, 10))
+            .collect();
+        let p = Policy {
+            max_admissions: 2,
+            ..policy()
+        };
+        let ds = decide(
+            t0(),
+            jobs,
+            &BTreeMap::new(),
+            &entitled(&[("a", 1)]),
+            &p,
+            &mut cpus(1_000_000),
+        );
+        assert_eq!(admitted(&ds), [0, 1]);
+        assert_eq!(
+            ds.iter()
+                .filter(|d| matches!(d, Decision::Wait { .. }))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn dominant_share_math() {
+        let r = |c, m| Resources {
+            cpu_millis: c,
+            memory_bytes: m,
+            pods: 0,
+        };
+        assert_eq!(dominant_share(&r(0, 0), &r(0, 0)), 0.0);
+        assert_eq!(dominant_share(&r(1000, 4), &r(4000, 8)), 0.5);
+        assert_eq!(dominant_share(&r(1, 0), &r(0, 8)), f64::INFINITY);
+    }
+}

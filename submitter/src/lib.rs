@@ -1,9 +1,13 @@
 //! The admission loop: turns pending jobs into running Spark applications, in a fair,
 //! priority-respecting order, only when the cluster can hold the driver and its executors.
 //!
-//! [`footprint`] sizes a job's pods exactly as Spark will; [`spark_app`] renders the
-//! `SparkApplication` from that same footprint and [`naming`] gives it a deterministic name and
-//! labels, so the capacity demand and the pods Spark creates agree.
+//! Data flow: pending jobs → [`footprint`] (each job's pods, sized exactly as Spark sizes them)
+//! → [`ordering::decide`] (who goes next, over the capacity checker's view: priority, fair
+//! shares, FIFO, reservations and backfill, never-fits) → for each admission the
+//! [`spark_app`] emitter renders the `SparkApplication` from the same footprint, named and
+//! labelled by [`naming`] so a retried create adopts instead of duplicating → [`tracking`]
+//! classifies what the application and its pods do (states, failure categories, stuck
+//! detection) and decides retries that learn from the failure.
 
 #![forbid(unsafe_code)]
 
@@ -11,3 +15,4 @@ pub mod footprint;
 pub mod naming;
 pub mod ordering;
 pub mod spark_app;
+pub mod tracking;

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod footprint;
+pub mod kube_apps;
 pub mod naming;
 pub mod ordering;
 pub mod spark_app;

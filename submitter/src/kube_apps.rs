@@ -1,0 +1,294 @@
+//! The Kubernetes edge of the submitter: creating `SparkApplication`s (adopting one that a
+//! previous run already created), deleting them, and watching them and their pods.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::naming::{ATTEMPT_LABEL, JOB_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::tracking::{AppObservation, ContainerObservation, PodObservation, PodPhase};
+
+/// A `SparkApplication`, with spec and status kept as JSON: the orchestrator writes the spec
+/// it rendered and reads a few status fields.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SparkApplication {
+    /// Object metadata.
+    pub metadata: ObjectMeta,
+    /// The spec as rendered by [`crate::spark_app`].
+    #[serde(default)]
+    pub spec: Value,
+    /// Written by the Spark Operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+}
+
+impl k8s_openapi::Resource for SparkApplication {
+    const API_VERSION: &'static str = "sparkoperator.k8s.io/v1beta2";
+    const GROUP: &'static str = "sparkoperator.k8s.io";
+    const KIND: &'static str = "SparkApplication";
+    const VERSION: &'static str = "v1beta2";
+    const URL_PATH_SEGMENT: &'static str = "sparkapplications";
+    type Scope = NamespaceResourceScope;
+}
+
+impl k8s_openapi::Metadata for SparkApplication {
+    type Ty = ObjectMeta;
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl SparkApplication {
+    /// Wraps a rendered application (`apiVersion`/`kind`/`metadata`/`spec` JSON).
+    pub fn from_rendered(rendered: Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(rendered)
+    }
+
+    /// `status.applicationState.state`.
+    pub fn state(&self) -> &str {
+        self.status
+            .as_ref()
+            .and_then(|s| s.pointer("/applicationState/state"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// A label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(key))
+            .map(String::as_str)
+    }
+}
+
+/// How a create ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// The object is new.
+    Created,
+    /// It already existed for this job and attempt (a previous run created it).
+    Adopted,
+}
+
+/// Why a create failed, split by what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The API server refused the object itself (invalid spec): retrying will not help.
+    #[error("the application was refused as invalid: {0}")]
+    Invalid(String),
+    /// Admission refused it for now (quota exceeded, webhook): retry later.
+    #[error("the application was refused for now: {0}")]
+    Refused(String),
+    /// An object with this name exists and belongs to something else.
+    #[error("{0}")]
+    NameTaken(String),
+    /// The API server could not be reached or failed: retry with backoff.
+    #[error("kubernetes API: {0}")]
+    Transient(#[from] kube::Error),
+}
+
+/// Creates the application, or adopts the one a previous run created for the same job and
+/// attempt (the name is deterministic, so a crash between create and record cannot duplicate).
+pub async fn create_or_adopt(
+    api: &Api<SparkApplication>,
+    app: &SparkApplication,
+) -> Result<Created, SubmitError> {
+    match api.create(&PostParams::default(), app).await {
+        Ok(_) => Ok(Created::Created),
+        Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" || s.code == 409 => {
+            let name = app.metadata.name.clone().unwrap_or_default();
+            let existing = api.get(&name).await?;
+            let same = |k: &str| existing.label(k).is_some() && existing.label(k) == app.label(k);
+            if same(JOB_ID_LABEL) && same(ATTEMPT_LABEL) {
+                Ok(Created::Adopted)
+            } else {
+                Err(SubmitError::NameTaken(format!(
+                    "a SparkApplication named {name:?} exists and does not belong to this job attempt"
+                )))
+            }
+        }
+        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
+            Err(SubmitError::Invalid(s.message))
+        }
+        Err(kube::Error::Api(s)) if s.code == 403 => Err(SubmitError::Refused(s.message)),
+        Err(e) => Err(SubmitError::Transient(e)),
+    }
+}
+
+/// Deletes an application and, through owner references, its pods. Gone already is fine.
+pub async fn delete(api: &Api<SparkApplication>, name: &str) -> Result<(), kube::Error> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Watch-fed caches of the orchestrator's applications and their pods.
+#[derive(Clone)]
+pub struct Observer {
+    apps: Store<SparkApplication>,
+    pods: Store<Pod>,
+}
+
+impl Observer {
+    /// Starts the watches (all namespaces, only objects the orchestrator manages); they stop
+    /// with `token`. Watches recover on their own (relist after 410, backoff on errors).
+    pub fn start(client: kube::Client, token: CancellationToken) -> Self {
+        let (apps, apps_writer) = reflector::store();
+        let (pods, pods_writer) = reflector::store();
+        let app_api: Api<SparkApplication> = Api::all(client.clone());
+        let pod_api: Api<Pod> = Api::all(client);
+        let app_stream = reflector::reflector(
+            apps_writer,
+            watcher(
+                app_api,
+                watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+            )
+            .default_backoff(),
+        );
+        let pod_stream = reflector::reflector(
+            pods_writer,
+            watcher(pod_api, watcher::Config::default().labels(JOB_ID_LABEL)).default_backoff(),
+        );
+        tokio::spawn(drive(app_stream, token.clone(), "sparkapplications"));
+        tokio::spawn(drive(pod_stream, token, "pods"));
+        Self { apps, pods }
+    }
+
+    /// Waits for both initial lists.
+    pub async fn ready(&self) -> bool {
+        self.apps.wait_until_ready().await.is_ok() && self.pods.wait_until_ready().await.is_ok()
+    }
+
+    /// Every managed application with what its pods say, grouped by application.
+    pub fn snapshot(&self) -> Vec<(Arc<SparkApplication>, AppObservation)> {
+        let mut by_app: BTreeMap<(String, String), Vec<Arc<Pod>>> = BTreeMap::new();
+        for pod in self.pods.state() {
+            let labels = pod.metadata.labels.as_ref();
+            if let (Some(ns), Some(app)) = (
+                &pod.metadata.namespace,
+                labels.and_then(|l| l.get("sparkoperator.k8s.io/app-name")),
+            ) {
+                by_app
+                    .entry((ns.clone(), app.clone()))
+                    .or_default()
+                    .push(pod);
+            }
+        }
+        self.apps
+            .state()
+            .into_iter()
+            .map(|app| {
+                let key = (
+                    app.metadata.namespace.clone().unwrap_or_default(),
+                    app.metadata.name.clone().unwrap_or_default(),
+                );
+                let pods = by_app.remove(&key).unwrap_or_default();
+                let obs = observe(&app, &pods);
+                (app, obs)
+            })
+            .collect()
+    }
+}
+
+async fn drive<S, T>(stream: S, token: CancellationToken, what: &'static str)
+where
+    S: futures::Stream<Item = Result<T, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            item = stream.next() => match item {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => tracing::warn!(error = %e, what, "watch error; retrying with backoff"),
+                None => break,
+            },
+        }
+    }
+}
+
+/// What an application and its pods say.
+pub fn observe(app: &SparkApplication, pods: &[Arc<Pod>]) -> AppObservation {
+    let role = |p: &Pod| {
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("spark-role"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let error_message = app
+        .status
+        .as_ref()
+        .and_then(|s| s.pointer("/applicationState/errorMessage"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    AppObservation {
+        state: app.state().to_owned(),
+        error_message,
+        driver: pods
+            .iter()
+            .find(|p| role(p) == "driver")
+            .map(|p| pod_observation(p)),
+        executors: pods
+            .iter()
+            .filter(|p| role(p) == "executor")
+            .map(|p| pod_observation(p))
+            .collect(),
+    }
+}
+
+fn pod_observation(pod: &Pod) -> PodObservation {
+    let status = pod.status.as_ref();
+    let containers = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let state = c.state.as_ref();
+                    let terminated = state
+                        .and_then(|s| s.terminated.as_ref())
+                        .or_else(|| c.last_state.as_ref().and_then(|s| s.terminated.as_ref()))
+                        .map(|t| (t.reason.clone().unwrap_or_default(), t.exit_code));
+                    ContainerObservation {
+                        waiting_reason: state
+                            .and_then(|s| s.waiting.as_ref())
+                            .and_then(|w| w.reason.clone()),
+                        terminated,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PodObservation {
+        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending")),
+        created: pod.metadata.creation_timestamp.as_ref().and_then(|t| {
+            chrono::DateTime::from_timestamp(
+                t.0.as_second(),
+                t.0.subsec_nanosecond().unsigned_abs(),
+            )
+        }),
+        containers,
+    }
+}

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use queues::job::RetryPolicy;
 use serde::{Deserialize, Serialize};
 
 /// A pod as the classifier needs it.
@@ -245,23 +244,22 @@ pub fn is_stuck(since: Option<DateTime<Utc>>, now: DateTime<Utc>, limit: Duratio
     since.is_some_and(|s| (now - s).to_std().is_ok_and(|d| d >= limit))
 }
 
-/// What to do after a failed attempt.
+/// What to do after a failed attempt. Backoff timing and the attempt budget belong to the job
+/// store (it schedules retries durably); this decides what only the failure tells.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RetryDecision {
-    /// Run again after `delay`; multiply executor (or driver) memory by `memory_factor`.
+    /// Run again (if the policy still allows): at once when `immediate` (the attempt never
+    /// really ran), else after the policy's backoff; with memory grown by these factors.
     Retry {
-        /// Wait before the next attempt.
-        delay: Duration,
-        /// Memory growth for the next attempt (1.0 = unchanged).
+        /// Requeue without backoff.
+        immediate: bool,
+        /// Executor memory growth for the next attempt (1.0 = unchanged).
         executor_memory_factor: f64,
-        /// Memory growth of the driver for the next attempt.
+        /// Driver memory growth for the next attempt.
         driver_memory_factor: f64,
     },
-    /// Give up: dead letter with this reason code (`retries-exhausted` or the failure's).
-    DeadLetter {
-        /// Dead-letter reason code.
-        reason: &'static str,
-    },
+    /// Give up now: another attempt would fail the same way.
+    DeadLetter,
 }
 
 /// Memory grows by this factor after each out-of-memory failure…
@@ -269,25 +267,11 @@ pub const OOM_GROWTH: f64 = 1.5;
 /// …up to this factor of the original request in total.
 pub const OOM_GROWTH_CAP: f64 = 3.0;
 
-/// Decides the next step after attempt `attempt` (1-based) failed with `kind`.
-/// `memory_factor_so_far` is the growth already applied by earlier OOM retries.
-/// `jitter` in `[0, 1)` spreads retries (full jitter over the upper half of the delay).
-pub fn retry_decision(
-    policy: &RetryPolicy,
-    attempt: u32,
-    kind: FailureKind,
-    memory_factor_so_far: (f64, f64),
-    jitter: f64,
-) -> RetryDecision {
+/// Decides the next step after an attempt failed with `kind`. `memory_factor_so_far` is the
+/// (executor, driver) growth already applied by earlier out-of-memory retries.
+pub fn retry_decision(kind: FailureKind, memory_factor_so_far: (f64, f64)) -> RetryDecision {
     if !kind.retryable() {
-        return RetryDecision::DeadLetter {
-            reason: kind.as_str(),
-        };
-    }
-    if attempt >= policy.max_attempts {
-        return RetryDecision::DeadLetter {
-            reason: "retries-exhausted",
-        };
+        return RetryDecision::DeadLetter;
     }
     let grow = |so_far: f64, oom: bool| {
         if oom {
@@ -296,18 +280,9 @@ pub fn retry_decision(
             so_far
         }
     };
-    let b = &policy.backoff;
-    // A stuck attempt never ran: requeue at once, its capacity is free again.
-    let delay = if kind == FailureKind::Stuck {
-        Duration::ZERO
-    } else {
-        let exp = b.multiplier.powi(attempt.saturating_sub(1).min(64) as i32);
-        let raw = b.initial.0.as_secs_f64() * exp;
-        let capped = raw.min(b.max.0.as_secs_f64());
-        Duration::from_secs_f64(capped * (0.5 + 0.5 * jitter.clamp(0.0, 1.0)))
-    };
     RetryDecision::Retry {
-        delay,
+        // A stuck attempt never made progress and its capacity is free again.
+        immediate: kind == FailureKind::Stuck,
         executor_memory_factor: grow(memory_factor_so_far.0, kind == FailureKind::ExecutorOom),
         driver_memory_factor: grow(memory_factor_so_far.1, kind == FailureKind::DriverOom),
     }
@@ -315,8 +290,6 @@ pub fn retry_decision(
 
 #[cfg(test)]
 mod tests {
-    use queues::job::{Backoff, JobDuration};
-
     use super::*;
 
     fn pod(phase: PodPhase) -> PodObservation {
@@ -505,99 +478,54 @@ mod tests {
         ));
     }
 
-    fn policy(max_attempts: u32) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts,
-            backoff: Backoff {
-                initial: JobDuration(Duration::from_secs(10)),
-                max: JobDuration(Duration::from_secs(60)),
-                multiplier: 2.0,
-            },
-        }
-    }
-
     #[test]
     fn retries_learn_from_the_failure() {
-        let p = policy(4);
         assert_eq!(
-            retry_decision(&p, 1, FailureKind::ImagePull, (1.0, 1.0), 0.0),
-            RetryDecision::DeadLetter {
-                reason: "image-pull"
-            }
+            retry_decision(FailureKind::ImagePull, (1.0, 1.0)),
+            RetryDecision::DeadLetter
         );
         assert_eq!(
-            retry_decision(&p, 1, FailureKind::InvalidSpec, (1.0, 1.0), 0.0),
-            RetryDecision::DeadLetter {
-                reason: "invalid-spec"
-            }
+            retry_decision(FailureKind::InvalidSpec, (1.0, 1.0)),
+            RetryDecision::DeadLetter
         );
         assert_eq!(
-            retry_decision(&p, 4, FailureKind::Application, (1.0, 1.0), 0.0),
-            RetryDecision::DeadLetter {
-                reason: "retries-exhausted"
-            }
-        );
-        let RetryDecision::Retry {
-            executor_memory_factor,
-            driver_memory_factor,
-            ..
-        } = retry_decision(&p, 1, FailureKind::ExecutorOom, (1.0, 1.0), 0.0)
-        else {
-            panic!()
-        };
-        assert_eq!((executor_memory_factor, driver_memory_factor), (1.5, 1.0));
-        let RetryDecision::Retry {
-            executor_memory_factor,
-            ..
-        } = retry_decision(&p, 3, FailureKind::ExecutorOom, (2.25, 1.0), 0.0)
-        else {
-            panic!()
-        };
-        assert_eq!(executor_memory_factor, OOM_GROWTH_CAP, "bounded");
-        let RetryDecision::Retry {
-            driver_memory_factor,
-            ..
-        } = retry_decision(&p, 1, FailureKind::DriverOom, (1.0, 1.0), 0.0)
-        else {
-            panic!()
-        };
-        assert_eq!(driver_memory_factor, 1.5);
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_jitters() {
-        let p = policy(10);
-        let delay = |attempt, jitter| match retry_decision(
-            &p,
-            attempt,
-            FailureKind::Application,
-            (1.0, 1.0),
-            jitter,
-        ) {
-            RetryDecision::Retry { delay, .. } => delay,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(
-            delay(1, 0.999_999).as_secs(),
-            9,
-            "10s with the top of the jitter range"
-        );
-        assert_eq!(
-            delay(1, 0.0),
-            Duration::from_secs(5),
-            "jitter never shortens below half"
-        );
-        assert_eq!(delay(2, 0.0), Duration::from_secs(10));
-        assert_eq!(delay(3, 0.0), Duration::from_secs(20));
-        assert_eq!(
-            delay(9, 0.0),
-            Duration::from_secs(30),
-            "capped at max (60s), halved by zero jitter"
-        );
-        assert_eq!(
-            retry_decision(&p, 1, FailureKind::Stuck, (1.0, 1.0), 0.5),
+            retry_decision(FailureKind::Application, (1.0, 1.0)),
             RetryDecision::Retry {
-                delay: Duration::ZERO,
+                immediate: false,
+                executor_memory_factor: 1.0,
+                driver_memory_factor: 1.0
+            }
+        );
+        assert_eq!(
+            retry_decision(FailureKind::ExecutorOom, (1.0, 1.0)),
+            RetryDecision::Retry {
+                immediate: false,
+                executor_memory_factor: 1.5,
+                driver_memory_factor: 1.0
+            }
+        );
+        assert_eq!(
+            retry_decision(FailureKind::ExecutorOom, (2.25, 1.0)),
+            RetryDecision::Retry {
+                immediate: false,
+                executor_memory_factor: OOM_GROWTH_CAP,
+                driver_memory_factor: 1.0
+            },
+            "bounded"
+        );
+        assert_eq!(
+            retry_decision(FailureKind::DriverOom, (1.5, 1.0)),
+            RetryDecision::Retry {
+                immediate: false,
+                executor_memory_factor: 1.5,
+                driver_memory_factor: 1.5
+            },
+            "earlier growth is kept"
+        );
+        assert_eq!(
+            retry_decision(FailureKind::Stuck, (1.0, 1.0)),
+            RetryDecision::Retry {
+                immediate: true,
                 executor_memory_factor: 1.0,
                 driver_memory_factor: 1.0
             }

@@ -55,6 +55,13 @@ ensure_rabbitmq() {
 
 ensure_tools() {
   command -v cargo-nextest >/dev/null || { log "installing cargo-nextest"; cargo install --locked cargo-nextest; }
+  # The simulator's fidelity tests drive the real kubectl and check its output with
+  # kubernetes-validate (PyPI).
+  command -v kubectl >/dev/null || apt_install kubernetes-client || die "kubectl is required by the simulator tests"
+  if ! command -v kubernetes-validate >/dev/null; then
+    log "installing kubernetes-validate (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
+  fi
 }
 
 ensure_postgres

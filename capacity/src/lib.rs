@@ -8,7 +8,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod decide;
+pub mod fit;
 pub mod model;
+pub mod pack;
+pub mod quantity;
+pub mod shortfall;
+pub mod testing;
 pub mod verdict;
 pub mod view;
 

@@ -10,6 +10,7 @@
 
 pub mod decide;
 pub mod fit;
+pub mod ledger;
 pub mod model;
 pub mod pack;
 pub mod quantity;

@@ -8,6 +8,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod config;
+pub mod convert;
 pub mod decide;
 pub mod fit;
 pub mod ledger;

@@ -220,7 +220,7 @@ impl<'v> WorkingSet<'v> {
     /// Places every pod of the gang or none: on success the capacity is taken and the
     /// placement returned; on failure nothing changes and the [`Shortfall`] says which pod
     /// did not fit and by how much. Quotas are not consulted (see `admit`).
-    pub fn pack(&mut self, gang: &GangDemand) -> Result<Placement, Shortfall> {
+    pub fn pack(&mut self, gang: &GangDemand) -> Result<Placement, Box<Shortfall>> {
         let virtuals_before = self.virtuals.len();
         let opened_before = self.opened.clone();
         let last_before = self.last_ordinal.clone();
@@ -240,7 +240,7 @@ impl<'v> WorkingSet<'v> {
                 self.virtuals.truncate(virtuals_before);
                 self.opened = opened_before;
                 self.last_ordinal = last_before;
-                return Err(shortfall);
+                return Err(Box::new(shortfall));
             };
             self.take(bin, &pod.requests);
             taken.push((bin, pod.requests));

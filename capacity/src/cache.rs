@@ -66,6 +66,12 @@ impl PodRecord {
     }
 }
 
+/// A ResourceQuota's `(namespace, name)`.
+pub type QuotaKey = (String, String);
+
+/// A quota as the cache keeps it: its key and hard limits (`None`: not one we model).
+pub type QuotaEntry = (QuotaKey, Option<Resources>);
+
 /// The three watched kinds (for readiness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -112,7 +118,7 @@ pub struct Cache {
     pods: HashMap<String, PodRecord>,
     pods_by_ns: HashMap<String, HashSet<String>>,
     ns_used: HashMap<String, Resources>,
-    quotas: HashMap<(String, String), Option<Resources>>,
+    quotas: HashMap<QuotaKey, Option<Resources>>,
     ledger: Ledger,
     synced: [bool; 3],
     eligibility: Mutex<Eligibility>,
@@ -350,7 +356,7 @@ impl Cache {
     // ---- quotas ----
 
     /// Quota key and hard limits of a ResourceQuota.
-    pub fn quota_entry(q: &ResourceQuota) -> ((String, String), Option<Resources>) {
+    pub fn quota_entry(q: &ResourceQuota) -> QuotaEntry {
         let key = (
             q.metadata.namespace.clone().unwrap_or_default(),
             q.metadata.name.clone().unwrap_or_default(),
@@ -367,12 +373,12 @@ impl Cache {
     }
 
     /// A quota was added or changed.
-    pub fn upsert_quota(&mut self, key: (String, String), hard: Option<Resources>) {
+    pub fn upsert_quota(&mut self, key: QuotaKey, hard: Option<Resources>) {
         self.quotas.insert(key, hard);
     }
 
     /// A quota was deleted.
-    pub fn remove_quota(&mut self, key: &(String, String)) {
+    pub fn remove_quota(&mut self, key: &QuotaKey) {
         self.quotas.remove(key);
     }
 

@@ -144,7 +144,7 @@ pub fn scale_pool(c: &mut Cluster, pool: &str, count: usize) -> Result<usize, Ap
     while existing.len() < count {
         let name = cluster::node_name(pool, i);
         if !existing.contains(&name) {
-            api::create(c, Res::Node, "", cluster::node_object(&cfg, i), &WriteOpts::internal("kube-sim-admin"))?;
+            api::create(c, Res::Node, "", cluster::node_object(&cfg, i, c.store.count(Res::Node) + i), &WriteOpts::internal("kube-sim-admin"))?;
             existing.push(name);
         }
         i += 1;

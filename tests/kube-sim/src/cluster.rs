@@ -109,7 +109,7 @@ fn seed(c: &mut Cluster) {
     }
     for pool in c.cfg.pools.clone() {
         for i in 0..pool.count {
-            let node = node_object(&pool, i);
+            let node = node_object(&pool, i, c.store.count(Res::Node));
             let _ = api::create(c, Res::Node, "", node, &system());
         }
     }
@@ -129,7 +129,7 @@ pub fn node_name(pool: &str, i: usize) -> String {
 }
 
 /// A Node object for node `i` of `pool`, Ready, with capacity = allocatable.
-pub fn node_object(pool: &PoolConfig, i: usize) -> Value {
+pub fn node_object(pool: &PoolConfig, i: usize, seq: usize) -> Value {
     let name = node_name(&pool.name, i);
     let mut labels = json!({
         "kubernetes.io/hostname": name,
@@ -159,7 +159,7 @@ pub fn node_object(pool: &PoolConfig, i: usize) -> Value {
     let mem = quantity::format_mem(quantity::units(&pool.memory).unwrap_or(0));
     let resources = json!({"cpu": cpu, "memory": mem, "pods": pool.pods.to_string(), "ephemeral-storage": "100Gi"});
     let now = object::time(object::now());
-    let ip = format!("10.{}.{}.{}", 1 + (i / 65536) % 200, (i / 256) % 256, i % 256);
+    let ip = format!("10.{}.{}.{}", 1 + (seq / 65536) % 200, (seq / 256) % 256, seq % 256);
     let mut spec = json!({"podCIDR": format!("10.244.{}.0/24", i % 256), "providerID": format!("kube-sim://{name}")});
     if !taints.is_empty() {
         spec["taints"] = json!(taints);

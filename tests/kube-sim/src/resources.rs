@@ -378,3 +378,56 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+}
+
+/// The `/openapi/v3` root listing one document per group-version.
+pub fn openapi_v3_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut seen = Vec::new();
+    for r in ALL {
+        let d = r.def();
+        let p = gv_path(d.group, d.version);
+        if !seen.contains(&p) {
+            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=kube-sim-1")}));
+            seen.push(p);
+        }
+    }
+    json!({"paths": paths})
+}
+
+/// A minimal OpenAPI v3 document for a group-version: the item paths with their
+/// `x-kubernetes-group-version-kind` and the `fieldValidation` parameter, which is what
+/// kubectl reads to decide that the server validates fields itself.
+pub fn openapi_v3_doc(path: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    for r in ALL {
+        let d = r.def();
+        if gv_path(d.group, d.version) != path {
+            continue;
+        }
+        let gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
+        let params = json!([
+            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}}
+        ]);
+        let op = json!({"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch", "parameters": params,
+            "responses": {"200": {"description": "OK"}}});
+        let post = json!({"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "post", "parameters": params,
+            "responses": {"201": {"description": "Created"}}});
+        let base = if d.namespaced {
+            format!("/{path}/namespaces/{{namespace}}/{}", d.plural)
+        } else {
+            format!("/{path}/{}", d.plural)
+        };
+        paths.insert(base.clone(), json!({"post": post}));
+        paths.insert(format!("{base}/{{name}}"), json!({"patch": op}));
+    }
+    if paths.is_empty() {
+        return None;
+    }
+    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": {}}}))
+}

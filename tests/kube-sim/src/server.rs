@@ -73,6 +73,10 @@ fn resolve(path: &str) -> Result<Route, ApiError> {
         ["api", v] => return resources::resource_list("", v).map(Route::Static).ok_or_else(ApiError::no_route),
         ["apis", g] => return resources::group(g).map(Route::Static).ok_or_else(ApiError::no_route),
         ["apis", g, v] => return resources::resource_list(g, v).map(Route::Static).ok_or_else(ApiError::no_route),
+        ["openapi", "v3"] => return Ok(Route::Static(resources::openapi_v3_root())),
+        ["openapi", "v3", rest @ ..] => {
+            return resources::openapi_v3_doc(&rest.join("/")).map(Route::Static).ok_or_else(ApiError::no_route);
+        }
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::no_route()),

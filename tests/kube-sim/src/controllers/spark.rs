@@ -189,7 +189,10 @@ fn reconcile(c: &mut Cluster, run: &mut Run) {
                     }
                     progress(c, run, &app, &sub, &driver.value, now);
                 }
-                "Succeeded" | "Failed" => finish_from_driver(c, run, &driver.value),
+                "Succeeded" | "Failed" => {
+                    finish_from_driver(c, run, &driver.value);
+                    return;
+                }
                 _ => {}
             }
             update_executor_state(c, run, &sub);
@@ -330,6 +333,17 @@ fn finish_from_driver(c: &mut Cluster, run: &mut Run, driver: &Value) {
         }
     }
     let now = object::time(object::now());
+    // Executors gone with the app: COMPLETED if it completed, else FAILED.
+    let final_state = if code == 0 { "COMPLETED" } else { "FAILED" };
+    set_status(c, &run.key, |s| {
+        if let Some(Value::Object(m)) = s.get_mut("executorState") {
+            for v in m.values_mut() {
+                if v != "FAILED" {
+                    *v = json!(final_state);
+                }
+            }
+        }
+    });
     if code == 0 {
         set_status(c, &run.key, |s| {
             set_state(s, "SUCCEEDING", None);

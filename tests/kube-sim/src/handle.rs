@@ -160,6 +160,21 @@ impl SimHandle {
         Ok(n)
     }
 
+    /// Create an object in-process (no HTTP, no fault injection), e.g. to seed a large
+    /// cluster quickly. The resource is taken from `apiVersion`/`kind`.
+    pub fn create_object(&self, object: Value) -> Result<Value> {
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let res = crate::resources::ALL
+            .into_iter()
+            .find(|r| r.def().api_version() == api_version && r.def().kind == kind)
+            .ok_or_else(|| Error::Config(format!("kube-sim does not serve {api_version} {kind}")))?;
+        let ns = crate::object::namespace(&object).to_string();
+        let out = crate::api::create(&mut self.shared.lock(), res, &ns, object, &crate::api::WriteOpts::internal("kube-sim"))?;
+        self.shared.wake.notify_one();
+        Ok(out)
+    }
+
     /// The `/sim/stats` document.
     pub fn stats(&self) -> Value {
         admin::stats(&self.shared)

@@ -88,24 +88,28 @@ pub fn admit(c: &Cluster, res: Res, v: &Value, name: &str) -> Result<(), ApiErro
         let qname = &q.key.1;
         if res == Res::Pod {
             let spec = v.get("spec").unwrap_or(&Value::Null);
+            let mut missing: Vec<String> = Vec::new();
             for (qres, field, r) in [
-                ("requests.cpu", "requests", "cpu"),
                 ("cpu", "requests", "cpu"),
-                ("requests.memory", "requests", "memory"),
-                ("memory", "requests", "memory"),
                 ("limits.cpu", "limits", "cpu"),
                 ("limits.memory", "limits", "memory"),
+                ("memory", "requests", "memory"),
+                ("requests.cpu", "requests", "cpu"),
+                ("requests.memory", "requests", "memory"),
             ] {
                 if hard.contains_key(qres) {
-                    let missing = podres::containers_missing(spec, field, r);
-                    if !missing.is_empty() {
-                        return Err(ApiError::forbidden(
-                            def,
-                            display,
-                            &format!("failed quota: {qname}: must specify {qres} for: {}", missing.join(",")),
-                        ));
+                    let names = podres::containers_missing(spec, field, r);
+                    if !names.is_empty() {
+                        missing.push(format!("{qres} for: {}", names.join(",")));
                     }
                 }
+            }
+            if !missing.is_empty() {
+                return Err(ApiError::forbidden(
+                    def,
+                    display,
+                    &format!("failed quota: {qname}: must specify {}", missing.join("; ")),
+                ));
             }
         }
         let relevant: Vec<&String> = hard.keys().filter(|k| usage.contains_key(*k)).collect();

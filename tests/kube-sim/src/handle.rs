@@ -67,6 +67,9 @@ impl SimHandle {
 
     /// A real kube client talking HTTP to this simulator (namespace `default`).
     pub fn client(&self) -> Result<kube::Client> {
+        // kube 5 with rustls needs a process-wide crypto provider even for http://; if the
+        // process already installed one (e.g. the daemon's main), that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let uri = self.url().parse().map_err(|e| Error::Config(format!("bad url: {e}")))?;
         let config = kube::Config::new(uri);
         Ok(kube::Client::try_from(config)?)

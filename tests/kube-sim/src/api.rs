@@ -226,6 +226,14 @@ fn requires_rv(res: Res) -> bool {
 pub fn update(c: &mut Cluster, res: Res, ns: &str, name: &str, body: Value, sub: Sub, o: &WriteOpts) -> Result<Value, ApiError> {
     let def = res.def();
     let old = get(c, res, ns, name)?;
+    check_type(res, &body)?;
+    // The main endpoint ignores status and /status ignores the rest, before validation.
+    let rv_in_body = object::meta_str(&body, "resourceVersion").map(String::from);
+    let mut body = merge_sub(&old.value, body, sub, def.has_status);
+    match &rv_in_body {
+        Some(rv) => object::metadata_mut(&mut body).insert("resourceVersion".into(), json!(rv)),
+        None => object::metadata_mut(&mut body).remove("resourceVersion"),
+    };
     let (mut v, causes) = decode(res, body, o.strict)?;
     let body_name = object::name(&v);
     if !body_name.is_empty() && body_name != name {
@@ -247,8 +255,7 @@ pub fn update(c: &mut Cluster, res: Res, ns: &str, name: &str, body: Value, sub:
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, name, causes));
     }
-    let new = merge_sub(&old.value, v.take(), sub, def.has_status);
-    user_commit(c, res, &old, new, sub, o)
+    user_commit(c, res, &old, v.take(), sub, o)
 }
 
 /// Take the main object from `new` and the status from `old` (or the other way round).
@@ -419,16 +426,16 @@ pub fn patch(
         PatchType::Json => patch::json(&mut target, &body)?,
         PatchType::Apply => {}
     }
+    let rv = object::meta_str(&target, "resourceVersion").unwrap_or("").to_string();
+    if !rv.is_empty() && rv != old.rv.to_string() {
+        return Err(ApiError::conflict(def, name));
+    }
+    let target = merge_sub(&old.value, target, sub, def.has_status);
     let (v, causes) = decode(res, target, o.strict)?;
     if !causes.is_empty() {
         return Err(ApiError::invalid(def, name, causes));
     }
-    let rv = object::meta_str(&v, "resourceVersion").unwrap_or("").to_string();
-    if !rv.is_empty() && rv != old.rv.to_string() {
-        return Err(ApiError::conflict(def, name));
-    }
-    let new = merge_sub(&old.value, v, sub, def.has_status);
-    user_commit(c, res, &old, new, sub, o)
+    user_commit(c, res, &old, v, sub, o)
 }
 
 /// DELETE an object.

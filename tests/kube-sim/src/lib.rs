@@ -25,6 +25,7 @@ pub mod config;
 pub mod controllers;
 pub mod crd;
 pub mod error;
+pub mod eventconv;
 pub mod faults;
 pub mod fields;
 pub mod handle;

@@ -218,6 +218,11 @@ impl Res {
         &DEFS[self as usize]
     }
 
+    /// The resource whose storage serves this one (events.k8s.io Events are a view of core Events).
+    pub fn storage(self) -> Res {
+        if self == Res::EventV1 { Res::Event } else { self }
+    }
+
     /// Index into per-resource arrays.
     pub fn idx(self) -> usize {
         self as usize

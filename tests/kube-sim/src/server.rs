@@ -215,9 +215,12 @@ fn handle_inner(
     q: &Query,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    // `res` is what the client addressed; `sres` holds the objects (events.k8s.io → core).
     let res = t.res;
+    let sres = res.storage();
     let def = res.def();
     let fmt = Format::from_accept(header(headers, "accept"));
+    let to_core = |v: Value| if res == Res::EventV1 { crate::eventconv::v1_to_core(&v) } else { v };
     let ns = t.ns.clone().unwrap_or_default();
     let sub = match t.sub.as_deref() {
         None => Sub::Main,
@@ -230,7 +233,10 @@ fn handle_inner(
     match verb {
         "watch" | "list" => {
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
-            let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
+            let mut fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
+            if res == Res::EventV1 {
+                fields.0.iter_mut().for_each(|f| f.field = crate::eventconv::field_to_core(&f.field));
+            }
             if verb == "watch" {
                 let timeout = q.number("timeoutSeconds")?.map(|s| Duration::from_secs(s.max(0) as u64));
                 let wr = watch::WatchReq {
@@ -254,14 +260,14 @@ fn handle_inner(
             let opts = ListOpts { labels, fields, limit, cont };
             let (items, rv, next) = {
                 let c = shared.lock();
-                api::list(&c, res, t.ns.as_deref(), &opts)
+                api::list(&c, sres, t.ns.as_deref(), &opts)
             };
             let cont = next.map(|k| query::encode_continue(rv, &k));
             Ok(json_response(200, render::list(res, &items, rv, cont, fmt), fmt.content_type(true)))
         }
         "get" => {
             let c = shared.lock();
-            let o = api::get(&c, res, &ns, t.name.as_deref().unwrap_or(""))?;
+            let o = api::get(&c, sres, &ns, t.name.as_deref().unwrap_or(""))?;
             Ok(json_response(200, render::object_bytes(res, &o, fmt), fmt.content_type(false)))
         }
         "create" => {
@@ -269,16 +275,16 @@ fn handle_inner(
                 return Err(ApiError::method_not_allowed());
             }
             let o = write_opts(q, headers)?;
-            let v = parse_body(body, false)?;
+            let v = to_core(parse_body(body, false)?);
             let mut c = shared.lock();
-            let out = api::create(&mut c, res, &ns, v, &o)?;
+            let out = api::create(&mut c, sres, &ns, v, &o)?;
             Ok(value_response(201, &render::object(res, &out, fmt), fmt))
         }
         "update" => {
             let o = write_opts(q, headers)?;
-            let v = parse_body(body, false)?;
+            let v = to_core(parse_body(body, false)?);
             let mut c = shared.lock();
-            let out = api::update(&mut c, res, &ns, t.name.as_deref().unwrap_or(""), v, sub, &o)?;
+            let out = api::update(&mut c, sres, &ns, t.name.as_deref().unwrap_or(""), v, sub, &o)?;
             Ok(value_response(200, &render::object(res, &out, fmt), fmt))
         }
         "patch" => {
@@ -290,15 +296,27 @@ fn handle_inner(
             let v = parse_body(body, pt == PatchType::Apply)?;
             let name = t.name.as_deref().unwrap_or("");
             let mut c = shared.lock();
-            let existed = c.store.get(res, &ns, name).is_some();
-            let out = api::patch(&mut c, res, &ns, name, pt, v, sub, &o)?;
+            let existed = c.store.get(sres, &ns, name).is_some();
+            let out = if res == Res::EventV1 && pt != PatchType::Apply {
+                // Patch the events.k8s.io view, then store it as a core Event.
+                let old = api::get(&c, sres, &ns, name)?;
+                let mut view = crate::eventconv::core_to_v1(&old.value);
+                match pt {
+                    PatchType::Json => crate::patch::json(&mut view, &v)?,
+                    PatchType::Strategic => crate::patch::strategic(&mut view, &v),
+                    _ => crate::patch::merge(&mut view, &v),
+                }
+                api::update(&mut c, sres, &ns, name, crate::eventconv::v1_to_core(&view), sub, &o)?
+            } else {
+                api::patch(&mut c, sres, &ns, name, pt, v, sub, &o)?
+            };
             let code = if existed { 200 } else { 201 };
             Ok(value_response(code, &render::object(res, &out, fmt), fmt))
         }
         "delete" => {
             let d = delete_opts(q, body)?;
             let mut c = shared.lock();
-            match api::delete(&mut c, res, &ns, t.name.as_deref().unwrap_or(""), &d)? {
+            match api::delete(&mut c, sres, &ns, t.name.as_deref().unwrap_or(""), &d)? {
                 Deleted::Object(v) => Ok(value_response(200, &render::object(res, &v, fmt), fmt)),
                 Deleted::Status(s) => Ok(value_response(200, &s, Format::Json)),
             }
@@ -308,10 +326,10 @@ fn handle_inner(
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
             let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
             let mut c = shared.lock();
-            let (items, rv, _) = api::list(&c, res, t.ns.as_deref(), &ListOpts { labels, fields, limit: 0, cont: None });
+            let (items, rv, _) = api::list(&c, sres, t.ns.as_deref(), &ListOpts { labels, fields, limit: 0, cont: None });
             let mut deleted = Vec::new();
             for o in items {
-                if let Ok(Deleted::Object(v)) | Ok(Deleted::Status(v)) = api::delete(&mut c, res, &o.key.0, &o.key.1, &d) {
+                if let Ok(Deleted::Object(v)) | Ok(Deleted::Status(v)) = api::delete(&mut c, sres, &o.key.0, &o.key.1, &d) {
                     if v.get("kind").and_then(Value::as_str) == Some("Status") {
                         deleted.push(o.value.clone());
                     } else {

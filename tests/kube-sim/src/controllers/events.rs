@@ -55,6 +55,7 @@ pub fn record(c: &mut Cluster, res: Res, involved: &Value, etype: &str, reason: 
         "reason": reason,
         "message": message,
         "source": {"component": component},
+        "eventTime": object::micro_time(object::now()),
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,

@@ -48,8 +48,11 @@ pub fn metadata_only(v: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": v.get("metadata").cloned().unwrap_or(json!({}))})
 }
 
-/// One object in the requested format.
+/// One object in the requested format (`res` is the resource the client asked for).
 pub fn object(res: Res, v: &Value, fmt: Format) -> Value {
+    if res == Res::EventV1 && v.get("apiVersion").and_then(Value::as_str) == Some("v1") {
+        return object(res, &crate::eventconv::core_to_v1(v), fmt);
+    }
     match fmt {
         Format::Json => v.clone(),
         Format::Metadata => metadata_only(v),
@@ -60,7 +63,7 @@ pub fn object(res: Res, v: &Value, fmt: Format) -> Value {
 /// One object's bytes in the requested format.
 pub fn object_bytes(res: Res, o: &Obj, fmt: Format) -> Vec<u8> {
     match fmt {
-        Format::Json => o.json.to_vec(),
+        Format::Json if res != Res::EventV1 => o.json.to_vec(),
         _ => serde_json::to_vec(&object(res, &o.value, fmt)).unwrap_or_default(),
     }
 }
@@ -71,6 +74,16 @@ pub fn list(res: Res, items: &[Arc<Obj>], rv: u64, cont: Option<String>, fmt: Fo
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = &cont {
         meta["continue"] = json!(c);
+    }
+    if res == Res::EventV1 {
+        let values: Vec<Value> = items.iter().map(|o| crate::eventconv::core_to_v1(&o.value)).collect();
+        let v = match fmt {
+            Format::Table => table(def, &values, Some(rv), cont),
+            Format::Metadata => json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                "items": values.iter().map(metadata_only).collect::<Vec<_>>()}),
+            Format::Json => json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": meta, "items": values}),
+        };
+        return serde_json::to_vec(&v).unwrap_or_default();
     }
     match fmt {
         Format::Table => {

@@ -129,7 +129,7 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
         } else {
             let rv_param = req.rv.clone().unwrap_or_default();
             if rv_param.is_empty() || rv_param == "0" {
-                for o in c.store.iter(req.res, req.ns.as_deref(), None) {
+                for o in c.store.iter(req.res.storage(), req.ns.as_deref(), None) {
                     if api::selected(o, &req.labels, &req.fields) {
                         initial.push(line(&req, "ADDED", o));
                     }
@@ -137,13 +137,13 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
                 if req.initial_events && req.bookmarks {
                     initial.push(bookmark(&req, c.store.rv(), true));
                 }
-                sub = Some(c.store.kind(req.res).tx.subscribe());
+                sub = Some(c.store.kind(req.res.storage()).tx.subscribe());
             } else {
                 match rv_param.parse::<u64>() {
                     Err(_) => initial.push(error_line(&ApiError::bad_request(format!(
                         "invalid resource version: {rv_param:?}"
                     )))),
-                    Ok(n) => match c.store.events_since(req.res, n) {
+                    Ok(n) => match c.store.events_since(req.res.storage(), n) {
                         Err(oldest) => initial.push(error_line(&ApiError::too_old(n, oldest))),
                         Ok(evs) => {
                             for ev in evs {
@@ -154,7 +154,7 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
                             if req.initial_events && req.bookmarks {
                                 initial.push(bookmark(&req, c.store.rv(), true));
                             }
-                            sub = Some(c.store.kind(req.res).tx.subscribe());
+                            sub = Some(c.store.kind(req.res.storage()).tx.subscribe());
                         }
                     },
                 }

@@ -21,7 +21,7 @@ fn populated() -> SimConfig {
             .with_pool(PoolConfig::new("general", 2, "4", "16Gi"))
             .with_pool(PoolConfig::new("spot", 1, "4", "16Gi").taint("spot", "true", "NoSchedule"))
             .with_namespace("team-a")
-            .with_quota("team-a", "compute", &[("requests.cpu", "8"), ("requests.memory", "32Gi"), ("pods", "20")])
+            .with_quota("team-a", "compute", &[("requests.cpu", "16"), ("requests.memory", "32Gi"), ("pods", "20")])
             .with_priority_class("spark-high", 1000, false)
             .with_priority_class("spark-placeholder", -10, true),
     )

@@ -5,6 +5,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube_sim::{PoolConfig, SimConfig};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -74,6 +75,22 @@ async fn failed_and_oom_outcomes() {
     let client = client(&sim);
     let apps = spark_api(&client, "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // Spark deletes failed executors; a watch sees the OOMKilled state on the way.
+    let rv = pods.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let mut stream = pods.watch(&kube::api::WatchParams::default().labels("spark-role=executor"), &rv).await.unwrap().boxed();
+    let killed = tokio::spawn(async move {
+        while let Some(Ok(ev)) = stream.next().await {
+            if let kube::api::WatchEvent::Modified(p) = ev {
+                let t = p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c[0].state.as_ref()?.terminated.clone());
+                if let Some(t) = t && t.reason.as_deref() == Some("OOMKilled") {
+                    assert_eq!(t.exit_code, 137);
+                    assert_eq!(phase(&p), "Failed");
+                    return p.metadata.name.unwrap();
+                }
+            }
+        }
+        panic!("watch ended before an executor was OOMKilled")
+    });
     apps.create(&PostParams::default(), &spark_app("bad", json!({"kube-sim.dev/outcome": "Failed", "kube-sim.dev/runtime": "20s"}), 1)).await.unwrap();
     apps.create(&PostParams::default(), &spark_app("oom", json!({"kube-sim.dev/outcome": "ExecutorOOMKilled", "kube-sim.dev/runtime": "30s"}), 2)).await.unwrap();
     let bad = wait_app(&apps, "bad", "FAILED").await;
@@ -81,10 +98,8 @@ async fn failed_and_oom_outcomes() {
     let oom = wait_app(&apps, "oom", "FAILED").await;
     let states = oom.data["status"]["executorState"].as_object().unwrap();
     assert!(states.values().any(|v| v == "FAILED"), "{states:?}");
-    let victim = states.iter().find(|(_, v)| *v == "FAILED").map(|(k, _)| k.clone()).unwrap();
-    let p = pods.get(&victim).await.unwrap();
-    let t = p.status.unwrap().container_statuses.unwrap()[0].state.clone().unwrap().terminated.unwrap();
-    assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("OOMKilled")));
+    let killed = killed.await.unwrap();
+    assert!(states.contains_key(&killed), "{killed} in {states:?}");
 }
 
 #[tokio::test]
@@ -107,7 +122,7 @@ async fn image_pull_backoff_keeps_the_app_submitted() {
 #[tokio::test]
 async fn driver_up_executors_pending_deadlock_is_reproduced() {
     // Room for the drivers (1 core, 896Mi each) but not their 4-core executors.
-    let sim = start(fast(SimConfig::default().with_pool(PoolConfig::new("small", 2, "2", "4Gi"))));
+    let sim = start(fast(SimConfig::default().with_pool(PoolConfig::new("small", 2, "1500m", "4Gi"))));
     let client = client(&sim);
     let apps = spark_api(&client, "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -119,7 +134,7 @@ async fn driver_up_executors_pending_deadlock_is_reproduced() {
     for name in ["job-a", "job-b"] {
         wait_app(&apps, name, "RUNNING").await;
     }
-    eventually("four executors pending", async || {
+    eventually("four executors pending, one driver unschedulable", async || {
         let l = pods.list(&ListParams::default().labels("spark-role=executor")).await.unwrap();
         (l.items.len() == 4 && l.items.iter().all(|p| phase(p) == "Pending")).then_some(())
     })

@@ -151,8 +151,17 @@ pub async fn http(client: &Client, method: &str, path: &str, body: Option<Value>
 
 /// Wait until a SparkApplication reaches `state`.
 pub async fn wait_app(apps: &Api<DynamicObject>, name: &str, state: &str) -> DynamicObject {
-    let what = format!("{name} in state {state}");
-    eventually(&what, async || apps.get(name).await.ok().filter(|o| app_state(o) == state)).await
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let cur = apps.get(name).await.ok();
+        if let Some(o) = cur.as_ref().filter(|o| app_state(o) == state) {
+            return o.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {name} in state {state}; last: {:?}", cur.map(|o| o.data));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Send a JSON patch (RFC 6902) with the kube client.

@@ -26,7 +26,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sim/stats", get(stats_h))
         .route("/sim/speed", get(speed_get).put(speed_put))
         .route("/sim/clock/advance", post(advance_h))
-        .route("/sim/faults", get(faults_get).put(faults_put).delete(faults_clear))
+        .route(
+            "/sim/faults",
+            get(faults_get).put(faults_put).delete(faults_clear),
+        )
         .route("/sim/faults/errors", post(faults_add_error))
         .route("/sim/watches/drop", post(drop_h))
         .route("/sim/watches/expire", post(expire_h))
@@ -37,12 +40,17 @@ pub fn routes() -> Router<Arc<Shared>> {
 }
 
 fn ok(v: Value) -> Response {
-    json_response(200, serde_json::to_vec(&v).unwrap_or_default(), "application/json")
+    json_response(
+        200,
+        serde_json::to_vec(&v).unwrap_or_default(),
+        "application/json",
+    )
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T, ApiError> {
     let body = if body.trim().is_empty() { "{}" } else { body };
-    serde_json::from_str(body).map_err(|e| ApiError::bad_request(format!("invalid admin request: {e}")))
+    serde_json::from_str(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid admin request: {e}")))
 }
 
 /// Simulator statistics.
@@ -51,7 +59,11 @@ pub fn stats(shared: &Shared) -> Value {
     let mut objects = serde_json::Map::new();
     for r in ALL {
         let d = r.def();
-        let key = if d.group.is_empty() { d.plural.to_string() } else { format!("{}.{}", d.plural, d.group) };
+        let key = if d.group.is_empty() {
+            d.plural.to_string()
+        } else {
+            format!("{}.{}", d.plural, d.group)
+        };
         objects.insert(key, json!(c.store.count(r)));
     }
     let ws = &shared.watch_stats;
@@ -76,7 +88,9 @@ pub fn stats(shared: &Shared) -> Value {
 /// Change the clock speed.
 pub fn set_speed(c: &mut Cluster, speed: f64) -> Result<(), ApiError> {
     if !(speed > 0.0 && speed.is_finite()) {
-        return Err(ApiError::bad_request(format!("speed must be a positive number, got {speed}")));
+        return Err(ApiError::bad_request(format!(
+            "speed must be a positive number, got {speed}"
+        )));
     }
     c.clock.set_speed(speed);
     Ok(())
@@ -105,7 +119,9 @@ pub fn set_unschedulable(c: &mut Cluster, node: &str, unschedulable: bool) -> Re
     let taint = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": crate::object::time(crate::object::now())});
     let taints = spec.entry("taints").or_insert(json!([]));
     if let Value::Array(ts) = taints {
-        ts.retain(|t| t.get("key").and_then(Value::as_str) != Some("node.kubernetes.io/unschedulable"));
+        ts.retain(|t| {
+            t.get("key").and_then(Value::as_str) != Some("node.kubernetes.io/unschedulable")
+        });
         if unschedulable {
             ts.push(taint);
         }
@@ -113,7 +129,14 @@ pub fn set_unschedulable(c: &mut Cluster, node: &str, unschedulable: bool) -> Re
             spec.remove("taints");
         }
     }
-    api::commit(c, Res::Node, &cur, v, Sub::Main, &WriteOpts::internal("kube-sim-admin"))?;
+    api::commit(
+        c,
+        Res::Node,
+        &cur,
+        v,
+        Sub::Main,
+        &WriteOpts::internal("kube-sim-admin"),
+    )?;
     Ok(())
 }
 
@@ -132,7 +155,9 @@ pub fn scale_pool(c: &mut Cluster, pool: &str, count: usize) -> Result<usize, Ap
         .iter()
         .find(|p| p.name == pool)
         .cloned()
-        .ok_or_else(|| ApiError::new(404, "NotFound", format!("pool {pool:?} is not configured")))?;
+        .ok_or_else(|| {
+            ApiError::new(404, "NotFound", format!("pool {pool:?} is not configured"))
+        })?;
     let mut existing: Vec<String> = c
         .store
         .iter(Res::Node, None, None)
@@ -144,7 +169,13 @@ pub fn scale_pool(c: &mut Cluster, pool: &str, count: usize) -> Result<usize, Ap
     while existing.len() < count {
         let name = cluster::node_name(pool, i);
         if !existing.contains(&name) {
-            api::create(c, Res::Node, "", cluster::node_object(&cfg, i, c.store.count(Res::Node) + i), &WriteOpts::internal("kube-sim-admin"))?;
+            api::create(
+                c,
+                Res::Node,
+                "",
+                cluster::node_object(&cfg, i, c.store.count(Res::Node) + i),
+                &WriteOpts::internal("kube-sim-admin"),
+            )?;
             existing.push(name);
         }
         i += 1;
@@ -203,7 +234,8 @@ async fn speed_get(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn speed_put(State(s): State<Arc<Shared>>, body: String) -> Response {
-    let r = parse::<SpeedBody>(&body).and_then(|b| set_speed(&mut s.lock(), b.speed).map(|_| b.speed));
+    let r =
+        parse::<SpeedBody>(&body).and_then(|b| set_speed(&mut s.lock(), b.speed).map(|_| b.speed));
     match r {
         Ok(speed) => ok(json!({"speed": speed})),
         Err(e) => error_response(&e),
@@ -221,7 +253,9 @@ async fn advance_h(State(s): State<Arc<Shared>>, body: String) -> Response {
             s.wake.notify_one();
             ok(json!({"simTimeSeconds": now}))
         }
-        Ok(_) => error_response(&ApiError::bad_request("seconds must be a non-negative number")),
+        Ok(_) => error_response(&ApiError::bad_request(
+            "seconds must be a non-negative number",
+        )),
         Err(e) => error_response(&e),
     }
 }
@@ -231,7 +265,9 @@ async fn faults_get(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn faults_put(State(s): State<Arc<Shared>>, body: String) -> Response {
-    match parse::<FaultConfig>(&body).and_then(|f| f.validate().map(|_| f).map_err(ApiError::bad_request)) {
+    match parse::<FaultConfig>(&body)
+        .and_then(|f| f.validate().map(|_| f).map_err(ApiError::bad_request))
+    {
         Ok(f) => {
             s.lock().faults.set(f.clone());
             ok(serde_json::to_value(f).unwrap_or(Value::Null))
@@ -265,7 +301,9 @@ async fn faults_add_error(State(s): State<Arc<Shared>>, body: String) -> Respons
 
 async fn drop_h(State(s): State<Arc<Shared>>, body: String) -> Response {
     match parse::<DropBody>(&body) {
-        Ok(DropBody { after_events: Some(n) }) => {
+        Ok(DropBody {
+            after_events: Some(n),
+        }) => {
             s.lock().faults.config.drop_watches_after = Some(n);
             ok(json!({"dropWatchesAfter": n}))
         }
@@ -290,23 +328,27 @@ async fn expire_h(State(s): State<Arc<Shared>>, body: String) -> Response {
 async fn cordon_h(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     let r = set_unschedulable(&mut s.lock(), &name, true);
     s.wake.notify_one();
-    r.map(|_| ok(json!({"node": name, "unschedulable": true}))).unwrap_or_else(|e| error_response(&e))
+    r.map(|_| ok(json!({"node": name, "unschedulable": true})))
+        .unwrap_or_else(|e| error_response(&e))
 }
 
 async fn uncordon_h(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     let r = set_unschedulable(&mut s.lock(), &name, false);
     s.wake.notify_one();
-    r.map(|_| ok(json!({"node": name, "unschedulable": false}))).unwrap_or_else(|e| error_response(&e))
+    r.map(|_| ok(json!({"node": name, "unschedulable": false})))
+        .unwrap_or_else(|e| error_response(&e))
 }
 
 async fn delete_node_h(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     let r = delete_node(&mut s.lock(), &name);
     s.wake.notify_one();
-    r.map(|_| ok(json!({"deleted": name}))).unwrap_or_else(|e| error_response(&e))
+    r.map(|_| ok(json!({"deleted": name})))
+        .unwrap_or_else(|e| error_response(&e))
 }
 
 async fn scale_h(State(s): State<Arc<Shared>>, Path(pool): Path<String>, body: String) -> Response {
     let r = parse::<ScaleBody>(&body).and_then(|b| scale_pool(&mut s.lock(), &pool, b.count));
     s.wake.notify_one();
-    r.map(|n| ok(json!({"pool": pool, "count": n}))).unwrap_or_else(|e| error_response(&e))
+    r.map(|n| ok(json!({"pool": pool, "count": n})))
+        .unwrap_or_else(|e| error_response(&e))
 }

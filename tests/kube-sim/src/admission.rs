@@ -23,10 +23,16 @@ fn default_pull_policy(image: &str) -> &'static str {
 }
 
 fn default_container(c: &mut Value) {
-    let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+    let image = c
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let m = object::as_map(c);
-    m.entry("imagePullPolicy").or_insert(json!(default_pull_policy(&image)));
-    m.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+    m.entry("imagePullPolicy")
+        .or_insert(json!(default_pull_policy(&image)));
+    m.entry("terminationMessagePath")
+        .or_insert(json!("/dev/termination-log"));
     m.entry("terminationMessagePolicy").or_insert(json!("File"));
     let res = object::obj_field_mut(c, "resources");
     // Requests default to limits when unset.
@@ -47,11 +53,16 @@ pub fn default_create(c: &mut Cluster, res: Res, v: &mut Value) -> Result<(), Ap
             let spec = object::obj_field_mut(v, "spec");
             spec.entry("restartPolicy").or_insert(json!("Always"));
             spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
-            spec.entry("schedulerName").or_insert(json!("default-scheduler"));
-            spec.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+            spec.entry("schedulerName")
+                .or_insert(json!("default-scheduler"));
+            spec.entry("terminationGracePeriodSeconds")
+                .or_insert(json!(30));
             spec.entry("securityContext").or_insert(json!({}));
             spec.entry("enableServiceLinks").or_insert(json!(true));
-            let sa = spec.get("serviceAccountName").cloned().unwrap_or(json!("default"));
+            let sa = spec
+                .get("serviceAccountName")
+                .cloned()
+                .unwrap_or(json!("default"));
             spec.insert("serviceAccountName".into(), sa.clone());
             spec.insert("serviceAccount".into(), sa);
             for field in ["containers", "initContainers"] {
@@ -62,10 +73,15 @@ pub fn default_create(c: &mut Cluster, res: Res, v: &mut Value) -> Result<(), Ap
             // DefaultTolerationSeconds admission.
             let tolerations = spec.entry("tolerations").or_insert(json!([]));
             if let Value::Array(ts) = tolerations {
-                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+                for key in [
+                    "node.kubernetes.io/not-ready",
+                    "node.kubernetes.io/unreachable",
+                ] {
                     let has = ts.iter().any(|t| {
                         t.get("key").and_then(Value::as_str) == Some(key)
-                            && t.get("effect").and_then(Value::as_str).is_none_or(|e| e == "NoExecute")
+                            && t.get("effect")
+                                .and_then(Value::as_str)
+                                .is_none_or(|e| e == "NoExecute")
                     });
                     if !has {
                         ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
@@ -87,7 +103,8 @@ pub fn default_create(c: &mut Cluster, res: Res, v: &mut Value) -> Result<(), Ap
         }
         Res::PriorityClass => {
             let m = object::as_map(v);
-            m.entry("preemptionPolicy").or_insert(json!("PreemptLowerPriority"));
+            m.entry("preemptionPolicy")
+                .or_insert(json!("PreemptLowerPriority"));
             if m.get("globalDefault").and_then(Value::as_bool) == Some(true) {
                 let other = c.store.iter(Res::PriorityClass, None, None).find(|p| {
                     p.value.get("globalDefault").and_then(Value::as_bool) == Some(true)
@@ -100,7 +117,10 @@ pub fn default_create(c: &mut Cluster, res: Res, v: &mut Value) -> Result<(), Ap
                         vec![Cause::new(
                             "FieldValueInvalid",
                             "globalDefault",
-                            format!("Invalid value: true: globalDefault {} already exists", o.key.1),
+                            format!(
+                                "Invalid value: true: globalDefault {} already exists",
+                                o.key.1
+                            ),
                         )],
                     ));
                 }
@@ -128,12 +148,19 @@ pub fn admit_create(c: &mut Cluster, res: Res, v: &mut Value, name: &str) -> Res
 
 fn admit_priority(c: &Cluster, v: &mut Value, name: &str) -> Result<(), ApiError> {
     let def = Res::Pod.def();
-    let class_name = v.pointer("/spec/priorityClassName").and_then(Value::as_str).map(String::from);
+    let class_name = v
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .map(String::from);
     let class = match &class_name {
         Some(n) if !n.is_empty() => match c.store.get(Res::PriorityClass, "", n) {
             Some(pc) => Some(pc),
             None => {
-                return Err(ApiError::forbidden(def, name, &format!("no PriorityClass with name {n} was found")));
+                return Err(ApiError::forbidden(
+                    def,
+                    name,
+                    &format!("no PriorityClass with name {n} was found"),
+                ));
             }
         },
         _ => c
@@ -145,7 +172,11 @@ fn admit_priority(c: &Cluster, v: &mut Value, name: &str) -> Result<(), ApiError
     let (priority, policy) = match &class {
         Some(pc) => (
             pc.value.get("value").and_then(Value::as_i64).unwrap_or(0),
-            pc.value.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority").to_string(),
+            pc.value
+                .get("preemptionPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("PreemptLowerPriority")
+                .to_string(),
         ),
         None => (0, "PreemptLowerPriority".to_string()),
     };
@@ -174,11 +205,18 @@ fn admit_priority(c: &Cluster, v: &mut Value, name: &str) -> Result<(), ApiError
 /// Pod updates may change only images, `activeDeadlineSeconds`, added tolerations,
 /// `terminationGracePeriodSeconds` and scheduling gates (`ValidatePodUpdate`).
 pub fn pod_update_forbidden(old: &Value, new: &Value) -> Vec<Cause> {
-    let (Some(os), Some(ns)) = (old.get("spec"), new.get("spec")) else { return Vec::new() };
+    let (Some(os), Some(ns)) = (old.get("spec"), new.get("spec")) else {
+        return Vec::new();
+    };
     let strip = |s: &Value| {
         let mut s = s.clone();
         let m = object::as_map(&mut s);
-        for k in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"] {
+        for k in [
+            "activeDeadlineSeconds",
+            "tolerations",
+            "terminationGracePeriodSeconds",
+            "schedulingGates",
+        ] {
             m.remove(k);
         }
         for field in ["containers", "initContainers"] {

@@ -51,7 +51,11 @@ pub struct WriteOpts {
 impl WriteOpts {
     /// Options for writes made by the emulated controllers.
     pub fn internal(manager: &str) -> WriteOpts {
-        WriteOpts { manager: manager.to_string(), manager_given: true, ..Default::default() }
+        WriteOpts {
+            manager: manager.to_string(),
+            manager_given: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -133,11 +137,15 @@ fn namespace_check(c: &Cluster, res: Res, ns: &str, name: &str) -> Result<(), Ap
     }
     match c.store.get(Res::Namespace, "", ns) {
         None => Err(ApiError::not_found(Res::Namespace.def(), ns)),
-        Some(n) if n.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") => {
+        Some(n)
+            if n.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") =>
+        {
             Err(ApiError::forbidden(
                 res.def(),
                 name,
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
             ))
         }
         Some(_) => Ok(()),
@@ -145,7 +153,13 @@ fn namespace_check(c: &Cluster, res: Res, ns: &str, name: &str) -> Result<(), Ap
 }
 
 /// Create an object.
-pub fn create(c: &mut Cluster, res: Res, ns: &str, body: Value, o: &WriteOpts) -> Result<Value, ApiError> {
+pub fn create(
+    c: &mut Cluster,
+    res: Res,
+    ns: &str,
+    body: Value,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     let def = res.def();
     let (mut v, schema_causes) = decode(res, body, o.strict)?;
     let body_ns = object::namespace(&v).to_string();
@@ -170,14 +184,23 @@ pub fn create(c: &mut Cluster, res: Res, ns: &str, body: Value, o: &WriteOpts) -
                 return Err(ApiError::invalid(
                     def,
                     "",
-                    vec![Cause::new("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
+                    vec![Cause::new(
+                        "FieldValueRequired",
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    )],
                 ));
             }
         }
     }
     namespace_check(c, res, ns, &name)?;
     let meta = object::metadata_mut(&mut v);
-    for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"] {
+    for k in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+    ] {
         meta.remove(k);
     }
     admission::default_create(c, res, &mut v)?;
@@ -196,7 +219,10 @@ pub fn create(c: &mut Cluster, res: Res, ns: &str, body: Value, o: &WriteOpts) -
     let uid = object::random_uid(&mut c.rng);
     let meta = object::metadata_mut(&mut v);
     meta.insert("uid".into(), json!(uid));
-    meta.insert("creationTimestamp".into(), json!(object::time(object::now())));
+    meta.insert(
+        "creationTimestamp".into(),
+        json!(object::time(object::now())),
+    );
     if def.custom {
         meta.insert("generation".into(), json!(1));
     }
@@ -215,7 +241,9 @@ pub fn create(c: &mut Cluster, res: Res, ns: &str, body: Value, o: &WriteOpts) -
 
 /// Get an object or 404.
 pub fn get(c: &Cluster, res: Res, ns: &str, name: &str) -> Result<Arc<Obj>, ApiError> {
-    c.store.get(res, ns, name).ok_or_else(|| ApiError::not_found(res.def(), name))
+    c.store
+        .get(res, ns, name)
+        .ok_or_else(|| ApiError::not_found(res.def(), name))
 }
 
 fn requires_rv(res: Res) -> bool {
@@ -223,7 +251,15 @@ fn requires_rv(res: Res) -> bool {
 }
 
 /// Replace (PUT) an object or its status.
-pub fn update(c: &mut Cluster, res: Res, ns: &str, name: &str, body: Value, sub: Sub, o: &WriteOpts) -> Result<Value, ApiError> {
+pub fn update(
+    c: &mut Cluster,
+    res: Res,
+    ns: &str,
+    name: &str,
+    body: Value,
+    sub: Sub,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     let def = res.def();
     let old = get(c, res, ns, name)?;
     check_type(res, &body)?;
@@ -241,12 +277,18 @@ pub fn update(c: &mut Cluster, res: Res, ns: &str, name: &str, body: Value, sub:
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
-    let rv = object::meta_str(&v, "resourceVersion").unwrap_or("").to_string();
+    let rv = object::meta_str(&v, "resourceVersion")
+        .unwrap_or("")
+        .to_string();
     if rv.is_empty() && requires_rv(res) {
         return Err(ApiError::invalid(
             def,
             name,
-            vec![Cause::new("FieldValueInvalid", "metadata.resourceVersion", "Invalid value: 0: must be specified for an update")],
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "metadata.resourceVersion",
+                "Invalid value: 0: must be specified for an update",
+            )],
         ));
     }
     if !rv.is_empty() && rv != old.rv.to_string() {
@@ -294,7 +336,14 @@ fn merge_sub(old: &Value, mut new: Value, sub: Sub, has_status: bool) -> Value {
 }
 
 /// A user's update: like [`commit`], but a pod's spec is mostly immutable.
-fn user_commit(c: &mut Cluster, res: Res, old: &Arc<Obj>, new: Value, sub: Sub, o: &WriteOpts) -> Result<Value, ApiError> {
+fn user_commit(
+    c: &mut Cluster,
+    res: Res,
+    old: &Arc<Obj>,
+    new: Value,
+    sub: Sub,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     if res == Res::Pod && sub == Sub::Main {
         let causes = admission::pod_update_forbidden(&old.value, &new);
         if !causes.is_empty() {
@@ -306,13 +355,29 @@ fn user_commit(c: &mut Cluster, res: Res, old: &Arc<Obj>, new: Value, sub: Sub, 
 
 /// Common tail of every update: keep system metadata, validate, bump generation,
 /// record field ownership, finish deletions, store.
-pub fn commit(c: &mut Cluster, res: Res, old: &Arc<Obj>, mut new: Value, sub: Sub, o: &WriteOpts) -> Result<Value, ApiError> {
+pub fn commit(
+    c: &mut Cluster,
+    res: Res,
+    old: &Arc<Obj>,
+    mut new: Value,
+    sub: Sub,
+    o: &WriteOpts,
+) -> Result<Value, ApiError> {
     let def = res.def();
     let name = old.key.1.clone();
     {
         let om = old.value.get("metadata").cloned().unwrap_or(json!({}));
         let m = object::metadata_mut(&mut new);
-        for k in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "generateName"] {
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "generateName",
+        ] {
             match om.get(k) {
                 Some(x) => {
                     m.insert(k.into(), x.clone());
@@ -337,14 +402,24 @@ pub fn commit(c: &mut Cluster, res: Res, old: &Arc<Obj>, mut new: Value, sub: Su
         return Err(ApiError::invalid(def, &name, causes));
     }
     if def.custom && old.value.get("spec") != new.get("spec") {
-        let g = old.value.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let g = old
+            .value
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         object::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     if res != Res::Event && res != Res::EventV1 {
         if new.pointer("/metadata/managedFields") != old.value.pointer("/metadata/managedFields") {
             // An apply already computed the ownership.
         } else {
-            fields::record_update(Some(&old.value), &mut new, &o.manager, &def.api_version(), sub.name());
+            fields::record_update(
+                Some(&old.value),
+                &mut new,
+                &o.manager,
+                &def.api_version(),
+                sub.name(),
+            );
         }
     }
     let mut cmp_old = old.value.clone();
@@ -363,7 +438,10 @@ pub fn commit(c: &mut Cluster, res: Res, old: &Arc<Obj>, mut new: Value, sub: Su
         return Ok(out);
     }
     let finalizing = new.pointer("/metadata/deletionTimestamp").is_some()
-        && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty())
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty())
         && res != Res::Pod
         && res != Res::Namespace;
     if finalizing {
@@ -388,7 +466,10 @@ pub fn patch(
 ) -> Result<Value, ApiError> {
     let def = res.def();
     if pt == PatchType::Strategic && def.custom {
-        return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json", patch::supported(true)));
+        return Err(ApiError::unsupported_media_type(
+            "application/strategic-merge-patch+json",
+            patch::supported(true),
+        ));
     }
     if pt == PatchType::Apply {
         if !o.manager_given || o.manager.is_empty() {
@@ -414,7 +495,14 @@ pub fn patch(
         }
         let mut applied = pruned;
         // apiVersion/kind were set by decode; they are not fields anyone owns.
-        let new = fields::apply(Some(&old.value), &applied, &o.manager, &def.api_version(), sub.name(), o.force)?;
+        let new = fields::apply(
+            Some(&old.value),
+            &applied,
+            &o.manager,
+            &def.api_version(),
+            sub.name(),
+            o.force,
+        )?;
         applied = merge_sub(&old.value, new, sub, def.has_status);
         return user_commit(c, res, &old, applied, sub, o);
     }
@@ -426,7 +514,9 @@ pub fn patch(
         PatchType::Json => patch::json(&mut target, &body)?,
         PatchType::Apply => {}
     }
-    let rv = object::meta_str(&target, "resourceVersion").unwrap_or("").to_string();
+    let rv = object::meta_str(&target, "resourceVersion")
+        .unwrap_or("")
+        .to_string();
     if !rv.is_empty() && rv != old.rv.to_string() {
         return Err(ApiError::conflict(def, name));
     }
@@ -439,7 +529,13 @@ pub fn patch(
 }
 
 /// DELETE an object.
-pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -> Result<Deleted, ApiError> {
+pub fn delete(
+    c: &mut Cluster,
+    res: Res,
+    ns: &str,
+    name: &str,
+    d: &DeleteOpts,
+) -> Result<Deleted, ApiError> {
     let def = res.def();
     let old = get(c, res, ns, name)?;
     if let Some(u) = &d.pre_uid
@@ -448,7 +544,10 @@ pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -
         return Err(ApiError::conflict_msg(
             def,
             name,
-            &format!("Precondition failed: UID in precondition: {u}, UID in object meta: {}", old.uid),
+            &format!(
+                "Precondition failed: UID in precondition: {u}, UID in object meta: {}",
+                old.uid
+            ),
         ));
     }
     if let Some(r) = &d.pre_rv
@@ -457,7 +556,10 @@ pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -
         return Err(ApiError::conflict_msg(
             def,
             name,
-            &format!("Precondition failed: ResourceVersion in precondition: {r}, ResourceVersion in object meta: {}", old.rv),
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {r}, ResourceVersion in object meta: {}",
+                old.rv
+            ),
         ));
     }
     let returns_object = matches!(res, Res::Pod | Res::Namespace);
@@ -473,15 +575,26 @@ pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -
         crate::controllers::gc::orphan_dependents(c, &old.uid);
     }
     let already_deleting = old.value.pointer("/metadata/deletionTimestamp").is_some();
-    let mut finalizers: Vec<Value> =
-        old.value.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
-    if propagation == "Foreground" && c.store.dependents.contains_key(&old.uid) && !finalizers.contains(&json!("foregroundDeletion")) {
+    let mut finalizers: Vec<Value> = old
+        .value
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if propagation == "Foreground"
+        && c.store.dependents.contains_key(&old.uid)
+        && !finalizers.contains(&json!("foregroundDeletion"))
+    {
         finalizers.push(json!("foregroundDeletion"));
     }
     // Namespaces: Terminating until the namespace controller emptied them.
     if res == Res::Namespace {
         if ["default", "kube-system", "kube-public"].contains(&name) {
-            return Err(ApiError::forbidden(def, name, "this namespace may not be deleted"));
+            return Err(ApiError::forbidden(
+                def,
+                name,
+                "this namespace may not be deleted",
+            ));
         }
         let mut v = old.value.clone();
         let now = object::time(object::now());
@@ -497,7 +610,10 @@ pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -
         let bound = facts.is_some_and(|f| f.node.is_some());
         let terminal = facts.is_some_and(|f| f.terminal());
         let grace = d.grace.unwrap_or_else(|| {
-            old.value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30)
+            old.value
+                .pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(30)
         });
         bound && !terminal && grace > 0 && !already_deleting
     };
@@ -513,7 +629,10 @@ pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -
         }
         if graceful_pod {
             let grace = d.grace.unwrap_or_else(|| {
-                old.value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30)
+                old.value
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30)
             });
             m.insert("deletionGracePeriodSeconds".into(), json!(grace));
         }
@@ -530,8 +649,14 @@ pub fn delete(c: &mut Cluster, res: Res, ns: &str, name: &str, d: &DeleteOpts) -
     if res == Res::Pod {
         quota::sync_namespace(c, ns);
     }
-    let value = gone.map(|g| g.value.clone()).unwrap_or_else(|| old.value.clone());
-    Ok(if returns_object { Deleted::Object(value) } else { Deleted::Status(success_status(def, name, &old.uid)) })
+    let value = gone
+        .map(|g| g.value.clone())
+        .unwrap_or_else(|| old.value.clone());
+    Ok(if returns_object {
+        Deleted::Object(value)
+    } else {
+        Deleted::Status(success_status(def, name, &old.uid))
+    })
 }
 
 /// A list request.
@@ -553,8 +678,17 @@ pub fn selected(o: &Obj, l: &LabelSelector, f: &FieldSelector) -> bool {
 }
 
 /// List objects. Returns the items, the list resourceVersion and the next continue key.
-pub fn list(c: &Cluster, res: Res, ns: Option<&str>, o: &ListOpts) -> (Vec<Arc<Obj>>, u64, Option<Key>) {
-    let rv = o.cont.as_ref().map(|(rv, _)| *rv).unwrap_or_else(|| c.store.rv());
+pub fn list(
+    c: &Cluster,
+    res: Res,
+    ns: Option<&str>,
+    o: &ListOpts,
+) -> (Vec<Arc<Obj>>, u64, Option<Key>) {
+    let rv = o
+        .cont
+        .as_ref()
+        .map(|(rv, _)| *rv)
+        .unwrap_or_else(|| c.store.rv());
     let after = o.cont.as_ref().map(|(_, k)| k);
     let mut out = Vec::new();
     let mut next = None;

@@ -14,7 +14,11 @@ pub struct Clock {
 impl Clock {
     /// A clock at zero running at `speed`.
     pub fn new(speed: f64) -> Clock {
-        Clock { speed, base_wall: Instant::now(), base_sim: Duration::ZERO }
+        Clock {
+            speed,
+            base_wall: Instant::now(),
+            base_sim: Duration::ZERO,
+        }
     }
 
     /// Simulated time now.

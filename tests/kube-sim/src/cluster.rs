@@ -77,10 +77,11 @@ fn system() -> WriteOpts {
 }
 
 fn seed(c: &mut Cluster) {
-    let mut namespaces: Vec<(String, Value)> = ["default", "kube-system", "kube-public", "kube-node-lease"]
-        .iter()
-        .map(|n| (n.to_string(), json!({})))
-        .collect();
+    let mut namespaces: Vec<(String, Value)> =
+        ["default", "kube-system", "kube-public", "kube-node-lease"]
+            .iter()
+            .map(|n| (n.to_string(), json!({})))
+            .collect();
     for n in &c.cfg.namespaces {
         if !namespaces.iter().any(|(x, _)| x == &n.name) {
             namespaces.push((n.name.clone(), json!(n.labels)));
@@ -92,7 +93,10 @@ fn seed(c: &mut Cluster) {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
         let _ = api::create(c, Res::Namespace, "", ns, &system());
     }
-    for pc in [("system-cluster-critical", 2_000_000_000), ("system-node-critical", 2_000_001_000)] {
+    for pc in [
+        ("system-cluster-critical", 2_000_000_000),
+        ("system-node-critical", 2_000_001_000),
+    ] {
         let v = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
             "metadata": {"name": pc.0}, "value": pc.1, "preemptionPolicy": "PreemptLowerPriority",
             "description": "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."});
@@ -159,7 +163,12 @@ pub fn node_object(pool: &PoolConfig, i: usize, seq: usize) -> Value {
     let mem = quantity::format_mem(quantity::units(&pool.memory).unwrap_or(0));
     let resources = json!({"cpu": cpu, "memory": mem, "pods": pool.pods.to_string(), "ephemeral-storage": "100Gi"});
     let now = object::time(object::now());
-    let ip = format!("10.{}.{}.{}", 1 + (seq / 65536) % 200, (seq / 256) % 256, seq % 256);
+    let ip = format!(
+        "10.{}.{}.{}",
+        1 + (seq / 65536) % 200,
+        (seq / 256) % 256,
+        seq % 256
+    );
     let mut spec = json!({"podCIDR": format!("10.244.{}.0/24", i % 256), "providerID": format!("kube-sim://{name}")});
     if !taints.is_empty() {
         spec["taints"] = json!(taints);

@@ -12,7 +12,7 @@ use crate::faults::FaultConfig;
 use crate::quantity;
 
 /// Everything the simulator needs to start.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     /// Clock speed and emulated delays.
@@ -155,7 +155,11 @@ impl PoolConfig {
 
     /// Add a taint `key=value:effect`.
     pub fn taint(mut self, key: &str, value: &str, effect: &str) -> Self {
-        self.taints.push(TaintConfig { key: key.into(), value: Some(value.into()), effect: effect.into() });
+        self.taints.push(TaintConfig {
+            key: key.into(),
+            value: Some(value.into()),
+            effect: effect.into(),
+        });
         self
     }
 
@@ -214,20 +218,6 @@ pub struct PriorityClassConfig {
     pub description: Option<String>,
 }
 
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            simulation: SimulationConfig::default(),
-            scheduler: SchedulerConfig::default(),
-            pools: Vec::new(),
-            namespaces: Vec::new(),
-            quotas: Vec::new(),
-            priority_classes: Vec::new(),
-            faults: FaultConfig::default(),
-        }
-    }
-}
-
 impl SimConfig {
     /// Parse and validate TOML. Errors name the offending key.
     pub fn from_toml_str(s: &str) -> Result<Self> {
@@ -239,8 +229,10 @@ impl SimConfig {
     /// Read, parse and validate a TOML file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_toml_str(&text).map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
@@ -260,7 +252,10 @@ impl SimConfig {
 
     /// Add a namespace.
     pub fn with_namespace(mut self, name: &str) -> Self {
-        self.namespaces.push(NamespaceConfig { name: name.into(), labels: BTreeMap::new() });
+        self.namespaces.push(NamespaceConfig {
+            name: name.into(),
+            labels: BTreeMap::new(),
+        });
         self
     }
 
@@ -269,7 +264,10 @@ impl SimConfig {
         self.quotas.push(QuotaConfig {
             namespace: namespace.into(),
             name: name.into(),
-            hard: hard.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            hard: hard
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         });
         self
     }
@@ -296,30 +294,51 @@ impl SimConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |key: String, msg: String| Err(Error::Config(format!("{key}: {msg}")));
         if !(self.simulation.speed > 0.0 && self.simulation.speed.is_finite()) {
-            return bad("simulation.speed".into(), format!("must be a positive number, got {}", self.simulation.speed));
+            return bad(
+                "simulation.speed".into(),
+                format!("must be a positive number, got {}", self.simulation.speed),
+            );
         }
         if self.simulation.watch_history == 0 {
-            return bad("simulation.watch_history".into(), "must be at least 1".into());
+            return bad(
+                "simulation.watch_history".into(),
+                "must be at least 1".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, p) in self.pools.iter().enumerate() {
             if p.name.is_empty() || !crate::validation::is_dns_label(&p.name) {
-                return bad(format!("pools[{i}].name"), format!("{:?} is not a DNS label", p.name));
+                return bad(
+                    format!("pools[{i}].name"),
+                    format!("{:?} is not a DNS label", p.name),
+                );
             }
             if !names.insert(p.name.clone()) {
-                return bad(format!("pools[{i}].name"), format!("duplicate pool {:?}", p.name));
+                return bad(
+                    format!("pools[{i}].name"),
+                    format!("duplicate pool {:?}", p.name),
+                );
             }
             if quantity::cpu_millis(&p.cpu).is_none_or(|v| v <= 0) {
-                return bad(format!("pools[{i}].cpu"), format!("{:?} is not a positive quantity", p.cpu));
+                return bad(
+                    format!("pools[{i}].cpu"),
+                    format!("{:?} is not a positive quantity", p.cpu),
+                );
             }
             if quantity::units(&p.memory).is_none_or(|v| v <= 0) {
-                return bad(format!("pools[{i}].memory"), format!("{:?} is not a positive quantity", p.memory));
+                return bad(
+                    format!("pools[{i}].memory"),
+                    format!("{:?} is not a positive quantity", p.memory),
+                );
             }
             for (j, t) in p.taints.iter().enumerate() {
                 if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&t.effect.as_str()) {
                     return bad(
                         format!("pools[{i}].taints[{j}].effect"),
-                        format!("{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute", t.effect),
+                        format!(
+                            "{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute",
+                            t.effect
+                        ),
                     );
                 }
             }
@@ -327,7 +346,10 @@ impl SimConfig {
         for (i, q) in self.quotas.iter().enumerate() {
             for (k, v) in &q.hard {
                 if quantity::parse_resource(k, v).is_none() {
-                    return bad(format!("quotas[{i}].hard.{k}"), format!("{v:?} is not a quantity"));
+                    return bad(
+                        format!("quotas[{i}].hard.{k}"),
+                        format!("{v:?} is not a quantity"),
+                    );
                 }
             }
         }
@@ -342,10 +364,21 @@ impl SimConfig {
                 );
             }
         }
-        if self.priority_classes.iter().filter(|p| p.global_default).count() > 1 {
-            return bad("priority_classes".into(), "at most one class may be global_default".into());
+        if self
+            .priority_classes
+            .iter()
+            .filter(|p| p.global_default)
+            .count()
+            > 1
+        {
+            return bad(
+                "priority_classes".into(),
+                "at most one class may be global_default".into(),
+            );
         }
-        self.faults.validate().map_err(|m| Error::Config(format!("faults: {m}")))?;
+        self.faults
+            .validate()
+            .map_err(|m| Error::Config(format!("faults: {m}")))?;
         Ok(())
     }
 }
@@ -362,7 +395,8 @@ pub(crate) mod humantime_serde_compat {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
     }
 }
 
@@ -372,29 +406,45 @@ mod tests {
 
     #[test]
     fn parses_example_cluster() {
-        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cluster.toml"));
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/cluster.toml"
+        ));
         let cfg = SimConfig::from_toml_str(text).unwrap();
         assert!(cfg.pools.iter().any(|p| p.name == "spot"));
-        assert!(cfg.priority_classes.iter().any(|p| p.name == "spark-placeholder"));
+        assert!(
+            cfg.priority_classes
+                .iter()
+                .any(|p| p.name == "spark-placeholder")
+        );
     }
 
     #[test]
     fn unknown_key_is_named() {
-        let err = SimConfig::from_toml_str("[simulation]\nsped = 2.0\n").unwrap_err().to_string();
+        let err = SimConfig::from_toml_str("[simulation]\nsped = 2.0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sped"), "{err}");
     }
 
     #[test]
     fn bad_quantity_is_named() {
-        let err = SimConfig::from_toml_str("[[pools]]\nname = \"a\"\ncount = 1\ncpu = \"lots\"\nmemory = \"1Gi\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = SimConfig::from_toml_str(
+            "[[pools]]\nname = \"a\"\ncount = 1\ncpu = \"lots\"\nmemory = \"1Gi\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("pools[0].cpu"), "{err}");
     }
 
     #[test]
     fn bad_duration_is_reported() {
-        let err = SimConfig::from_toml_str("[simulation]\npod_start_delay = \"soon\"\n").unwrap_err().to_string();
-        assert!(err.contains("pod_start_delay") || err.contains("soon"), "{err}");
+        let err = SimConfig::from_toml_str("[simulation]\npod_start_delay = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pod_start_delay") || err.contains("soon"),
+            "{err}"
+        );
     }
 }

@@ -59,11 +59,22 @@ pub fn round(c: &mut Cluster) {
     // Changes made during this round are seen in the next one.
     for _ in 0..4 {
         let changes = std::mem::take(&mut c.store.changes);
-        if changes.is_empty() && !c.ctl.scheduler.dirty && !c.ctl.kubelet.due(c.clock.now()) && !c.ctl.spark.active() {
+        if changes.is_empty()
+            && !c.ctl.scheduler.dirty
+            && !c.ctl.kubelet.due(c.clock.now())
+            && !c.ctl.spark.active()
+        {
             break;
         }
         for ch in &changes {
-            observe(c, ch.res, ch.event.etype, &ch.event.obj.key, &ch.event.obj.value, ch.event.prev.as_ref().map(|p| &p.value));
+            observe(
+                c,
+                ch.res,
+                ch.event.etype,
+                &ch.event.obj.key,
+                &ch.event.obj.value,
+                ch.event.prev.as_ref().map(|p| &p.value),
+            );
         }
         gc::step(c);
         namespaces_step(c);
@@ -80,11 +91,28 @@ pub fn round(c: &mut Cluster) {
     }
 }
 
-fn observe(c: &mut Cluster, res: Res, etype: EventType, key: &Key, obj: &Value, prev: Option<&Value>) {
+fn observe(
+    c: &mut Cluster,
+    res: Res,
+    etype: EventType,
+    key: &Key,
+    obj: &Value,
+    prev: Option<&Value>,
+) {
     match res {
         Res::Pod => {
-            let phase = |v: &Value| v.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string();
-            let node = |v: &Value| v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
+            let phase = |v: &Value| {
+                v.pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let node = |v: &Value| {
+                v.pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             match etype {
                 EventType::Added => {
                     if node(obj).is_empty() {
@@ -94,7 +122,8 @@ fn observe(c: &mut Cluster, res: Res, etype: EventType, key: &Key, obj: &Value, 
                     }
                 }
                 EventType::Modified => {
-                    let was_terminal = prev.is_some_and(|p| ["Succeeded", "Failed"].contains(&phase(p).as_str()));
+                    let was_terminal =
+                        prev.is_some_and(|p| ["Succeeded", "Failed"].contains(&phase(p).as_str()));
                     let is_terminal = ["Succeeded", "Failed"].contains(&phase(obj).as_str());
                     if is_terminal && !was_terminal {
                         c.ctl.scheduler.dirty = true;
@@ -169,10 +198,17 @@ fn namespaces_step(c: &mut Cluster) {
             if !res.def().namespaced {
                 continue;
             }
-            let keys: Vec<Key> = c.store.iter(res, Some(&ns), None).map(|o| o.key.clone()).collect();
+            let keys: Vec<Key> = c
+                .store
+                .iter(res, Some(&ns), None)
+                .map(|o| o.key.clone())
+                .collect();
             for k in keys {
                 remaining += 1;
-                let opts = crate::api::DeleteOpts { grace: Some(0), ..Default::default() };
+                let opts = crate::api::DeleteOpts {
+                    grace: Some(0),
+                    ..Default::default()
+                };
                 let _ = crate::api::delete(c, res, &k.0, &k.1, &opts);
             }
         }

@@ -53,7 +53,10 @@ fn schema() -> &'static Schema {
         let root = crd
             .pointer("/spec/versions")
             .and_then(Value::as_array)
-            .and_then(|vs| vs.iter().find(|v| v.get("name").and_then(Value::as_str) == Some("v1beta2")))
+            .and_then(|vs| {
+                vs.iter()
+                    .find(|v| v.get("name").and_then(Value::as_str) == Some("v1beta2"))
+            })
             .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
             .cloned()
             .unwrap_or(Value::Null);
@@ -91,7 +94,11 @@ struct Walk<'a> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 impl Walk<'_> {
@@ -104,8 +111,12 @@ impl Walk<'_> {
     }
 
     fn check(&mut self, s: &Value, v: &mut Value, path: &str) {
-        let int_or_string = s.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
-        let preserve = s.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
+        let int_or_string =
+            s.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true);
+        let preserve = s
+            .get("x-kubernetes-preserve-unknown-fields")
+            .and_then(Value::as_bool)
+            == Some(true);
         if int_or_string {
             if !(v.is_string() || type_name(v) == "integer") {
                 self.causes.push(Cause::new(
@@ -135,7 +146,11 @@ impl Walk<'_> {
             self.causes.push(Cause::new(
                 "FieldValueNotSupported",
                 path,
-                format!("Unsupported value: {}: supported values: {}", show(v), list.join(", ")),
+                format!(
+                    "Unsupported value: {}: supported values: {}",
+                    show(v),
+                    list.join(", ")
+                ),
             ));
         }
         match v {
@@ -144,7 +159,11 @@ impl Walk<'_> {
                 if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
                     let excl = s.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
                     if x < min || (excl && x == min) {
-                        let op = if excl { "greater than" } else { "greater than or equal to" };
+                        let op = if excl {
+                            "greater than"
+                        } else {
+                            "greater than or equal to"
+                        };
                         let v2 = v.clone();
                         self.invalid(path, &v2, format!("should be {op} {}", s["minimum"]));
                     }
@@ -152,7 +171,11 @@ impl Walk<'_> {
                 if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
                     let excl = s.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
                     if x > max || (excl && x == max) {
-                        let op = if excl { "less than" } else { "less than or equal to" };
+                        let op = if excl {
+                            "less than"
+                        } else {
+                            "less than or equal to"
+                        };
                         let v2 = v.clone();
                         self.invalid(path, &v2, format!("should be {op} {}", s["maximum"]));
                     }
@@ -165,12 +188,20 @@ impl Walk<'_> {
                     && let Some(re) = self.patterns.get(p)
                     && !re.is_match(&st)
                 {
-                    self.invalid(path, &Value::String(st.clone()), format!("should match '{p}'"));
+                    self.invalid(
+                        path,
+                        &Value::String(st.clone()),
+                        format!("should match '{p}'"),
+                    );
                 }
                 if let Some(m) = s.get("minLength").and_then(Value::as_u64)
                     && len < m
                 {
-                    self.invalid(path, &Value::String(st.clone()), format!("should be at least {m} chars long"));
+                    self.invalid(
+                        path,
+                        &Value::String(st.clone()),
+                        format!("should be at least {m} chars long"),
+                    );
                 }
                 if let Some(m) = s.get("maxLength").and_then(Value::as_u64)
                     && len > m
@@ -187,16 +218,26 @@ impl Walk<'_> {
                 if let Some(m) = s.get("minItems").and_then(Value::as_u64)
                     && n < m
                 {
-                    self.invalid(path, &Value::Null, format!("should have at least {m} items"));
+                    self.invalid(
+                        path,
+                        &Value::Null,
+                        format!("should have at least {m} items"),
+                    );
                 }
                 if let Some(m) = s.get("maxItems").and_then(Value::as_u64)
                     && n > m
                 {
-                    self.causes.push(Cause::new("FieldValueTooMany", path, format!("Too many: {n}: must have at most {m} items")));
+                    self.causes.push(Cause::new(
+                        "FieldValueTooMany",
+                        path,
+                        format!("Too many: {n}: must have at most {m} items"),
+                    ));
                 }
                 if let Some(is) = s.get("items") {
                     for (i, item) in items.iter_mut().enumerate() {
-                        if item.is_null() && is.get("nullable").and_then(Value::as_bool) != Some(true) {
+                        if item.is_null()
+                            && is.get("nullable").and_then(Value::as_bool) != Some(true)
+                        {
                             continue;
                         }
                         self.check(is, item, &format!("{path}[{i}]"));
@@ -214,10 +255,14 @@ impl Walk<'_> {
                         Some(a) if a.is_object() => Some(a),
                         _ => None,
                     });
-                    let Some(child) = map.get_mut(&k) else { continue };
+                    let Some(child) = map.get_mut(&k) else {
+                        continue;
+                    };
                     match child_schema {
                         Some(cs) => {
-                            if child.is_null() && cs.get("nullable").and_then(Value::as_bool) != Some(true) {
+                            if child.is_null()
+                                && cs.get("nullable").and_then(Value::as_bool) != Some(true)
+                            {
                                 remove.push(k);
                                 continue;
                             }
@@ -236,7 +281,11 @@ impl Walk<'_> {
                 if let Some(req) = s.get("required").and_then(Value::as_array) {
                     for r in req.iter().filter_map(Value::as_str) {
                         if !map.contains_key(r) {
-                            self.causes.push(Cause::new("FieldValueRequired", join(path, r), "Required value"));
+                            self.causes.push(Cause::new(
+                                "FieldValueRequired",
+                                join(path, r),
+                                "Required value",
+                            ));
                         }
                     }
                 }
@@ -250,9 +299,14 @@ impl Walk<'_> {
 /// API server validates itself). Returns the schema violations and the pruned unknown fields.
 pub fn prune_and_validate(obj: &mut Value) -> (Vec<Cause>, Vec<String>) {
     let sch = schema();
-    let mut w = Walk { causes: Vec::new(), unknown: Vec::new(), patterns: &sch.patterns };
+    let mut w = Walk {
+        causes: Vec::new(),
+        unknown: Vec::new(),
+        patterns: &sch.patterns,
+    };
     let Some(map) = obj.as_object_mut() else {
-        w.causes.push(Cause::new("FieldValueTypeInvalid", "", "must be an object"));
+        w.causes
+            .push(Cause::new("FieldValueTypeInvalid", "", "must be an object"));
         return (w.causes, w.unknown);
     };
     let props = sch.root.get("properties").and_then(Value::as_object);
@@ -261,7 +315,9 @@ pub fn prune_and_validate(obj: &mut Value) -> (Vec<Cause>, Vec<String>) {
         if k == "metadata" || k == "apiVersion" || k == "kind" {
             continue;
         }
-        let Some(child) = map.get_mut(&k) else { continue };
+        let Some(child) = map.get_mut(&k) else {
+            continue;
+        };
         match props.and_then(|p| p.get(&k)) {
             Some(cs) => {
                 if child.is_null() {
@@ -279,7 +335,8 @@ pub fn prune_and_validate(obj: &mut Value) -> (Vec<Cause>, Vec<String>) {
     if let Some(req) = sch.root.get("required").and_then(Value::as_array) {
         for r in req.iter().filter_map(Value::as_str) {
             if !map.contains_key(r) {
-                w.causes.push(Cause::new("FieldValueRequired", r, "Required value"));
+                w.causes
+                    .push(Cause::new("FieldValueRequired", r, "Required value"));
             }
         }
     }
@@ -299,12 +356,18 @@ pub fn validate_spark_application(obj: &Value) -> Result<(), Vec<String>> {
         errs.push("kind: must be \"SparkApplication\"".into());
     }
     let name = crate::object::name(obj).to_string();
-    if let Some(c) = crate::validation::validate_name(crate::resources::Res::SparkApplication, &name) {
+    if let Some(c) =
+        crate::validation::validate_name(crate::resources::Res::SparkApplication, &name)
+    {
         errs.push(c.display());
     }
     let (causes, unknown) = prune_and_validate(&mut copy);
     errs.extend(causes.iter().map(Cause::display));
-    errs.extend(unknown.iter().map(|u| format!("{u}: unknown field \"{u}\"")));
+    errs.extend(
+        unknown
+            .iter()
+            .map(|u| format!("{u}: unknown field \"{u}\"")),
+    );
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 
@@ -313,22 +376,34 @@ mod tests {
     use super::*;
 
     fn spark_pi() -> Value {
-        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/spark-operator/examples/spark-pi.yaml"));
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/spark-operator/examples/spark-pi.yaml"
+        ));
         serde_yaml_ng::from_str(text).unwrap()
     }
 
     #[test]
     fn schema_loads() {
-        assert!(openapi_schema().pointer("/properties/spec/properties/driver").is_some());
+        assert!(
+            openapi_schema()
+                .pointer("/properties/spec/properties/driver")
+                .is_some()
+        );
     }
 
     #[test]
     fn every_vendored_example_is_valid() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/spark-operator/examples");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/spark-operator/examples"
+        );
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            let Ok(v) = serde_yaml_ng::from_str::<Value>(&text) else { continue };
+            let Ok(v) = serde_yaml_ng::from_str::<Value>(&text) else {
+                continue;
+            };
             if v.get("kind").and_then(Value::as_str) != Some("SparkApplication") {
                 continue;
             }
@@ -343,14 +418,23 @@ mod tests {
         v["spec"]["driver"]["cores"] = 0.into();
         v["spec"]["executor"]["instances"] = "two".into();
         v["spec"]["bogus"] = true.into();
-        v["spec"].as_object_mut().unwrap().remove("mainApplicationFile");
+        v["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("mainApplicationFile");
         let errs = validate_spark_application(&v).unwrap_err();
         let all = errs.join("\n");
         assert!(all.contains("spec.type: Unsupported value: \"Go\": supported values: \"Java\", \"Python\", \"Scala\", \"R\""), "{all}");
         assert!(all.contains("spec.driver.cores: Invalid value: 0: spec.driver.cores in body should be greater than or equal to 1"), "{all}");
         assert!(all.contains("spec.executor.instances: Invalid value: \"string\": spec.executor.instances in body must be of type integer: \"string\""), "{all}");
-        assert!(all.contains("spec.mainApplicationFile: Required value"), "{all}");
-        assert!(all.contains("spec.bogus: unknown field \"spec.bogus\""), "{all}");
+        assert!(
+            all.contains("spec.mainApplicationFile: Required value"),
+            "{all}"
+        );
+        assert!(
+            all.contains("spec.bogus: unknown field \"spec.bogus\""),
+            "{all}"
+        );
     }
 
     #[test]

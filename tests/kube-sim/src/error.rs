@@ -65,7 +65,11 @@ pub struct Cause {
 impl Cause {
     /// Build a cause.
     pub fn new(reason: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Cause { reason: reason.to_string(), message: message.into(), field: field.into() }
+        Cause {
+            reason: reason.to_string(),
+            message: message.into(),
+            field: field.into(),
+        }
     }
 
     /// `field: message`, the form used inside the 422 message.
@@ -95,7 +99,12 @@ pub struct ApiError {
 impl ApiError {
     /// A bare error.
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError { code, reason: reason.to_string(), message: message.into(), details: None }
+        ApiError {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -105,14 +114,22 @@ impl ApiError {
 
     /// 404: `pods "x" not found`.
     pub fn not_found(def: &ResourceDef, name: &str) -> Self {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", def.group_resource()))
-            .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", def.group_resource()),
+        )
+        .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
     }
 
     /// 409: `pods "x" already exists`.
     pub fn already_exists(def: &ResourceDef, name: &str) -> Self {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", def.group_resource()))
-            .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", def.group_resource()),
+        )
+        .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
     }
 
     /// 409 on a stale `resourceVersion`.
@@ -133,15 +150,22 @@ impl ApiError {
         ApiError::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {msg}", def.group_resource()),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {msg}",
+                def.group_resource()
+            ),
         )
         .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
     }
 
     /// 403: `pods "x" is forbidden: <why>`.
     pub fn forbidden(def: &ResourceDef, name: &str, why: &str) -> Self {
-        ApiError::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", def.group_resource()))
-            .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
+        ApiError::new(
+            403,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", def.group_resource()),
+        )
+        .with_details(json!({"name": name, "group": def.group, "kind": def.plural}))
     }
 
     /// 422: `Kind.group "x" is invalid: <causes>`.
@@ -161,8 +185,14 @@ impl ApiError {
             .iter()
             .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
-        ApiError::new(422, "Invalid", format!("{qualified} \"{name}\" is invalid: {joined}"))
-            .with_details(json!({"name": name, "group": def.group, "kind": def.kind, "causes": causes_json}))
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("{qualified} \"{name}\" is invalid: {joined}"),
+        )
+        .with_details(
+            json!({"name": name, "group": def.group, "kind": def.kind, "causes": causes_json}),
+        )
     }
 
     /// 400 `BadRequest`.
@@ -172,7 +202,11 @@ impl ApiError {
 
     /// 405 `MethodNotAllowed`.
     pub fn method_not_allowed() -> Self {
-        ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     /// 415 for a patch type the resource does not support.
@@ -188,7 +222,11 @@ impl ApiError {
 
     /// 410 `Expired` for a watch from a compacted resourceVersion.
     pub fn too_old(requested: u64, oldest: u64) -> Self {
-        ApiError::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        ApiError::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
     }
 
     /// 404 for a path the server does not serve.
@@ -199,7 +237,11 @@ impl ApiError {
 
     /// 500 `InternalError`.
     pub fn internal(msg: impl Into<String>) -> Self {
-        ApiError::new(500, "InternalError", format!("Internal error occurred: {}", msg.into()))
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", msg.into()),
+        )
     }
 
     /// The `Status` object the server sends.

@@ -32,7 +32,10 @@ pub fn core_to_v1(core: &Value) -> Value {
     copy(core, &mut m, "count", "deprecatedCount");
     if !m.contains_key("eventTime") {
         // Old-style events have no eventTime; derive one so the required field is set.
-        let t = core.get("firstTimestamp").and_then(Value::as_str).unwrap_or("1970-01-01T00:00:00Z");
+        let t = core
+            .get("firstTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("1970-01-01T00:00:00Z");
         m.insert("eventTime".into(), json!(t.replace('Z', ".000000Z")));
     }
     Value::Object(m)

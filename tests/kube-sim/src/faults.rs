@@ -76,7 +76,10 @@ impl FaultConfig {
                 return Err(format!("errors[{i}].rate: {} is not in [0, 1]", r.rate));
             }
             if !(400..=599).contains(&r.code) {
-                return Err(format!("errors[{i}].code: {} is not an HTTP error code", r.code));
+                return Err(format!(
+                    "errors[{i}].code: {} is not an HTTP error code",
+                    r.code
+                ));
             }
         }
         Ok(())
@@ -138,7 +141,8 @@ impl Faults {
     /// Decide whether this request fails, and how.
     pub fn error(&mut self, verb: &str, def: &ResourceDef, name: &str) -> Option<ApiError> {
         let idx = self.config.errors.iter().enumerate().position(|(i, r)| {
-            matches(&r.verb, &r.resource, verb, def.plural) && r.count.is_none_or(|c| self.injected[i] < c)
+            matches(&r.verb, &r.resource, verb, def.plural)
+                && r.count.is_none_or(|c| self.injected[i] < c)
         })?;
         let rule = self.config.errors[idx].clone();
         if !self.rng.random_bool(rule.rate.clamp(0.0, 1.0)) {
@@ -151,7 +155,10 @@ impl Faults {
 
     /// Count a finished request.
     pub fn count(&mut self, verb: &str, res: &str, code: u16) {
-        *self.requests.entry(format!("{verb} {res} {code}")).or_insert(0) += 1;
+        *self
+            .requests
+            .entry(format!("{verb} {res} {code}"))
+            .or_insert(0) += 1;
     }
 }
 
@@ -162,10 +169,26 @@ pub fn injected_error(code: u16, def: &ResourceDef, name: &str) -> ApiError {
         409 => ApiError::conflict(def, name),
         403 => ApiError::forbidden(def, name, "injected fault (kube-sim)"),
         404 => ApiError::not_found(def, name),
-        429 => ApiError::new(429, "TooManyRequests", "injected fault (kube-sim): too many requests, please try again later"),
-        503 => ApiError::new(503, "ServiceUnavailable", "injected fault (kube-sim): the server is currently unable to handle the request"),
-        504 => ApiError::new(504, "Timeout", "injected fault (kube-sim): the server was unable to return a response in the time allotted"),
+        429 => ApiError::new(
+            429,
+            "TooManyRequests",
+            "injected fault (kube-sim): too many requests, please try again later",
+        ),
+        503 => ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "injected fault (kube-sim): the server is currently unable to handle the request",
+        ),
+        504 => ApiError::new(
+            504,
+            "Timeout",
+            "injected fault (kube-sim): the server was unable to return a response in the time allotted",
+        ),
         500 => ApiError::internal("injected fault (kube-sim)"),
-        other => ApiError::new(other, "InternalError", format!("injected fault (kube-sim) with code {other}")),
+        other => ApiError::new(
+            other,
+            "InternalError",
+            format!("injected fault (kube-sim) with code {other}"),
+        ),
     }
 }

@@ -36,7 +36,9 @@ pub fn leaves(v: &Value, status: bool) -> BTreeMap<Path, Value> {
             walk(c, vec![k.clone()], &mut out);
         }
     }
-    out.retain(|p, _| !(p.len() == 2 && p[0] == "metadata" && SYSTEM_META.contains(&p[1].as_str())));
+    out.retain(|p, _| {
+        !(p.len() == 2 && p[0] == "metadata" && SYSTEM_META.contains(&p[1].as_str()))
+    });
     if status {
         out.retain(|p, _| p.first().is_some_and(|f| f == "status"));
     }
@@ -66,7 +68,9 @@ pub fn encode(paths: &BTreeSet<Path>) -> Value {
     for p in paths {
         let mut cur = &mut root;
         for seg in p {
-            let e = cur.entry(format!("f:{seg}")).or_insert_with(|| Value::Object(Map::new()));
+            let e = cur
+                .entry(format!("f:{seg}"))
+                .or_insert_with(|| Value::Object(Map::new()));
             cur = crate::object::as_map(e);
         }
     }
@@ -77,7 +81,8 @@ pub fn encode(paths: &BTreeSet<Path>) -> Value {
 pub fn decode(v: &Value) -> BTreeSet<Path> {
     fn rec(v: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
         let Some(m) = v.as_object() else { return };
-        let children: Vec<(&String, &Value)> = m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
+        let children: Vec<(&String, &Value)> =
+            m.iter().filter(|(k, _)| k.starts_with("f:")).collect();
         if (children.is_empty() || m.contains_key(".")) && !path.is_empty() {
             out.insert(path.clone());
         }
@@ -116,11 +121,31 @@ pub fn entries(obj: &Value) -> Vec<Entry> {
         .map(|a| {
             a.iter()
                 .map(|e| Entry {
-                    manager: e.get("manager").and_then(Value::as_str).unwrap_or("").to_string(),
-                    operation: e.get("operation").and_then(Value::as_str).unwrap_or("Update").to_string(),
-                    api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string(),
-                    subresource: e.get("subresource").and_then(Value::as_str).unwrap_or("").to_string(),
-                    time: e.get("time").and_then(Value::as_str).unwrap_or("").to_string(),
+                    manager: e
+                        .get("manager")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    operation: e
+                        .get("operation")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Update")
+                        .to_string(),
+                    api_version: e
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    subresource: e
+                        .get("subresource")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    time: e
+                        .get("time")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     fields: e.get("fieldsV1").map(decode).unwrap_or_default(),
                 })
                 .collect()
@@ -161,22 +186,40 @@ fn overlaps(a: &Path, b: &Path) -> bool {
 
 /// Record an Update by `manager`: it takes ownership of every field it changed, and
 /// every other manager loses those fields.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_version: &str, subresource: &str) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    api_version: &str,
+    subresource: &str,
+) {
     let status = subresource == "status";
     let before = old.map(|o| leaves(o, status)).unwrap_or_default();
     let after = leaves(new, status);
-    let mut changed: BTreeSet<Path> = after.iter().filter(|(p, v)| before.get(*p) != Some(*v)).map(|(p, _)| p.clone()).collect();
-    let removed: BTreeSet<Path> = before.keys().filter(|p| !after.contains_key(*p)).cloned().collect();
+    let mut changed: BTreeSet<Path> = after
+        .iter()
+        .filter(|(p, v)| before.get(*p) != Some(*v))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let removed: BTreeSet<Path> = before
+        .keys()
+        .filter(|p| !after.contains_key(*p))
+        .cloned()
+        .collect();
     let mut list = old.map(entries).unwrap_or_default();
     if changed.is_empty() && removed.is_empty() {
         store_entries(new, &list);
         return;
     }
     for e in &mut list {
-        e.fields.retain(|p| !changed.iter().chain(removed.iter()).any(|c| overlaps(p, c)));
+        e.fields
+            .retain(|p| !changed.iter().chain(removed.iter()).any(|c| overlaps(p, c)));
     }
     let now = crate::object::time(crate::object::now());
-    match list.iter_mut().find(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource) {
+    match list
+        .iter_mut()
+        .find(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource)
+    {
         Some(e) => {
             e.fields.append(&mut changed);
             e.time = now;
@@ -221,7 +264,9 @@ fn deep_merge(dst: &mut Value, src: &Value) {
                     continue;
                 }
                 match d.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => deep_merge(existing, v),
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        deep_merge(existing, v)
+                    }
                     _ => {
                         d.insert(k.clone(), v.clone());
                     }
@@ -233,7 +278,9 @@ fn deep_merge(dst: &mut Value, src: &Value) {
 }
 
 fn remove_path(v: &mut Value, p: &[String]) {
-    let Some((last, parents)) = p.split_last() else { return };
+    let Some((last, parents)) = p.split_last() else {
+        return;
+    };
     let mut cur = v;
     for seg in parents {
         match cur.get_mut(seg) {
@@ -260,7 +307,8 @@ pub fn apply(
     let mine = leaves(applied, status);
     let current = existing.map(|e| leaves(e, status)).unwrap_or_default();
     let mut list = existing.map(entries).unwrap_or_default();
-    let is_me = |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == subresource;
+    let is_me =
+        |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == subresource;
 
     let mut conflicts: Vec<(Entry, Path)> = Vec::new();
     for (p, v) in &mine {
@@ -279,14 +327,25 @@ pub fn apply(
             .map(|(e, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", print_manager(e)), "field": path_string(p)}))
             .collect();
         let message = if conflicts.len() == 1 {
-            format!("Apply failed with 1 conflict: conflict with {}: {}", print_manager(&conflicts[0].0), path_string(&conflicts[0].1))
+            format!(
+                "Apply failed with 1 conflict: conflict with {}: {}",
+                print_manager(&conflicts[0].0),
+                path_string(&conflicts[0].1)
+            )
         } else {
             let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (e, p) in &conflicts {
                 by.entry(print_manager(e)).or_default().push(path_string(p));
             }
-            let parts: Vec<String> = by.iter().map(|(m, ps)| format!("conflicts with {m}:\n- {}", ps.join("\n- "))).collect();
-            format!("Apply failed with {} conflicts: {}", conflicts.len(), parts.join("\n"))
+            let parts: Vec<String> = by
+                .iter()
+                .map(|(m, ps)| format!("conflicts with {m}:\n- {}", ps.join("\n- ")))
+                .collect();
+            format!(
+                "Apply failed with {} conflicts: {}",
+                conflicts.len(),
+                parts.join("\n")
+            )
         };
         let mut err = ApiError::new(409, "Conflict", message);
         err.details = Some(json!({"causes": causes}));
@@ -295,23 +354,34 @@ pub fn apply(
 
     let mut out = existing.cloned().unwrap_or_else(|| json!({}));
     let mut body = applied.clone();
-    if let Some(m) = body.as_object_mut() {
-        if !status {
-            m.remove("status");
-        }
+    if let Some(m) = body.as_object_mut()
+        && !status
+    {
+        m.remove("status");
     }
     deep_merge(&mut out, &body);
     // Fields this manager applied before, no longer applies, and nobody else owns go away.
-    let previously: BTreeSet<Path> = list.iter().filter(|e| is_me(e)).flat_map(|e| e.fields.iter().cloned()).collect();
+    let previously: BTreeSet<Path> = list
+        .iter()
+        .filter(|e| is_me(e))
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
     for p in previously.iter().filter(|p| !mine.contains_key(*p)) {
-        let shared = list.iter().filter(|e| !is_me(e)).any(|e| e.fields.contains(p));
+        let shared = list
+            .iter()
+            .filter(|e| !is_me(e))
+            .any(|e| e.fields.contains(p));
         if !shared {
             remove_path(&mut out, p);
         }
     }
     // Changed values move to this manager; equal values stay shared.
     for e in list.iter_mut().filter(|e| !is_me(e)) {
-        e.fields.retain(|f| !mine.iter().any(|(p, v)| overlaps(f, p) && current.get(p) != Some(v)));
+        e.fields.retain(|f| {
+            !mine
+                .iter()
+                .any(|(p, v)| overlaps(f, p) && current.get(p) != Some(v))
+        });
     }
     list.retain(|e| !is_me(e));
     list.push(Entry {
@@ -332,34 +402,92 @@ mod tests {
 
     #[test]
     fn fields_v1_roundtrip() {
-        let set: BTreeSet<Path> = [vec!["spec".to_string(), "a".to_string()], vec!["metadata".into(), "labels".into(), "x".into()]].into();
+        let set: BTreeSet<Path> = [
+            vec!["spec".to_string(), "a".to_string()],
+            vec!["metadata".into(), "labels".into(), "x".into()],
+        ]
+        .into();
         assert_eq!(decode(&encode(&set)), set);
     }
 
     #[test]
     fn apply_conflicts_with_another_manager() {
         let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"}, "spec": {}});
-        let a = apply(Some(&lease), &json!({"spec": {"holderIdentity": "a"}}), "mgr-a", "coordination.k8s.io/v1", "", false).unwrap();
-        let err = apply(Some(&a), &json!({"spec": {"holderIdentity": "b"}}), "mgr-b", "coordination.k8s.io/v1", "", false).unwrap_err();
+        let a = apply(
+            Some(&lease),
+            &json!({"spec": {"holderIdentity": "a"}}),
+            "mgr-a",
+            "coordination.k8s.io/v1",
+            "",
+            false,
+        )
+        .unwrap();
+        let err = apply(
+            Some(&a),
+            &json!({"spec": {"holderIdentity": "b"}}),
+            "mgr-b",
+            "coordination.k8s.io/v1",
+            "",
+            false,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 409);
         assert_eq!(err.reason, "Conflict");
-        assert_eq!(err.message, "Apply failed with 1 conflict: conflict with \"mgr-a\": .spec.holderIdentity");
+        assert_eq!(
+            err.message,
+            "Apply failed with 1 conflict: conflict with \"mgr-a\": .spec.holderIdentity"
+        );
         // same value: no conflict, shared ownership
-        apply(Some(&a), &json!({"spec": {"holderIdentity": "a"}}), "mgr-b", "coordination.k8s.io/v1", "", false).unwrap();
+        apply(
+            Some(&a),
+            &json!({"spec": {"holderIdentity": "a"}}),
+            "mgr-b",
+            "coordination.k8s.io/v1",
+            "",
+            false,
+        )
+        .unwrap();
         // force takes over
-        let b = apply(Some(&a), &json!({"spec": {"holderIdentity": "b"}}), "mgr-b", "coordination.k8s.io/v1", "", true).unwrap();
+        let b = apply(
+            Some(&a),
+            &json!({"spec": {"holderIdentity": "b"}}),
+            "mgr-b",
+            "coordination.k8s.io/v1",
+            "",
+            true,
+        )
+        .unwrap();
         assert_eq!(b["spec"]["holderIdentity"], "b");
     }
 
     #[test]
     fn update_moves_ownership() {
         let lease = json!({"metadata": {"name": "l"}, "spec": {}});
-        let a = apply(Some(&lease), &json!({"spec": {"holderIdentity": "a"}}), "mgr-a", "v1", "", false).unwrap();
+        let a = apply(
+            Some(&lease),
+            &json!({"spec": {"holderIdentity": "a"}}),
+            "mgr-a",
+            "v1",
+            "",
+            false,
+        )
+        .unwrap();
         let mut upd = a.clone();
         upd["spec"]["holderIdentity"] = Value::Null;
-        upd["spec"].as_object_mut().unwrap().remove("holderIdentity");
+        upd["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("holderIdentity");
         record_update(Some(&a), &mut upd, "mgr-a", "v1", "");
         // after the field is gone, b may apply without conflict
-        apply(Some(&upd), &json!({"spec": {"holderIdentity": "b"}}), "mgr-b", "v1", "", false).unwrap();
+        apply(
+            Some(&upd),
+            &json!({"spec": {"holderIdentity": "b"}}),
+            "mgr-b",
+            "v1",
+            "",
+            false,
+        )
+        .unwrap();
     }
 }

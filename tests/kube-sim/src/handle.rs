@@ -25,24 +25,43 @@ impl Simulator {
         config.validate()?;
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::Config(format!("Simulator::start needs a tokio runtime: {e}")))?;
-        let std_listener = std::net::TcpListener::bind(listen).map_err(|source| Error::Bind { addr: listen, source })?;
-        std_listener.set_nonblocking(true).map_err(|source| Error::Bind { addr: listen, source })?;
-        let addr = std_listener.local_addr().map_err(|source| Error::Bind { addr: listen, source })?;
+        let std_listener = std::net::TcpListener::bind(listen).map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|source| Error::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = std_listener.local_addr().map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
         let _guard = rt.enter();
         let listener =
-            tokio::net::TcpListener::from_std(std_listener).map_err(|source| Error::Bind { addr: listen, source })?;
+            tokio::net::TcpListener::from_std(std_listener).map_err(|source| Error::Bind {
+                addr: listen,
+                source,
+            })?;
         let shared = cluster::build(config);
         let token = CancellationToken::new();
         rt.spawn(crate::controllers::run(shared.clone(), token.child_token()));
         let app = crate::server::router(shared.clone());
         let serve_token = token.child_token();
         rt.spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async move { serve_token.cancelled().await });
+            let server = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { serve_token.cancelled().await });
             if let Err(e) = server.await {
                 tracing::warn!(error = %e, "kube-sim server stopped");
             }
         });
-        Ok(SimHandle { addr, shared, token })
+        Ok(SimHandle {
+            addr,
+            shared,
+            token,
+        })
     }
 }
 
@@ -70,7 +89,10 @@ impl SimHandle {
         // kube 5 with rustls needs a process-wide crypto provider even for http://; if the
         // process already installed one (e.g. the daemon's main), that one stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let uri = self.url().parse().map_err(|e| Error::Config(format!("bad url: {e}")))?;
+        let uri = self
+            .url()
+            .parse()
+            .map_err(|e| Error::Config(format!("bad url: {e}")))?;
         let config = kube::Config::new(uri);
         Ok(kube::Client::try_from(config)?)
     }
@@ -83,7 +105,10 @@ impl SimHandle {
     /// Write the kubeconfig to a file.
     pub fn write_kubeconfig(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| Error::Io { path: path.display().to_string(), source })
+        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Change the clock speed (simulated seconds per wall second).
@@ -166,14 +191,25 @@ impl SimHandle {
     /// Create an object in-process (no HTTP, no fault injection), e.g. to seed a large
     /// cluster quickly. The resource is taken from `apiVersion`/`kind`.
     pub fn create_object(&self, object: Value) -> Result<Value> {
-        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
         let res = crate::resources::ALL
             .into_iter()
             .find(|r| r.def().api_version() == api_version && r.def().kind == kind)
-            .ok_or_else(|| Error::Config(format!("kube-sim does not serve {api_version} {kind}")))?;
+            .ok_or_else(|| {
+                Error::Config(format!("kube-sim does not serve {api_version} {kind}"))
+            })?;
         let ns = crate::object::namespace(&object).to_string();
-        let out = crate::api::create(&mut self.shared.lock(), res, &ns, object, &crate::api::WriteOpts::internal("kube-sim"))?;
+        let out = crate::api::create(
+            &mut self.shared.lock(),
+            res,
+            &ns,
+            object,
+            &crate::api::WriteOpts::internal("kube-sim"),
+        )?;
         self.shared.wake.notify_one();
         Ok(out)
     }

@@ -41,7 +41,9 @@ pub mod spark;
 pub mod store;
 pub mod validation;
 
-pub use config::{NamespaceConfig, PoolConfig, PriorityClassConfig, QuotaConfig, Scoring, SimConfig};
+pub use config::{
+    NamespaceConfig, PoolConfig, PriorityClassConfig, QuotaConfig, Scoring, SimConfig,
+};
 pub use error::{ApiError, Error, Result};
 pub use faults::{ErrorRule, FaultConfig, LatencyRule};
 pub use handle::{SimHandle, Simulator, kubeconfig};

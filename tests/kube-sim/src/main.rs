@@ -25,7 +25,9 @@ struct Args {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -40,10 +42,16 @@ fn main() -> ExitCode {
         None => kube_sim::SimConfig::default(),
     };
     if !args.listen.ip().is_loopback() {
-        eprintln!("kube-sim: refusing to listen on {}: the simulator has no authentication; use a loopback address", args.listen);
+        eprintln!(
+            "kube-sim: refusing to listen on {}: the simulator has no authentication; use a loopback address",
+            args.listen
+        );
         return ExitCode::from(64);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kube-sim: cannot start the runtime: {e}");
@@ -62,7 +70,8 @@ fn main() -> ExitCode {
 async fn run(config: kube_sim::SimConfig, args: Args) -> anyhow::Result<()> {
     let sim = kube_sim::Simulator::start(config, args.listen)?;
     if let Some(path) = &args.kubeconfig_out {
-        sim.write_kubeconfig(path).with_context(|| format!("writing {}", path.display()))?;
+        sim.write_kubeconfig(path)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("kube-sim listening on {}", sim.url());
     shutdown_signal().await;
@@ -74,13 +83,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

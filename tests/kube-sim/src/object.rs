@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 /// `metadata.<field>` as a string.
 pub fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
-    v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str)
+    v.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
 }
 
 /// `metadata.name` or `""`.
@@ -24,7 +26,11 @@ pub fn meta_map(v: &Value, field: &str) -> BTreeMap<String, String> {
     v.get("metadata")
         .and_then(|m| m.get(field))
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -54,7 +60,11 @@ pub fn owner_uids(v: &Value) -> Vec<String> {
     v.get("metadata")
         .and_then(|m| m.get("ownerReferences"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|o| o.get("uid").and_then(Value::as_str).map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get("uid").and_then(Value::as_str).map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -77,15 +87,21 @@ const NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// The 5-character suffix `generateName` appends.
 pub fn random_suffix(rng: &mut impl rand::Rng) -> String {
-    (0..5).map(|_| NAME_CHARS[rng.random_range(0..NAME_CHARS.len())] as char).collect()
+    (0..5)
+        .map(|_| NAME_CHARS[rng.random_range(0..NAME_CHARS.len())] as char)
+        .collect()
 }
 
 /// `n` random lowercase hex digits.
 pub fn random_hex(rng: &mut impl rand::Rng, n: usize) -> String {
-    (0..n).map(|_| char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0')).collect()
+    (0..n)
+        .map(|_| char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0'))
+        .collect()
 }
 
 /// A random RFC 4122 uid.
 pub fn random_uid(rng: &mut impl rand::Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }

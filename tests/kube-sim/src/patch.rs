@@ -27,9 +27,9 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => {
-                Some(PatchType::Apply)
-            }
+            "application/apply-patch+yaml"
+            | "application/apply-patch+json"
+            | "application/apply-patch+cbor" => Some(PatchType::Apply),
             _ => None,
         }
     }
@@ -38,7 +38,11 @@ impl PatchType {
 /// The media types a resource accepts for PATCH (custom resources: no strategic merge).
 pub fn supported(custom: bool) -> &'static [&'static str] {
     if custom {
-        &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+        &[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
     } else {
         &[
             "application/json-patch+json",
@@ -50,8 +54,14 @@ pub fn supported(custom: bool) -> &'static [&'static str] {
 }
 
 fn rejected(msg: String) -> ApiError {
-    let mut e = ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request");
-    e.details = Some(serde_json::json!({"causes": [{"reason": "UnexpectedServerResponse", "message": msg}]}));
+    let mut e = ApiError::new(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+    );
+    e.details = Some(
+        serde_json::json!({"causes": [{"reason": "UnexpectedServerResponse", "message": msg}]}),
+    );
     e
 }
 
@@ -69,8 +79,15 @@ pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
 
 fn merge_key(field: &str) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "volumeMounts"
-        | "imagePullSecrets" | "resourceClaims" | "volumeDevices" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "volumeMounts"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "volumeDevices" => Some("name"),
         "conditions" => Some("type"),
         "ownerReferences" => Some("uid"),
         "ports" => Some("containerPort"),
@@ -149,7 +166,9 @@ fn merge_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
     for it in items {
         let id = it.get(key).cloned();
         let delete = it.get("$patch").and_then(Value::as_str) == Some("delete");
-        let pos = id.as_ref().and_then(|id| existing.iter().position(|e| e.get(key) == Some(id)));
+        let pos = id
+            .as_ref()
+            .and_then(|id| existing.iter().position(|e| e.get(key) == Some(id)));
         match (pos, delete) {
             (Some(i), true) => {
                 existing.remove(i);
@@ -174,13 +193,19 @@ mod tests {
     fn strategic_merges_containers_by_name() {
         let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]},
             "metadata": {"finalizers": ["f1"]}});
-        strategic(&mut pod, &json!({"spec": {"containers": [{"name": "b", "image": "z"}, {"name": "c", "image": "w"}]},
-            "metadata": {"finalizers": ["f2"]}}));
+        strategic(
+            &mut pod,
+            &json!({"spec": {"containers": [{"name": "b", "image": "z"}, {"name": "c", "image": "w"}]},
+            "metadata": {"finalizers": ["f2"]}}),
+        );
         assert_eq!(pod["spec"]["containers"][0]["image"], "x");
         assert_eq!(pod["spec"]["containers"][1]["image"], "z");
         assert_eq!(pod["spec"]["containers"][2]["name"], "c");
         assert_eq!(pod["metadata"]["finalizers"], json!(["f1", "f2"]));
-        strategic(&mut pod, &json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}));
+        strategic(
+            &mut pod,
+            &json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}),
+        );
         assert_eq!(pod["spec"]["containers"].as_array().unwrap().len(), 2);
     }
 

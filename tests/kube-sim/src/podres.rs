@@ -17,16 +17,25 @@ pub struct Res2 {
 
 impl Res2 {
     fn add(self, o: Res2) -> Res2 {
-        Res2 { cpu: self.cpu + o.cpu, mem: self.mem + o.mem }
+        Res2 {
+            cpu: self.cpu + o.cpu,
+            mem: self.mem + o.mem,
+        }
     }
 
     fn max(self, o: Res2) -> Res2 {
-        Res2 { cpu: self.cpu.max(o.cpu), mem: self.mem.max(o.mem) }
+        Res2 {
+            cpu: self.cpu.max(o.cpu),
+            mem: self.mem.max(o.mem),
+        }
     }
 }
 
 fn list_of(v: &Value, field: &str) -> Vec<Value> {
-    v.get("resources").and_then(|r| r.get(field)).map(|m| vec![m.clone()]).unwrap_or_default()
+    v.get("resources")
+        .and_then(|r| r.get(field))
+        .map(|m| vec![m.clone()])
+        .unwrap_or_default()
 }
 
 /// Requests (or limits) of one container, from `resources.<field>`.
@@ -44,7 +53,10 @@ fn container_res(c: &Value, field: &str) -> Res2 {
 }
 
 fn containers<'a>(spec: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
-    spec.get(field).and_then(Value::as_array).into_iter().flatten()
+    spec.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn is_sidecar(c: &Value) -> bool {
@@ -99,7 +111,9 @@ pub fn pod_limits(spec: &Value) -> Res2 {
 
 /// `Guaranteed`, `Burstable` or `BestEffort`, per `GetPodQOS`.
 pub fn qos_class(spec: &Value) -> &'static str {
-    let all: Vec<&Value> = containers(spec, "containers").chain(containers(spec, "initContainers")).collect();
+    let all: Vec<&Value> = containers(spec, "containers")
+        .chain(containers(spec, "initContainers"))
+        .collect();
     let mut any_set = false;
     let mut guaranteed = true;
     for c in &all {
@@ -134,7 +148,12 @@ pub fn qos_class(spec: &Value) -> &'static str {
 pub fn containers_missing(spec: &Value, field: &str, resource: &str) -> Vec<String> {
     containers(spec, "initContainers")
         .chain(containers(spec, "containers"))
-        .filter(|c| c.get("resources").and_then(|r| r.get(field)).and_then(|m| m.get(resource)).is_none())
+        .filter(|c| {
+            c.get("resources")
+                .and_then(|r| r.get(field))
+                .and_then(|m| m.get(resource))
+                .is_none()
+        })
         .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
         .collect()
 }

@@ -13,7 +13,9 @@ pub fn parse_milli(s: &str) -> Option<i128> {
         b'-' => (-1, &s[1..]),
         _ => (1, s),
     };
-    let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let num_end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
     let (num, suffix) = rest.split_at(num_end);
     if num.is_empty() || num == "." || num.matches('.').count() > 1 {
         return None;
@@ -24,7 +26,11 @@ pub fn parse_milli(s: &str) -> Option<i128> {
     };
     // value = digits * 10^(-frac_len) * multiplier; compute in milli-units.
     let digits: String = format!("{int_part}{frac_part}");
-    let mantissa: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let mantissa: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
     let frac_len = frac_part.len() as i32;
     let (num_mul, exp10): (i128, i32) = match suffix {
         "" => (1, 0),
@@ -84,7 +90,13 @@ pub fn format_mem(bytes: i64) -> String {
     if bytes == 0 {
         return "0".into();
     }
-    const BIN: [(&str, i64); 5] = [("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)];
+    const BIN: [(&str, i64); 5] = [
+        ("Pi", 1 << 50),
+        ("Ti", 1 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ];
     for (suf, f) in BIN {
         if bytes % f == 0 {
             return format!("{}{suf}", bytes / f);
@@ -118,7 +130,11 @@ pub fn format_resource(resource: &str, value: i64) -> String {
 
 /// Parse a quantity of the named resource into the unit [`format_resource`] prints.
 pub fn parse_resource(resource: &str, s: &str) -> Option<i64> {
-    if resource.ends_with("cpu") { cpu_millis(s) } else { units(s) }
+    if resource.ends_with("cpu") {
+        cpu_millis(s)
+    } else {
+        units(s)
+    }
 }
 
 #[cfg(test)]

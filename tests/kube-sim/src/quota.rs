@@ -31,7 +31,11 @@ fn pod_usage(spec: &Value) -> BTreeMap<String, i64> {
 
 fn count_resource(res: Res) -> String {
     let d = res.def();
-    if d.group.is_empty() { format!("count/{}", d.plural) } else { format!("count/{}.{}", d.plural, d.group) }
+    if d.group.is_empty() {
+        format!("count/{}", d.plural)
+    } else {
+        format!("count/{}.{}", d.plural, d.group)
+    }
 }
 
 fn used_for(c: &Cluster, ns: &str, resource: &str) -> i64 {
@@ -52,14 +56,22 @@ fn used_for(c: &Cluster, ns: &str, resource: &str) -> i64 {
 }
 
 fn pretty(items: &BTreeMap<String, i64>) -> String {
-    items.iter().map(|(k, v)| format!("{k}={}", format_resource(k, *v))).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(|(k, v)| format!("{k}={}", format_resource(k, *v)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn quantity_map(v: Option<&Value>) -> BTreeMap<String, i64> {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .filter_map(|(k, q)| q.as_str().and_then(|s| parse_resource(k, s)).map(|n| (k.clone(), n)))
+                .filter_map(|(k, q)| {
+                    q.as_str()
+                        .and_then(|s| parse_resource(k, s))
+                        .map(|n| (k.clone(), n))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -113,12 +125,19 @@ pub fn admit(c: &Cluster, res: Res, v: &Value, name: &str) -> Result<(), ApiErro
             }
         }
         let relevant: Vec<&String> = hard.keys().filter(|k| usage.contains_key(*k)).collect();
-        let unknown: Vec<String> = relevant.iter().filter(|k| !used.contains_key(**k)).map(|k| k.to_string()).collect();
+        let unknown: Vec<String> = relevant
+            .iter()
+            .filter(|k| !used.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect();
         if !unknown.is_empty() {
             return Err(ApiError::forbidden(
                 def,
                 display,
-                &format!("status unknown for quota: {qname}, resources: {}", unknown.join(",")),
+                &format!(
+                    "status unknown for quota: {qname}, resources: {}",
+                    unknown.join(",")
+                ),
             ));
         }
         let mut req = BTreeMap::new();
@@ -151,7 +170,11 @@ pub fn admit(c: &Cluster, res: Res, v: &Value, name: &str) -> Result<(), ApiErro
 
 /// Recompute `status` of every quota in a namespace.
 pub fn sync_namespace(c: &mut Cluster, ns: &str) {
-    let quotas: Vec<_> = c.store.iter(Res::ResourceQuota, Some(ns), None).cloned().collect();
+    let quotas: Vec<_> = c
+        .store
+        .iter(Res::ResourceQuota, Some(ns), None)
+        .cloned()
+        .collect();
     for q in quotas {
         let hard = q.value.pointer("/spec/hard").cloned().unwrap_or(json!({}));
         let mut used = serde_json::Map::new();
@@ -171,7 +194,11 @@ pub fn sync_namespace(c: &mut Cluster, ns: &str) {
 
 /// Recompute every quota.
 pub fn sync_all(c: &mut Cluster) {
-    let namespaces: Vec<String> = c.store.iter(Res::ResourceQuota, None, None).map(|q| q.key.0.clone()).collect();
+    let namespaces: Vec<String> = c
+        .store
+        .iter(Res::ResourceQuota, None, None)
+        .map(|q| q.key.0.clone())
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     for ns in namespaces {
         if seen.insert(ns.clone()) {

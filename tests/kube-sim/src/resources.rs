@@ -69,7 +69,16 @@ pub struct ResourceDef {
     pub field_selectors: &'static [&'static str],
 }
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 static DEFS: [ResourceDef; RES_COUNT] = [
     ResourceDef {
@@ -169,7 +178,13 @@ static DEFS: [ResourceDef; RES_COUNT] = [
         short_names: &["ev"],
         has_status: false,
         custom: false,
-        field_selectors: &["reason", "type", "regarding.kind", "regarding.name", "regarding.namespace"],
+        field_selectors: &[
+            "reason",
+            "type",
+            "regarding.kind",
+            "regarding.name",
+            "regarding.namespace",
+        ],
     },
     ResourceDef {
         res: Res::PriorityClass,
@@ -220,7 +235,11 @@ impl Res {
 
     /// The resource whose storage serves this one (events.k8s.io Events are a view of core Events).
     pub fn storage(self) -> Res {
-        if self == Res::EventV1 { Res::Event } else { self }
+        if self == Res::EventV1 {
+            Res::Event
+        } else {
+            self
+        }
     }
 
     /// Index into per-resource arrays.
@@ -255,7 +274,9 @@ impl ResourceDef {
 
     /// Whether `field` may be used in a field selector.
     pub fn field_selectable(&self, field: &str) -> bool {
-        field == "metadata.name" || (self.namespaced && field == "metadata.namespace") || self.field_selectors.contains(&field)
+        field == "metadata.name"
+            || (self.namespaced && field == "metadata.namespace")
+            || self.field_selectors.contains(&field)
     }
 }
 
@@ -324,16 +345,19 @@ pub fn group_list() -> Value {
 
 /// The `/apis/{group}` body, if the group is served.
 pub fn group(group: &str) -> Option<Value> {
-    groups().into_iter().find(|(g, _)| *g == group).map(|(g, v)| {
-        let gv = format!("{g}/{v}");
-        json!({
-            "kind": "APIGroup",
-            "apiVersion": "v1",
-            "name": g,
-            "versions": [{"groupVersion": gv, "version": v}],
-            "preferredVersion": {"groupVersion": gv, "version": v}
+    groups()
+        .into_iter()
+        .find(|(g, _)| *g == group)
+        .map(|(g, v)| {
+            let gv = format!("{g}/{v}");
+            json!({
+                "kind": "APIGroup",
+                "apiVersion": "v1",
+                "name": g,
+                "versions": [{"groupVersion": gv, "version": v}],
+                "preferredVersion": {"groupVersion": gv, "version": v}
+            })
         })
-    })
 }
 
 /// The `APIResourceList` for `/api/v1` or `/apis/{group}/{version}`.
@@ -380,12 +404,22 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     if resources.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// The `/openapi/v3` root listing one document per group-version.
@@ -396,7 +430,10 @@ pub fn openapi_v3_root() -> Value {
         let d = r.def();
         let p = gv_path(d.group, d.version);
         if !seen.contains(&p) {
-            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=kube-sim-1")}));
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=kube-sim-1")}),
+            );
             seen.push(p);
         }
     }
@@ -434,5 +471,7 @@ pub fn openapi_v3_doc(path: &str) -> Option<Value> {
     if paths.is_empty() {
         return None;
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": {}}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": {}}}),
+    )
 }

@@ -30,17 +30,22 @@ pub enum LabelReq {
 pub struct LabelSelector(pub Vec<LabelReq>);
 
 fn bad(sel: &str, why: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: {why} in label selector {sel:?}"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: {why} in label selector {sel:?}"
+    ))
 }
 
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 316
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 fn valid_value(v: &str) -> bool {
-    v.len() <= 63 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    v.len() <= 63
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// Split on commas that are not inside parentheses.
@@ -106,9 +111,15 @@ impl LabelSelector {
             } else if let Some((k, v)) = p.split_once('=') {
                 LabelReq::In(k.trim().to_string(), vec![v.trim().to_string()])
             } else if let Some((k, v)) = p.split_once('>') {
-                LabelReq::Gt(k.trim().to_string(), v.trim().parse().map_err(|_| bad(sel, "invalid integer"))?)
+                LabelReq::Gt(
+                    k.trim().to_string(),
+                    v.trim().parse().map_err(|_| bad(sel, "invalid integer"))?,
+                )
             } else if let Some((k, v)) = p.split_once('<') {
-                LabelReq::Lt(k.trim().to_string(), v.trim().parse().map_err(|_| bad(sel, "invalid integer"))?)
+                LabelReq::Lt(
+                    k.trim().to_string(),
+                    v.trim().parse().map_err(|_| bad(sel, "invalid integer"))?,
+                )
             } else if let Some(idx) = p.find(" notin ").or_else(|| p.find(" notin(")) {
                 LabelReq::NotIn(p[..idx].trim().to_string(), parse_set(sel, &p[idx + 6..])?)
             } else if let Some(idx) = p.find(" in ").or_else(|| p.find(" in(")) {
@@ -149,8 +160,14 @@ impl LabelSelector {
             LabelReq::NotExists(k) => !labels.contains_key(k),
             LabelReq::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
             LabelReq::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            LabelReq::Gt(k, n) => labels.get(k).and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
-            LabelReq::Lt(k, n) => labels.get(k).and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
+            LabelReq::Gt(k, n) => labels
+                .get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > *n),
+            LabelReq::Lt(k, n) => labels
+                .get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v < *n),
         })
     }
 }
@@ -186,18 +203,26 @@ impl FieldSelector {
             } else if let Some((f, v)) = p.split_once('=') {
                 (f, v, false)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{sel}'; can't understand '{p}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{sel}'; can't understand '{p}'"
+                )));
             };
             let field = field.trim();
             if !def.field_selectable(field) {
                 let msg = if def.custom {
-                    format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
+                    format!(
+                        "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    )
                 } else {
                     format!("field label not supported: {field}")
                 };
                 return Err(ApiError::bad_request(msg));
             }
-            reqs.push(FieldReq { field: field.to_string(), value: value.trim().to_string(), negate });
+            reqs.push(FieldReq {
+                field: field.to_string(),
+                value: value.trim().to_string(),
+                negate,
+            });
         }
         Ok(FieldSelector(reqs))
     }
@@ -209,18 +234,27 @@ impl FieldSelector {
 
     /// The value of an exact `field=value` requirement, used to pick an index.
     pub fn exact(&self, field: &str) -> Option<&str> {
-        self.0.iter().find(|r| r.field == field && !r.negate).map(|r| r.value.as_str())
+        self.0
+            .iter()
+            .find(|r| r.field == field && !r.negate)
+            .map(|r| r.value.as_str())
     }
 
     /// Match an object.
     pub fn matches(&self, obj: &Value) -> bool {
-        self.0.iter().all(|r| (field_value(obj, &r.field) == r.value) != r.negate)
+        self.0
+            .iter()
+            .all(|r| (field_value(obj, &r.field) == r.value) != r.negate)
     }
 }
 
 /// The string value of a selectable field (`""` when absent, booleans as `true`/`false`).
 pub fn field_value(obj: &Value, field: &str) -> String {
-    let path = if field == "source" { "source.component" } else { field };
+    let path = if field == "source" {
+        "source.component"
+    } else {
+        field
+    };
     let mut cur = obj;
     for seg in path.split('.') {
         match cur.get(seg) {
@@ -249,7 +283,10 @@ mod tests {
     use crate::resources::Res;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -268,7 +305,11 @@ mod tests {
             ("tier notin (x)", true),
             ("app in (spark), role notin (executor)", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&l),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("a in b").is_err());
         assert!(LabelSelector::parse("a=b c").is_err());
@@ -278,9 +319,21 @@ mod tests {
     fn field_selectors() {
         let def = Res::Pod.def();
         let pod = serde_json::json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
-        assert!(FieldSelector::parse("spec.nodeName=n1", def).unwrap().matches(&pod));
-        assert!(FieldSelector::parse("status.phase!=Pending,metadata.name=p", def).unwrap().matches(&pod));
-        assert!(!FieldSelector::parse("spec.nodeName=", def).unwrap().matches(&pod));
+        assert!(
+            FieldSelector::parse("spec.nodeName=n1", def)
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            FieldSelector::parse("status.phase!=Pending,metadata.name=p", def)
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            !FieldSelector::parse("spec.nodeName=", def)
+                .unwrap()
+                .matches(&pod)
+        );
         let err = FieldSelector::parse("spec.foo=1", def).unwrap_err();
         assert_eq!(err.code, 400);
         assert_eq!(err.message, "field label not supported: spec.foo");

@@ -43,11 +43,19 @@ pub fn json_response(code: u16, body: Vec<u8>, content_type: &str) -> Response {
 
 /// A `Status` error response.
 pub fn error_response(e: &ApiError) -> Response {
-    json_response(e.code, serde_json::to_vec(&e.to_status()).unwrap_or_default(), "application/json")
+    json_response(
+        e.code,
+        serde_json::to_vec(&e.to_status()).unwrap_or_default(),
+        "application/json",
+    )
 }
 
 fn value_response(code: u16, v: &Value, fmt: Format) -> Response {
-    json_response(code, serde_json::to_vec(v).unwrap_or_default(), fmt.content_type(false))
+    json_response(
+        code,
+        serde_json::to_vec(v).unwrap_or_default(),
+        fmt.content_type(false),
+    )
 }
 
 /// Where a request points.
@@ -65,17 +73,35 @@ enum Route {
 }
 
 fn resolve(path: &str) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
         ["version"] => return Ok(Route::Static(resources::version_info())),
         ["api"] => return Ok(Route::Static(resources::core_versions())),
         ["apis"] => return Ok(Route::Static(resources::group_list())),
-        ["api", v] => return resources::resource_list("", v).map(Route::Static).ok_or_else(ApiError::no_route),
-        ["apis", g] => return resources::group(g).map(Route::Static).ok_or_else(ApiError::no_route),
-        ["apis", g, v] => return resources::resource_list(g, v).map(Route::Static).ok_or_else(ApiError::no_route),
+        ["api", v] => {
+            return resources::resource_list("", v)
+                .map(Route::Static)
+                .ok_or_else(ApiError::no_route);
+        }
+        ["apis", g] => {
+            return resources::group(g)
+                .map(Route::Static)
+                .ok_or_else(ApiError::no_route);
+        }
+        ["apis", g, v] => {
+            return resources::resource_list(g, v)
+                .map(Route::Static)
+                .ok_or_else(ApiError::no_route);
+        }
         ["openapi", "v3"] => return Ok(Route::Static(resources::openapi_v3_root())),
         ["openapi", "v3", rest @ ..] => {
-            return resources::openapi_v3_doc(&rest.join("/")).map(Route::Static).ok_or_else(ApiError::no_route);
+            return resources::openapi_v3_doc(&rest.join("/"))
+                .map(Route::Static)
+                .ok_or_else(ApiError::no_route);
         }
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
@@ -84,10 +110,17 @@ fn resolve(path: &str) -> Result<Route, ApiError> {
     let find = |plural: &str| resources::lookup(group, version, plural);
     let namespaced = |plural: &str| find(plural).filter(|r| r.def().namespaced);
     let t = |res: Res, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
-        Route::Resource(Target { res, ns: ns.map(String::from), name: name.map(String::from), sub: sub.map(String::from) })
+        Route::Resource(Target {
+            res,
+            ns: ns.map(String::from),
+            name: name.map(String::from),
+            sub: sub.map(String::from),
+        })
     };
     let route = match rest {
-        ["namespaces", ns, plural] if namespaced(plural).is_some() => namespaced(plural).map(|r| t(r, Some(ns), None, None)),
+        ["namespaces", ns, plural] if namespaced(plural).is_some() => {
+            namespaced(plural).map(|r| t(r, Some(ns), None, None))
+        }
         ["namespaces", ns, plural, name] if namespaced(plural).is_some() => {
             namespaced(plural).map(|r| t(r, Some(ns), Some(name), None))
         }
@@ -95,8 +128,12 @@ fn resolve(path: &str) -> Result<Route, ApiError> {
             namespaced(plural).map(|r| t(r, Some(ns), Some(name), Some(sub)))
         }
         [plural] => find(plural).map(|r| t(r, None, None, None)),
-        [plural, name] => find(plural).filter(|r| !r.def().namespaced).map(|r| t(r, None, Some(name), None)),
-        [plural, name, sub] => find(plural).filter(|r| !r.def().namespaced).map(|r| t(r, None, Some(name), Some(sub))),
+        [plural, name] => find(plural)
+            .filter(|r| !r.def().namespaced)
+            .map(|r| t(r, None, Some(name), None)),
+        [plural, name, sub] => find(plural)
+            .filter(|r| !r.def().namespaced)
+            .map(|r| t(r, None, Some(name), Some(sub))),
         _ => None,
     };
     route.ok_or_else(ApiError::no_route)
@@ -118,9 +155,13 @@ fn write_opts(q: &Query, headers: &HeaderMap) -> Result<WriteOpts, ApiError> {
     };
     let given = q.get("fieldManager").filter(|m| !m.is_empty());
     let ua = header(headers, "user-agent");
-    let manager = given
-        .map(String::from)
-        .unwrap_or_else(|| ua.split('/').next().filter(|s| !s.is_empty()).unwrap_or("unknown").to_string());
+    let manager = given.map(String::from).unwrap_or_else(|| {
+        ua.split('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("unknown")
+            .to_string()
+    });
     let strict = match q.get("fieldValidation") {
         None | Some("") | Some("Ignore") | Some("Warn") => false,
         Some("Strict") => true,
@@ -130,7 +171,13 @@ fn write_opts(q: &Query, headers: &HeaderMap) -> Result<WriteOpts, ApiError> {
             )));
         }
     };
-    Ok(WriteOpts { dry_run, manager, strict, force: q.flag("force"), manager_given: given.is_some() })
+    Ok(WriteOpts {
+        dry_run,
+        manager,
+        strict,
+        force: q.flag("force"),
+        manager_given: given.is_some(),
+    })
 }
 
 fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value, ApiError> {
@@ -138,10 +185,12 @@ fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the body of the request is empty"));
     }
     if yaml {
-        serde_yaml_ng::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+        serde_yaml_ng::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })
     }
 }
 
@@ -185,11 +234,20 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let injected = {
         let mut c = shared.lock();
-        c.faults.error(verb, target.res.def(), target.name.as_deref().unwrap_or(""))
+        c.faults
+            .error(verb, target.res.def(), target.name.as_deref().unwrap_or(""))
     };
     let resp = match injected {
         Some(e) => error_response(&e),
-        None => handle(&shared, &parts.method, &parts.headers, &target, verb, &q, &bytes),
+        None => handle(
+            &shared,
+            &parts.method,
+            &parts.headers,
+            &target,
+            verb,
+            &q,
+            &bytes,
+        ),
     };
     let code = resp.status().as_u16();
     shared.lock().faults.count(verb, plural, code);
@@ -199,7 +257,15 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     resp
 }
 
-fn handle(shared: &Arc<Shared>, method: &Method, headers: &HeaderMap, t: &Target, verb: &str, q: &Query, body: &[u8]) -> Response {
+fn handle(
+    shared: &Arc<Shared>,
+    method: &Method,
+    headers: &HeaderMap,
+    t: &Target,
+    verb: &str,
+    q: &Query,
+    body: &[u8],
+) -> Response {
     match handle_inner(shared, method, headers, t, verb, q, body) {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -220,7 +286,13 @@ fn handle_inner(
     let sres = res.storage();
     let def = res.def();
     let fmt = Format::from_accept(header(headers, "accept"));
-    let to_core = |v: Value| if res == Res::EventV1 { crate::eventconv::v1_to_core(&v) } else { v };
+    let to_core = |v: Value| {
+        if res == Res::EventV1 {
+            crate::eventconv::v1_to_core(&v)
+        } else {
+            v
+        }
+    };
     let ns = t.ns.clone().unwrap_or_default();
     let sub = match t.sub.as_deref() {
         None => Sub::Main,
@@ -235,10 +307,15 @@ fn handle_inner(
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
             let mut fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
             if res == Res::EventV1 {
-                fields.0.iter_mut().for_each(|f| f.field = crate::eventconv::field_to_core(&f.field));
+                fields
+                    .0
+                    .iter_mut()
+                    .for_each(|f| f.field = crate::eventconv::field_to_core(&f.field));
             }
             if verb == "watch" {
-                let timeout = q.number("timeoutSeconds")?.map(|s| Duration::from_secs(s.max(0) as u64));
+                let timeout = q
+                    .number("timeoutSeconds")?
+                    .map(|s| Duration::from_secs(s.max(0) as u64));
                 let wr = watch::WatchReq {
                     res,
                     ns: t.ns.clone(),
@@ -257,18 +334,31 @@ fn handle_inner(
                 Some(c) if !c.is_empty() => Some(query::decode_continue(c)?),
                 _ => None,
             };
-            let opts = ListOpts { labels, fields, limit, cont };
+            let opts = ListOpts {
+                labels,
+                fields,
+                limit,
+                cont,
+            };
             let (items, rv, next) = {
                 let c = shared.lock();
                 api::list(&c, sres, t.ns.as_deref(), &opts)
             };
             let cont = next.map(|k| query::encode_continue(rv, &k));
-            Ok(json_response(200, render::list(res, &items, rv, cont, fmt), fmt.content_type(true)))
+            Ok(json_response(
+                200,
+                render::list(res, &items, rv, cont, fmt),
+                fmt.content_type(true),
+            ))
         }
         "get" => {
             let c = shared.lock();
             let o = api::get(&c, sres, &ns, t.name.as_deref().unwrap_or(""))?;
-            Ok(json_response(200, render::object_bytes(res, &o, fmt), fmt.content_type(false)))
+            Ok(json_response(
+                200,
+                render::object_bytes(res, &o, fmt),
+                fmt.content_type(false),
+            ))
         }
         "create" => {
             if t.name.is_some() {
@@ -284,7 +374,15 @@ fn handle_inner(
             let o = write_opts(q, headers)?;
             let v = to_core(parse_body(body, false)?);
             let mut c = shared.lock();
-            let out = api::update(&mut c, sres, &ns, t.name.as_deref().unwrap_or(""), v, sub, &o)?;
+            let out = api::update(
+                &mut c,
+                sres,
+                &ns,
+                t.name.as_deref().unwrap_or(""),
+                v,
+                sub,
+                &o,
+            )?;
             Ok(value_response(200, &render::object(res, &out, fmt), fmt))
         }
         "patch" => {
@@ -306,7 +404,15 @@ fn handle_inner(
                     PatchType::Strategic => crate::patch::strategic(&mut view, &v),
                     _ => crate::patch::merge(&mut view, &v),
                 }
-                api::update(&mut c, sres, &ns, name, crate::eventconv::v1_to_core(&view), sub, &o)?
+                api::update(
+                    &mut c,
+                    sres,
+                    &ns,
+                    name,
+                    crate::eventconv::v1_to_core(&view),
+                    sub,
+                    &o,
+                )?
             } else {
                 api::patch(&mut c, sres, &ns, name, pt, v, sub, &o)?
             };
@@ -326,10 +432,22 @@ fn handle_inner(
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
             let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
             let mut c = shared.lock();
-            let (items, rv, _) = api::list(&c, sres, t.ns.as_deref(), &ListOpts { labels, fields, limit: 0, cont: None });
+            let (items, rv, _) = api::list(
+                &c,
+                sres,
+                t.ns.as_deref(),
+                &ListOpts {
+                    labels,
+                    fields,
+                    limit: 0,
+                    cont: None,
+                },
+            );
             let mut deleted = Vec::new();
             for o in items {
-                if let Ok(Deleted::Object(v)) | Ok(Deleted::Status(v)) = api::delete(&mut c, sres, &o.key.0, &o.key.1, &d) {
+                if let Ok(Deleted::Object(v)) | Ok(Deleted::Status(v)) =
+                    api::delete(&mut c, sres, &o.key.0, &o.key.1, &d)
+                {
                     if v.get("kind").and_then(Value::as_str) == Some("Status") {
                         deleted.push(o.value.clone());
                     } else {
@@ -348,16 +466,29 @@ fn handle_inner(
 fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
     let mut d = DeleteOpts::default();
     if !body.is_empty() {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?;
         d.grace = v.get("gracePeriodSeconds").and_then(Value::as_i64);
-        d.propagation = v.get("propagationPolicy").and_then(Value::as_str).map(String::from);
+        d.propagation = v
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(String::from);
         if v.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
             d.propagation = Some("Orphan".into());
         }
-        d.pre_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
-        d.pre_rv = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
-        d.dry_run = v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All"));
+        d.pre_uid = v
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from);
+        d.pre_rv = v
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from);
+        d.dry_run = v
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x == "All"));
     }
     if let Some(g) = q.number("gracePeriodSeconds")? {
         d.grace = Some(g);
@@ -374,7 +505,9 @@ fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
         return Err(ApiError::new(
             422,
             "Invalid",
-            format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""),
+            format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            ),
         ));
     }
     Ok(d)
@@ -383,7 +516,11 @@ fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
 /// `POST pods/{name}/binding`.
 fn bind(shared: &Arc<Shared>, ns: &str, name: &str, body: &[u8]) -> Result<Response, ApiError> {
     let v = parse_body(body, false)?;
-    let node = v.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let node = v
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut c = shared.lock();
     let pod = api::get(&c, Res::Pod, ns, name)?;
     if let Some(n) = pod.pod.as_ref().and_then(|f| f.node.clone()) {

@@ -38,7 +38,9 @@ pub struct PodResources {
 }
 
 fn conf<'a>(spec: &'a Value, key: &str) -> Option<&'a str> {
-    spec.get("sparkConf").and_then(|c| c.get(key)).and_then(Value::as_str)
+    spec.get("sparkConf")
+        .and_then(|c| c.get(key))
+        .and_then(Value::as_str)
 }
 
 /// Parse a JVM/Spark memory string (`512m`, `4g`, `1024k`, `1t`, plain = MiB) into MiB.
@@ -70,7 +72,10 @@ fn parse_bytes_mib(s: &str) -> Option<u64> {
 }
 
 fn is_jvm(spec: &Value) -> bool {
-    matches!(spec.get("type").and_then(Value::as_str), Some("Java") | Some("Scala") | None)
+    matches!(
+        spec.get("type").and_then(Value::as_str),
+        Some("Java") | Some("Scala") | None
+    )
 }
 
 /// Resources Spark gives the pod of `role` for this SparkApplication `spec`.
@@ -112,22 +117,32 @@ pub fn pod_resources(spec: &Value, role: Role) -> PodResources {
         .or_else(|| conf(spec, "spark.kubernetes.memoryOverheadFactor"))
         .and_then(|f| f.trim().parse::<f64>().ok());
     let factor = factor_set.unwrap_or(if is_jvm(spec) { 0.1 } else { 0.4 });
-    let min_overhead = conf(spec, &format!("spark.{r}.minMemoryOverhead")).and_then(parse_spark_mib).unwrap_or(384);
-    let overhead = explicit.unwrap_or_else(|| ((factor * mem as f64).floor() as u64).max(min_overhead));
+    let min_overhead = conf(spec, &format!("spark.{r}.minMemoryOverhead"))
+        .and_then(parse_spark_mib)
+        .unwrap_or(384);
+    let overhead =
+        explicit.unwrap_or_else(|| ((factor * mem as f64).floor() as u64).max(min_overhead));
     let mut total = mem + overhead;
     if role == Role::Executor {
         if conf(spec, "spark.memory.offHeap.enabled") == Some("true") {
-            total += conf(spec, "spark.memory.offHeap.size").and_then(parse_bytes_mib).unwrap_or(0);
+            total += conf(spec, "spark.memory.offHeap.size")
+                .and_then(parse_bytes_mib)
+                .unwrap_or(0);
         }
         if spec.get("type").and_then(Value::as_str) == Some("Python") {
-            total += conf(spec, "spark.executor.pyspark.memory").and_then(parse_spark_mib).unwrap_or(0);
+            total += conf(spec, "spark.executor.pyspark.memory")
+                .and_then(parse_spark_mib)
+                .unwrap_or(0);
         }
     }
     PodResources {
         cpu_request,
         cpu_limit,
         memory_mib: total,
-        memory_limit: rs.get("memoryLimit").and_then(Value::as_str).map(String::from),
+        memory_limit: rs
+            .get("memoryLimit")
+            .and_then(Value::as_str)
+            .map(String::from),
     }
 }
 
@@ -143,8 +158,15 @@ pub fn initial_executors(spec: &Value) -> u32 {
     let enabled = da.and_then(|d| d.get("enabled")).and_then(Value::as_bool) == Some(true)
         || conf(spec, "spark.dynamicAllocation.enabled") == Some("true");
     if enabled {
-        let get = |k: &str| da.and_then(|d| d.get(k)).and_then(Value::as_u64).unwrap_or(0);
-        instances.unwrap_or(0).max(get("initialExecutors")).max(get("minExecutors")) as u32
+        let get = |k: &str| {
+            da.and_then(|d| d.get(k))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        instances
+            .unwrap_or(0)
+            .max(get("initialExecutors"))
+            .max(get("minExecutors")) as u32
     } else {
         instances.unwrap_or(1) as u32
     }
@@ -180,24 +202,44 @@ fn labels(app: &Value, role: Role, sub: &Submission) -> Map<String, Value> {
             l.insert(k, json!(v));
         }
     }
-    if let Some(m) = spec.pointer(&format!("/{}/labels", role.key())).and_then(Value::as_object) {
+    if let Some(m) = spec
+        .pointer(&format!("/{}/labels", role.key()))
+        .and_then(Value::as_object)
+    {
         for (k, v) in m {
             l.insert(k.clone(), v.clone());
         }
     }
     l.insert("sparkoperator.k8s.io/app-name".into(), json!(name));
-    l.insert("sparkoperator.k8s.io/launched-by-spark-operator".into(), json!("true"));
-    l.insert("sparkoperator.k8s.io/submission-id".into(), json!(sub.submission_id));
-    l.insert("sparkoperator.k8s.io/mutated-by-spark-operator".into(), json!("true"));
+    l.insert(
+        "sparkoperator.k8s.io/launched-by-spark-operator".into(),
+        json!("true"),
+    );
+    l.insert(
+        "sparkoperator.k8s.io/submission-id".into(),
+        json!(sub.submission_id),
+    );
+    l.insert(
+        "sparkoperator.k8s.io/mutated-by-spark-operator".into(),
+        json!("true"),
+    );
     l.insert("spark-app-selector".into(), json!(sub.app_id));
     l.insert("spark-app-name".into(), json!(name));
     l.insert("spark-role".into(), json!(role.key()));
-    l.insert("spark-version".into(), json!(spec.get("sparkVersion").and_then(Value::as_str).unwrap_or("3.5.0")));
+    l.insert(
+        "spark-version".into(),
+        json!(
+            spec.get("sparkVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("3.5.0")
+        ),
+    );
     l
 }
 
 fn container_resources(r: &PodResources) -> Value {
-    let mut limits = json!({"memory": r.memory_limit.clone().unwrap_or_else(|| format!("{}Mi", r.memory_mib))});
+    let mut limits =
+        json!({"memory": r.memory_limit.clone().unwrap_or_else(|| format!("{}Mi", r.memory_mib))});
     if let Some(cl) = &r.cpu_limit {
         limits["cpu"] = json!(cl);
     }
@@ -209,13 +251,25 @@ pub fn driver_pod(app: &Value, sub: &Submission) -> Value {
     let spec = app.get("spec").cloned().unwrap_or(Value::Null);
     let name = crate::object::name(app).to_string();
     let res = pod_resources(&spec, Role::Driver);
-    let image = spec.pointer("/driver/image").or_else(|| spec.get("image")).and_then(Value::as_str).unwrap_or("spark:3.5.0");
-    let mut args = vec![json!("driver"), json!("--properties-file"), json!("/opt/spark/conf/spark.properties")];
+    let image = spec
+        .pointer("/driver/image")
+        .or_else(|| spec.get("image"))
+        .and_then(Value::as_str)
+        .unwrap_or("spark:3.5.0");
+    let mut args = vec![
+        json!("driver"),
+        json!("--properties-file"),
+        json!("/opt/spark/conf/spark.properties"),
+    ];
     if let Some(mc) = spec.get("mainClass").and_then(Value::as_str) {
         args.push(json!("--class"));
         args.push(json!(mc));
     }
-    args.push(json!(spec.get("mainApplicationFile").and_then(Value::as_str).unwrap_or("")));
+    args.push(json!(
+        spec.get("mainApplicationFile")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    ));
     if let Some(a) = spec.get("arguments").and_then(Value::as_array) {
         args.extend(a.iter().cloned());
     }
@@ -238,15 +292,25 @@ pub fn driver_pod(app: &Value, sub: &Submission) -> Value {
         "resources": container_resources(&res),
     });
     let uid = crate::object::meta_str(app, "uid").unwrap_or("");
-    pod(&spec, Role::Driver, &driver_pod_name(app), labels(app, Role::Driver, sub), container,
-        json!([{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication", "name": name, "uid": uid, "controller": true}]))
+    pod(
+        &spec,
+        Role::Driver,
+        &driver_pod_name(app),
+        labels(app, Role::Driver, sub),
+        container,
+        json!([{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication", "name": name, "uid": uid, "controller": true}]),
+    )
 }
 
 /// Executor `id` (1-based), owned by the driver pod.
 pub fn executor_pod(app: &Value, sub: &Submission, id: u32, driver: &Value) -> Value {
     let spec = app.get("spec").cloned().unwrap_or(Value::Null);
     let res = pod_resources(&spec, Role::Executor);
-    let image = spec.pointer("/executor/image").or_else(|| spec.get("image")).and_then(Value::as_str).unwrap_or("spark:3.5.0");
+    let image = spec
+        .pointer("/executor/image")
+        .or_else(|| spec.get("image"))
+        .and_then(Value::as_str)
+        .unwrap_or("spark:3.5.0");
     let mut l = labels(app, Role::Executor, sub);
     l.insert("spark-exec-id".into(), json!(id.to_string()));
     l.insert("spark-exec-resourceprofile-id".into(), json!("0"));
@@ -270,12 +334,30 @@ pub fn executor_pod(app: &Value, sub: &Submission, id: u32, driver: &Value) -> V
     });
     let owner = json!([{"apiVersion": "v1", "kind": "Pod", "name": driver_name,
         "uid": crate::object::meta_str(driver, "uid").unwrap_or(""), "controller": true}]);
-    pod(&spec, Role::Executor, &format!("{}-exec-{id}", sub.exec_prefix), l, container, owner)
+    pod(
+        &spec,
+        Role::Executor,
+        &format!("{}-exec-{id}", sub.exec_prefix),
+        l,
+        container,
+        owner,
+    )
 }
 
-fn pod(spec: &Value, role: Role, name: &str, labels: Map<String, Value>, container: Value, owners: Value) -> Value {
+fn pod(
+    spec: &Value,
+    role: Role,
+    name: &str,
+    labels: Map<String, Value>,
+    container: Value,
+    owners: Value,
+) -> Value {
     let rs = spec.get(role.key()).cloned().unwrap_or(Value::Null);
-    let mut node_selector = spec.get("nodeSelector").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut node_selector = spec
+        .get("nodeSelector")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if let Some(m) = rs.get("nodeSelector").and_then(Value::as_object) {
         node_selector.extend(m.clone());
     }
@@ -290,8 +372,16 @@ fn pod(spec: &Value, role: Role, name: &str, labels: Map<String, Value>, contain
     if !node_selector.is_empty() {
         pspec["nodeSelector"] = Value::Object(node_selector);
     }
-    for (from, to) in [("tolerations", "tolerations"), ("affinity", "affinity"), ("priorityClassName", "priorityClassName"),
-        ("schedulerName", "schedulerName"), ("terminationGracePeriodSeconds", "terminationGracePeriodSeconds")] {
+    for (from, to) in [
+        ("tolerations", "tolerations"),
+        ("affinity", "affinity"),
+        ("priorityClassName", "priorityClassName"),
+        ("schedulerName", "schedulerName"),
+        (
+            "terminationGracePeriodSeconds",
+            "terminationGracePeriodSeconds",
+        ),
+    ] {
         if let Some(v) = rs.get(from) {
             pspec[to] = v.clone();
         }
@@ -311,7 +401,10 @@ mod tests {
     use super::*;
 
     fn spark_pi_spec() -> Value {
-        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/spark-operator/examples/spark-pi.yaml"));
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/spark-operator/examples/spark-pi.yaml"
+        ));
         let v: Value = serde_yaml_ng::from_str(text).unwrap();
         v["spec"].clone()
     }
@@ -327,7 +420,10 @@ mod tests {
         let spec = json!({"type": "Python", "driver": {"cores": 1, "memory": "4g"},
             "executor": {"cores": 2, "memory": "4g"}, "sparkConf": {"spark.executor.pyspark.memory": "1g"}});
         assert_eq!(pod_resources(&spec, Role::Driver).memory_mib, 4096 + 1638);
-        assert_eq!(pod_resources(&spec, Role::Executor).memory_mib, 4096 + 1638 + 1024);
+        assert_eq!(
+            pod_resources(&spec, Role::Executor).memory_mib,
+            4096 + 1638 + 1024
+        );
         assert_eq!(pod_resources(&spec, Role::Executor).cpu_request, "2");
     }
 
@@ -341,7 +437,10 @@ mod tests {
         assert_eq!(d.cpu_request, "500m");
         assert_eq!(d.cpu_limit.as_deref(), Some("2"));
         assert_eq!(d.memory_mib, 8192 + 1638);
-        assert_eq!(pod_resources(&spec, Role::Executor).memory_mib, 2048 + 1024 + 1024);
+        assert_eq!(
+            pod_resources(&spec, Role::Executor).memory_mib,
+            2048 + 1024 + 1024
+        );
         // floor: 512m * 0.1 = 51 < 384
         let small = json!({"driver": {"memory": "512m"}});
         assert_eq!(pod_resources(&small, Role::Driver).memory_mib, 896);
@@ -352,7 +451,9 @@ mod tests {
         assert_eq!(initial_executors(&json!({"executor": {"instances": 3}})), 3);
         assert_eq!(initial_executors(&json!({})), 1);
         assert_eq!(
-            initial_executors(&json!({"executor": {"instances": 1}, "dynamicAllocation": {"enabled": true, "initialExecutors": 2, "minExecutors": 4}})),
+            initial_executors(
+                &json!({"executor": {"instances": 1}, "dynamicAllocation": {"enabled": true, "initialExecutors": 2, "minExecutors": 4}})
+            ),
             4
         );
     }

@@ -44,8 +44,16 @@ impl PodFacts {
     fn of(v: &Value) -> PodFacts {
         let spec = v.get("spec").cloned().unwrap_or(Value::Null);
         PodFacts {
-            node: spec.get("nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from),
-            phase: v.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending").to_string(),
+            node: spec
+                .get("nodeName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+            phase: v
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending")
+                .to_string(),
             requests: podres::pod_requests(&spec),
             limits: podres::pod_limits(&spec),
             priority: spec.get("priority").and_then(Value::as_i64).unwrap_or(0) as i32,
@@ -77,7 +85,10 @@ pub struct Obj {
 
 impl Obj {
     fn new(res: Res, rv: u64, value: Value) -> Obj {
-        let key = (object::namespace(&value).to_string(), object::name(&value).to_string());
+        let key = (
+            object::namespace(&value).to_string(),
+            object::name(&value).to_string(),
+        );
         let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         Obj {
             rv,
@@ -231,13 +242,19 @@ impl Store {
 
     /// Get an object.
     pub fn get(&self, res: Res, ns: &str, name: &str) -> Option<Arc<Obj>> {
-        self.kinds[res.idx()].objects.get(&(ns.to_string(), name.to_string())).cloned()
+        self.kinds[res.idx()]
+            .objects
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Get an object by uid.
     pub fn get_uid(&self, uid: &str) -> Option<(Res, Arc<Obj>)> {
         let (res, key) = self.uids.get(uid)?;
-        self.kinds[res.idx()].objects.get(key).map(|o| (*res, o.clone()))
+        self.kinds[res.idx()]
+            .objects
+            .get(key)
+            .map(|o| (*res, o.clone()))
     }
 
     /// Objects of a resource, optionally in one namespace, in key order, starting after `after`.
@@ -266,7 +283,11 @@ impl Store {
         let ks = &self.kinds[Res::Pod.idx()];
         ks.by_node
             .get(node)
-            .map(|keys| keys.iter().filter_map(|k| ks.objects.get(k).cloned()).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| ks.objects.get(k).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -279,15 +300,30 @@ impl Store {
     pub fn put(&mut self, res: Res, mut value: Value) -> Arc<Obj> {
         self.rv += 1;
         let rv = self.rv;
-        object::metadata_mut(&mut value).insert("resourceVersion".into(), Value::String(rv.to_string()));
+        object::metadata_mut(&mut value)
+            .insert("resourceVersion".into(), Value::String(rv.to_string()));
         let obj = Arc::new(Obj::new(res, rv, value));
-        let prev = self.kinds[res.idx()].objects.insert(obj.key.clone(), obj.clone());
+        let prev = self.kinds[res.idx()]
+            .objects
+            .insert(obj.key.clone(), obj.clone());
         if let Some(p) = &prev {
             self.unindex(res, p);
         }
         self.index(res, &obj);
-        let etype = if prev.is_some() { EventType::Modified } else { EventType::Added };
-        self.emit(res, WatchEvent { rv, etype, obj: obj.clone(), prev });
+        let etype = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.emit(
+            res,
+            WatchEvent {
+                rv,
+                etype,
+                obj: obj.clone(),
+                prev,
+            },
+        );
         obj
     }
 
@@ -299,9 +335,18 @@ impl Store {
         self.rv += 1;
         let rv = self.rv;
         let mut value = prev.value.clone();
-        object::metadata_mut(&mut value).insert("resourceVersion".into(), Value::String(rv.to_string()));
+        object::metadata_mut(&mut value)
+            .insert("resourceVersion".into(), Value::String(rv.to_string()));
         let obj = Arc::new(Obj::new(res, rv, value));
-        self.emit(res, WatchEvent { rv, etype: EventType::Deleted, obj: obj.clone(), prev: Some(prev) });
+        self.emit(
+            res,
+            WatchEvent {
+                rv,
+                etype: EventType::Deleted,
+                obj: obj.clone(),
+                prev: Some(prev),
+            },
+        );
         Some(obj)
     }
 
@@ -342,11 +387,18 @@ impl Store {
             self.uids.insert(o.uid.clone(), (res, o.key.clone()));
         }
         for u in &o.owners {
-            self.dependents.entry(u.clone()).or_default().insert((res, o.key.clone()));
+            self.dependents
+                .entry(u.clone())
+                .or_default()
+                .insert((res, o.key.clone()));
         }
         if let Some(p) = &o.pod {
             if let Some(n) = &p.node {
-                self.kinds[res.idx()].by_node.entry(n.clone()).or_default().insert(o.key.clone());
+                self.kinds[res.idx()]
+                    .by_node
+                    .entry(n.clone())
+                    .or_default()
+                    .insert(o.key.clone());
                 if !p.terminal() {
                     let a = self.node_alloc.entry(n.clone()).or_default();
                     a.req.cpu += p.requests.cpu;

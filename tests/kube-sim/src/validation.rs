@@ -52,7 +52,11 @@ pub fn dropped_paths(a: &Value, b: &Value, prefix: &str, out: &mut Vec<String>) 
                 if av.is_null() {
                     continue;
                 }
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 match bm.get(k) {
                     None => out.push(p),
                     Some(bv) => dropped_paths(av, bv, &p, out),
@@ -70,7 +74,10 @@ pub fn dropped_paths(a: &Value, b: &Value, prefix: &str, out: &mut Vec<String>) 
 
 /// The 400 the real server returns for unknown fields under `fieldValidation=Strict`.
 pub fn strict_error(def: &ResourceDef, unknown: &[String]) -> ApiError {
-    let list: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
     ApiError::bad_request(format!(
         "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
         def.kind,
@@ -84,7 +91,8 @@ pub fn strict_error(def: &ResourceDef, unknown: &[String]) -> ApiError {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -95,7 +103,8 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         && s.len() <= 253
         && s.split('.').all(|l| {
             !l.is_empty()
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
@@ -106,12 +115,24 @@ const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case a
 
 /// Validate `metadata.name` for a resource (namespaces: DNS label; others: subdomain).
 pub fn validate_name(res: Res, name: &str) -> Option<Cause> {
-    let ok = if res == Res::Namespace { is_dns_label(name) } else { is_dns_subdomain(name) };
+    let ok = if res == Res::Namespace {
+        is_dns_label(name)
+    } else {
+        is_dns_subdomain(name)
+    };
     if ok {
         return None;
     }
-    let msg = if res == Res::Namespace { LABEL_MSG } else { SUBDOMAIN_MSG };
-    Some(Cause::new("FieldValueInvalid", "metadata.name", format!("Invalid value: \"{name}\": {msg}")))
+    let msg = if res == Res::Namespace {
+        LABEL_MSG
+    } else {
+        SUBDOMAIN_MSG
+    };
+    Some(Cause::new(
+        "FieldValueInvalid",
+        "metadata.name",
+        format!("Invalid value: \"{name}\": {msg}"),
+    ))
 }
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
@@ -125,10 +146,16 @@ pub fn validate_builtin(res: Res, v: &Value) -> Vec<Cause> {
         Res::Pod => {
             let containers = v.pointer("/spec/containers").and_then(Value::as_array);
             match containers {
-                None => causes.push(Cause::new("FieldValueRequired", "spec.containers", "Required value")),
-                Some(cs) if cs.is_empty() => {
-                    causes.push(Cause::new("FieldValueRequired", "spec.containers", "Required value"))
-                }
+                None => causes.push(Cause::new(
+                    "FieldValueRequired",
+                    "spec.containers",
+                    "Required value",
+                )),
+                Some(cs) if cs.is_empty() => causes.push(Cause::new(
+                    "FieldValueRequired",
+                    "spec.containers",
+                    "Required value",
+                )),
                 Some(cs) => {
                     for (i, c) in cs.iter().enumerate() {
                         if str_at(c, "/image").is_none_or(str::is_empty) {
@@ -153,7 +180,9 @@ pub fn validate_builtin(res: Res, v: &Value) -> Vec<Cause> {
             }
         }
         Res::Lease => {
-            if let Some(d) = v.pointer("/spec/leaseDurationSeconds").and_then(Value::as_i64)
+            if let Some(d) = v
+                .pointer("/spec/leaseDurationSeconds")
+                .and_then(Value::as_i64)
                 && d <= 0
             {
                 causes.push(Cause::new(
@@ -196,17 +225,29 @@ fn object_name(v: &Value) -> &str {
 
 fn validate_requests(c: &Value, path: &str, causes: &mut Vec<Cause>) {
     let empty = Map::new();
-    let req = c.pointer("/resources/requests").and_then(Value::as_object).unwrap_or(&empty);
-    let lim = c.pointer("/resources/limits").and_then(Value::as_object).unwrap_or(&empty);
+    let req = c
+        .pointer("/resources/requests")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let lim = c
+        .pointer("/resources/limits")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     for (k, rq) in req {
-        let (Some(rqs), Some(lms)) = (rq.as_str(), lim.get(k).and_then(Value::as_str)) else { continue };
-        if let (Some(a), Some(b)) = (crate::quantity::parse_milli(rqs), crate::quantity::parse_milli(lms))
-            && a > b
+        let (Some(rqs), Some(lms)) = (rq.as_str(), lim.get(k).and_then(Value::as_str)) else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (
+            crate::quantity::parse_milli(rqs),
+            crate::quantity::parse_milli(lms),
+        ) && a > b
         {
             causes.push(Cause::new(
                 "FieldValueInvalid",
                 format!("{path}.resources.requests"),
-                format!("Invalid value: \"{rqs}\": must be less than or equal to {k} limit of {lms}"),
+                format!(
+                    "Invalid value: \"{rqs}\": must be less than or equal to {k} limit of {lms}"
+                ),
             ));
         }
     }
@@ -223,7 +264,13 @@ mod tests {
             "spec": {"containers": [{"name": "c", "image": "i", "bogus": 1}], "extra": true}});
         let (out, unknown) = canonicalize_builtin(Res::Pod, pod).unwrap();
         assert!(out.pointer("/spec/extra").is_none());
-        assert_eq!(unknown, vec!["spec.containers[0].bogus".to_string(), "spec.extra".to_string()]);
+        assert_eq!(
+            unknown,
+            vec![
+                "spec.containers[0].bogus".to_string(),
+                "spec.extra".to_string()
+            ]
+        );
     }
 
     #[test]
@@ -231,6 +278,11 @@ mod tests {
         let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": "nope"}});
         let err = canonicalize_builtin(Res::Pod, pod).unwrap_err();
         assert_eq!(err.code, 400);
-        assert!(err.message.starts_with("Pod in version \"v1\" cannot be handled as a Pod"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("Pod in version \"v1\" cannot be handled as a Pod"),
+            "{}",
+            err.message
+        );
     }
 }

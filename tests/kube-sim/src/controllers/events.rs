@@ -18,11 +18,25 @@ pub struct EventState {
 }
 
 /// Record an event about `involved` (a stored object of `res`).
-pub fn record(c: &mut Cluster, res: Res, involved: &Value, etype: &str, reason: &str, message: &str, component: &str, action: &str) {
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    c: &mut Cluster,
+    res: Res,
+    involved: &Value,
+    etype: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+    action: &str,
+) {
     let def = res.def();
     let uid = object::meta_str(involved, "uid").unwrap_or("").to_string();
     let name = object::name(involved).to_string();
-    let ns = if def.namespaced { object::namespace(involved).to_string() } else { "default".to_string() };
+    let ns = if def.namespaced {
+        object::namespace(involved).to_string()
+    } else {
+        "default".to_string()
+    };
     let now = object::time(object::now());
     let key = (uid.clone(), reason.to_string(), message.to_string());
     if let Some((ens, ename)) = c.ctl.events.seen.get(&key).cloned()
@@ -33,7 +47,14 @@ pub fn record(c: &mut Cluster, res: Res, involved: &Value, etype: &str, reason: 
         let m = object::as_map(&mut v);
         m.insert("count".into(), json!(count));
         m.insert("lastTimestamp".into(), json!(now));
-        let _ = api::commit(c, Res::Event, &old, v, api::Sub::Main, &WriteOpts::internal(component));
+        let _ = api::commit(
+            c,
+            Res::Event,
+            &old,
+            v,
+            api::Sub::Main,
+            &WriteOpts::internal(component),
+        );
         return;
     }
     let ev_name = format!("{name}.{}", object::random_hex(&mut c.rng, 16));

@@ -79,27 +79,61 @@ fn tolerates(tolerations: &[Value], key: &str, value: &str, effect: &str) -> boo
     })
 }
 
-fn node_selector_term_matches(term: &Value, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
-    let exprs = term.get("matchExpressions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let fields = term.get("matchFields").and_then(Value::as_array).cloned().unwrap_or_default();
+fn node_selector_term_matches(
+    term: &Value,
+    labels: &BTreeMap<String, String>,
+    node_name: &str,
+) -> bool {
+    let exprs = term
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let fields = term
+        .get("matchFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let check = |e: &Value, actual: Option<&str>| {
         let op = e.get("operator").and_then(Value::as_str).unwrap_or("");
-        let vals: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let vals: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         match op {
             "In" => actual.is_some_and(|a| vals.contains(&a)),
             "NotIn" => actual.is_none_or(|a| !vals.contains(&a)),
             "Exists" => actual.is_some(),
             "DoesNotExist" => actual.is_none(),
-            "Gt" => actual.and_then(|a| a.parse::<i64>().ok()).zip(vals.first().and_then(|v| v.parse::<i64>().ok())).is_some_and(|(a, v)| a > v),
-            "Lt" => actual.and_then(|a| a.parse::<i64>().ok()).zip(vals.first().and_then(|v| v.parse::<i64>().ok())).is_some_and(|(a, v)| a < v),
+            "Gt" => actual
+                .and_then(|a| a.parse::<i64>().ok())
+                .zip(vals.first().and_then(|v| v.parse::<i64>().ok()))
+                .is_some_and(|(a, v)| a > v),
+            "Lt" => actual
+                .and_then(|a| a.parse::<i64>().ok())
+                .zip(vals.first().and_then(|v| v.parse::<i64>().ok()))
+                .is_some_and(|(a, v)| a < v),
             _ => false,
         }
     };
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    exprs.iter().all(|e| check(e, e.get("key").and_then(Value::as_str).and_then(|k| labels.get(k)).map(String::as_str)))
-        && fields.iter().all(|e| check(e, (e.get("key").and_then(Value::as_str) == Some("metadata.name")).then_some(node_name)))
+    exprs.iter().all(|e| {
+        check(
+            e,
+            e.get("key")
+                .and_then(Value::as_str)
+                .and_then(|k| labels.get(k))
+                .map(String::as_str),
+        )
+    }) && fields.iter().all(|e| {
+        check(
+            e,
+            (e.get("key").and_then(Value::as_str) == Some("metadata.name")).then_some(node_name),
+        )
+    })
 }
 
 fn affinity_matches(spec: &Value, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
@@ -114,18 +148,32 @@ fn affinity_matches(spec: &Value, labels: &BTreeMap<String, String>, node_name: 
         .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
         .and_then(Value::as_array);
     match terms {
-        Some(ts) if !ts.is_empty() => ts.iter().any(|t| node_selector_term_matches(t, labels, node_name)),
+        Some(ts) if !ts.is_empty() => ts
+            .iter()
+            .any(|t| node_selector_term_matches(t, labels, node_name)),
         _ => true,
     }
 }
 
 fn filter(spec: &Value, req: Res2, node: &NodeView, extra: Alloc) -> Result<(), Reject> {
-    let tolerations: Vec<Value> = spec.get("tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let tolerations: Vec<Value> = spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let nspec = node.obj.value.get("spec").cloned().unwrap_or(Value::Null);
     if nspec.get("unschedulable").and_then(Value::as_bool) == Some(true)
-        && !tolerates(&tolerations, "node.kubernetes.io/unschedulable", "", "NoSchedule")
+        && !tolerates(
+            &tolerations,
+            "node.kubernetes.io/unschedulable",
+            "",
+            "NoSchedule",
+        )
     {
-        return Err(Reject { reasons: vec!["node(s) were unschedulable".into()], resolvable: false });
+        return Err(Reject {
+            reasons: vec!["node(s) were unschedulable".into()],
+            resolvable: false,
+        });
     }
     if let Some(taints) = nspec.get("taints").and_then(Value::as_array) {
         for t in taints {
@@ -144,11 +192,17 @@ fn filter(spec: &Value, req: Res2, node: &NodeView, extra: Alloc) -> Result<(), 
         }
     }
     if !affinity_matches(spec, &node.obj.labels, &node.name) {
-        return Err(Reject { reasons: vec!["node(s) didn't match Pod's node affinity/selector".into()], resolvable: false });
+        return Err(Reject {
+            reasons: vec!["node(s) didn't match Pod's node affinity/selector".into()],
+            resolvable: false,
+        });
     }
     let mut reasons = Vec::new();
     let used = Alloc {
-        req: Res2 { cpu: node.alloc.req.cpu + extra.req.cpu, mem: node.alloc.req.mem + extra.req.mem },
+        req: Res2 {
+            cpu: node.alloc.req.cpu + extra.req.cpu,
+            mem: node.alloc.req.mem + extra.req.mem,
+        },
         pods: node.alloc.pods + extra.pods,
     };
     if used.pods + 1 > node.max_pods {
@@ -160,13 +214,32 @@ fn filter(spec: &Value, req: Res2, node: &NodeView, extra: Alloc) -> Result<(), 
     if req.mem > 0 && used.req.mem + req.mem > node.allocatable.mem {
         reasons.push("Insufficient memory".to_string());
     }
-    if reasons.is_empty() { Ok(()) } else { Err(Reject { reasons, resolvable: true }) }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Reject {
+            reasons,
+            resolvable: true,
+        })
+    }
 }
 
 fn score(scoring: Scoring, req: Res2, node: &NodeView, extra: Alloc) -> f64 {
-    let frac = |used: i64, cap: i64| if cap <= 0 { 1.0 } else { used as f64 / cap as f64 };
-    let cpu = frac(node.alloc.req.cpu + extra.req.cpu + req.cpu, node.allocatable.cpu);
-    let mem = frac(node.alloc.req.mem + extra.req.mem + req.mem, node.allocatable.mem);
+    let frac = |used: i64, cap: i64| {
+        if cap <= 0 {
+            1.0
+        } else {
+            used as f64 / cap as f64
+        }
+    };
+    let cpu = frac(
+        node.alloc.req.cpu + extra.req.cpu + req.cpu,
+        node.allocatable.cpu,
+    );
+    let mem = frac(
+        node.alloc.req.mem + extra.req.mem + req.mem,
+        node.allocatable.mem,
+    );
     let used = (cpu + mem) / 2.0;
     match scoring {
         Scoring::LeastAllocated => 1.0 - used,
@@ -178,12 +251,26 @@ fn node_views(c: &Cluster) -> Vec<NodeView> {
     c.store
         .iter(Res::Node, None, None)
         .map(|n| {
-            let alloc = |k: &str| n.value.pointer(&format!("/status/allocatable/{k}")).and_then(Value::as_str).unwrap_or("0").to_string();
+            let alloc = |k: &str| {
+                n.value
+                    .pointer(&format!("/status/allocatable/{k}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("0")
+                    .to_string()
+            };
             NodeView {
                 name: n.key.1.clone(),
-                allocatable: Res2 { cpu: quantity::cpu_millis(&alloc("cpu")).unwrap_or(0), mem: quantity::units(&alloc("memory")).unwrap_or(0) },
+                allocatable: Res2 {
+                    cpu: quantity::cpu_millis(&alloc("cpu")).unwrap_or(0),
+                    mem: quantity::units(&alloc("memory")).unwrap_or(0),
+                },
                 max_pods: quantity::units(&alloc("pods")).unwrap_or(0),
-                alloc: c.store.node_alloc.get(&n.key.1).copied().unwrap_or_default(),
+                alloc: c
+                    .store
+                    .node_alloc
+                    .get(&n.key.1)
+                    .copied()
+                    .unwrap_or_default(),
                 obj: n.clone(),
             }
         })
@@ -191,7 +278,12 @@ fn node_views(c: &Cluster) -> Vec<NodeView> {
 }
 
 /// Room held by nominated (preempting) pods of at least `priority` on each node.
-fn nominated(c: &Cluster, pending: &[Arc<Obj>], except: &Key, priority: i32) -> HashMap<String, Alloc> {
+fn nominated(
+    c: &Cluster,
+    pending: &[Arc<Obj>],
+    except: &Key,
+    priority: i32,
+) -> HashMap<String, Alloc> {
     let mut out: HashMap<String, Alloc> = HashMap::new();
     for p in pending {
         if &p.key == except {
@@ -201,7 +293,11 @@ fn nominated(c: &Cluster, pending: &[Arc<Obj>], except: &Key, priority: i32) -> 
         if f.priority < priority {
             continue;
         }
-        if let Some(n) = p.value.pointer("/status/nominatedNodeName").and_then(Value::as_str) {
+        if let Some(n) = p
+            .value
+            .pointer("/status/nominatedNodeName")
+            .and_then(Value::as_str)
+        {
             let a = out.entry(n.to_string()).or_default();
             a.req.cpu += f.requests.cpu;
             a.req.mem += f.requests.mem;
@@ -223,8 +319,13 @@ pub fn step(c: &mut Cluster) {
     for k in keys {
         match c.store.get(Res::Pod, &k.0, &k.1) {
             Some(p)
-                if p.pod.as_ref().is_some_and(|f| f.node.is_none() && !f.terminal() && !f.deleting)
-                    && p.value.pointer("/spec/schedulerName").and_then(Value::as_str).is_none_or(|s| s == "default-scheduler") =>
+                if p.pod
+                    .as_ref()
+                    .is_some_and(|f| f.node.is_none() && !f.terminal() && !f.deleting)
+                    && p.value
+                        .pointer("/spec/schedulerName")
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s == "default-scheduler") =>
             {
                 pods.push(p)
             }
@@ -233,7 +334,13 @@ pub fn step(c: &mut Cluster) {
             }
         }
     }
-    pods.sort_by_key(|p| (std::cmp::Reverse(p.pod.as_ref().map_or(0, |f| f.priority)), p.rv_created(), p.key.clone()));
+    pods.sort_by_key(|p| {
+        (
+            std::cmp::Reverse(p.pod.as_ref().map_or(0, |f| f.priority)),
+            p.rv_created(),
+            p.key.clone(),
+        )
+    });
     for pod in pods.clone() {
         schedule_one(c, &pod, &pods);
     }
@@ -245,7 +352,9 @@ trait Created {
 
 impl Created for Arc<Obj> {
     fn rv_created(&self) -> String {
-        object::meta_str(&self.value, "creationTimestamp").unwrap_or("").to_string()
+        object::meta_str(&self.value, "creationTimestamp")
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -282,13 +391,22 @@ fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>]) {
     let mut parts: Vec<String> = hist.iter().map(|(k, v)| format!("{v} {k}")).collect();
     parts.sort();
     let mut message = format!("0/{total} nodes are available: {}.", parts.join(", "));
-    let policy = spec.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority");
+    let policy = spec
+        .get("preemptionPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("PreemptLowerPriority");
     // A pod already waiting for its victims to go does not preempt again.
     let waiting = pod
         .value
         .pointer("/status/nominatedNodeName")
         .and_then(Value::as_str)
-        .is_some_and(|n| c.store.pods_on_node(n).iter().any(|p| p.pod.as_ref().is_some_and(|f| f.deleting && f.priority < facts.priority)));
+        .is_some_and(|n| {
+            c.store.pods_on_node(n).iter().any(|p| {
+                p.pod
+                    .as_ref()
+                    .is_some_and(|f| f.deleting && f.priority < facts.priority)
+            })
+        });
     if total == 0 {
         message = "no nodes available to schedule pods".to_string();
     } else if policy == "Never" {
@@ -302,14 +420,25 @@ fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>]) {
     mark_unschedulable(c, pod, &message);
 }
 
+/// A preemption candidate: (highest victim priority, sum of victim priorities, victim
+/// count, node index, victims); the smallest tuple wins, as in `pickOneNodeForPreemption`.
+type Candidate = (i32, i64, usize, usize, Vec<Arc<Obj>>);
+
 /// Try preemption; on failure return the `preemption: …` message.
-fn preempt(c: &mut Cluster, pod: &Arc<Obj>, nodes: &[NodeView], rejects: &[(usize, Reject)], nominated: &HashMap<String, Alloc>) -> Result<(), String> {
-    let Some(facts) = pod.pod.clone() else { return Err(String::new()) };
+fn preempt(
+    c: &mut Cluster,
+    pod: &Arc<Obj>,
+    nodes: &[NodeView],
+    rejects: &[(usize, Reject)],
+    nominated: &HashMap<String, Alloc>,
+) -> Result<(), String> {
+    let Some(facts) = pod.pod.clone() else {
+        return Err(String::new());
+    };
     let total = nodes.len();
     let mut not_helpful = 0;
     let mut no_victims = 0;
-    // (highest victim priority, sum of priorities, victim count, node index, victims)
-    let mut best: Option<(i32, i64, usize, usize, Vec<Arc<Obj>>)> = None;
+    let mut best: Option<Candidate> = None;
     for (i, r) in rejects {
         if !r.resolvable {
             not_helpful += 1;
@@ -321,7 +450,11 @@ fn preempt(c: &mut Cluster, pod: &Arc<Obj>, nodes: &[NodeView], rejects: &[(usiz
             .store
             .pods_on_node(&n.name)
             .into_iter()
-            .filter(|p| p.pod.as_ref().is_some_and(|f| !f.terminal() && f.priority < facts.priority))
+            .filter(|p| {
+                p.pod
+                    .as_ref()
+                    .is_some_and(|f| !f.terminal() && f.priority < facts.priority)
+            })
             .collect();
         let freed = |vs: &[Arc<Obj>]| {
             let mut a = Alloc::default();
@@ -342,11 +475,20 @@ fn preempt(c: &mut Cluster, pod: &Arc<Obj>, nodes: &[NodeView], rejects: &[(usiz
                 allocatable: n.allocatable,
                 max_pods: n.max_pods,
                 alloc: Alloc {
-                    req: Res2 { cpu: n.alloc.req.cpu - f.req.cpu, mem: n.alloc.req.mem - f.req.mem },
+                    req: Res2 {
+                        cpu: n.alloc.req.cpu - f.req.cpu,
+                        mem: n.alloc.req.mem - f.req.mem,
+                    },
                     pods: n.alloc.pods - f.pods,
                 },
             };
-            filter(pod.value.get("spec").unwrap_or(&Value::Null), facts.requests, &view, extra).is_ok()
+            filter(
+                pod.value.get("spec").unwrap_or(&Value::Null),
+                facts.requests,
+                &view,
+                extra,
+            )
+            .is_ok()
         };
         if victims.is_empty() || !fits(&victims) {
             no_victims += 1;
@@ -356,28 +498,46 @@ fn preempt(c: &mut Cluster, pod: &Arc<Obj>, nodes: &[NodeView], rejects: &[(usiz
         victims.sort_by_key(|v| std::cmp::Reverse(v.pod.as_ref().map_or(0, |f| f.priority)));
         let mut chosen = victims.clone();
         for v in &victims {
-            let without: Vec<Arc<Obj>> = chosen.iter().filter(|x| x.key != v.key).cloned().collect();
+            let without: Vec<Arc<Obj>> =
+                chosen.iter().filter(|x| x.key != v.key).cloned().collect();
             if fits(&without) {
                 chosen = without;
             }
         }
-        let hi = chosen.iter().map(|v| v.pod.as_ref().map_or(0, |f| f.priority)).max().unwrap_or(i32::MIN);
-        let sum: i64 = chosen.iter().map(|v| v.pod.as_ref().map_or(0, |f| f.priority as i64)).sum();
+        let hi = chosen
+            .iter()
+            .map(|v| v.pod.as_ref().map_or(0, |f| f.priority))
+            .max()
+            .unwrap_or(i32::MIN);
+        let sum: i64 = chosen
+            .iter()
+            .map(|v| v.pod.as_ref().map_or(0, |f| f.priority as i64))
+            .sum();
         let cand = (hi, sum, chosen.len(), *i, chosen);
-        if best.as_ref().is_none_or(|b| (cand.0, cand.1, cand.2, cand.3) < (b.0, b.1, b.2, b.3)) {
+        if best
+            .as_ref()
+            .is_none_or(|b| (cand.0, cand.1, cand.2, cand.3) < (b.0, b.1, b.2, b.3))
+        {
             best = Some(cand);
         }
     }
     let Some((_, _, _, idx, victims)) = best else {
         let mut parts = Vec::new();
         if no_victims > 0 {
-            parts.push(format!("{no_victims} No preemption victims found for incoming pod"));
+            parts.push(format!(
+                "{no_victims} No preemption victims found for incoming pod"
+            ));
         }
         if not_helpful > 0 {
-            parts.push(format!("{not_helpful} Preemption is not helpful for scheduling"));
+            parts.push(format!(
+                "{not_helpful} Preemption is not helpful for scheduling"
+            ));
         }
         parts.sort();
-        return Err(format!("preemption: 0/{total} nodes are available: {}.", parts.join(", ")));
+        return Err(format!(
+            "preemption: 0/{total} nodes are available: {}.",
+            parts.join(", ")
+        ));
     };
     let node = nodes[idx].name.clone();
     let ns = pod.key.0.clone();
@@ -390,7 +550,14 @@ fn preempt(c: &mut Cluster, pod: &Arc<Obj>, nodes: &[NodeView], rejects: &[(usiz
             json!({"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
                    "message": "default-scheduler: preempting to accommodate a higher priority pod", "lastTransitionTime": now}),
         );
-        let _ = api::commit(c, Res::Pod, &v, nv, Sub::Status, &WriteOpts::internal("default-scheduler"));
+        let _ = api::commit(
+            c,
+            Res::Pod,
+            &v,
+            nv,
+            Sub::Status,
+            &WriteOpts::internal("default-scheduler"),
+        );
         events::record(
             c,
             Res::Pod,
@@ -406,7 +573,14 @@ fn preempt(c: &mut Cluster, pod: &Arc<Obj>, nodes: &[NodeView], rejects: &[(usiz
     if let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) {
         let mut nv = cur.value.clone();
         object::obj_field_mut(&mut nv, "status").insert("nominatedNodeName".into(), json!(node));
-        let _ = api::commit(c, Res::Pod, &cur, nv, Sub::Status, &WriteOpts::internal("default-scheduler"));
+        let _ = api::commit(
+            c,
+            Res::Pod,
+            &cur,
+            nv,
+            Sub::Status,
+            &WriteOpts::internal("default-scheduler"),
+        );
     }
     let _ = pod_ref;
     c.ctl.scheduler.dirty = true;
@@ -423,7 +597,10 @@ pub fn upsert_condition(pod: &mut Value, cond: Value) {
             Some(existing) => {
                 // keep lastTransitionTime when the status did not change
                 if existing.get("status") == cond.get("status")
-                    && let (Some(old), Some(m)) = (existing.get("lastTransitionTime").cloned(), cond.as_object().cloned())
+                    && let (Some(old), Some(m)) = (
+                        existing.get("lastTransitionTime").cloned(),
+                        cond.as_object().cloned(),
+                    )
                 {
                     let mut m = m;
                     m.insert("lastTransitionTime".into(), old);
@@ -438,24 +615,53 @@ pub fn upsert_condition(pod: &mut Value, cond: Value) {
 }
 
 fn mark_unschedulable(c: &mut Cluster, pod: &Arc<Obj>, message: &str) {
-    if c.ctl.scheduler.last_message.get(&pod.key).map(String::as_str) == Some(message) {
+    if c.ctl
+        .scheduler
+        .last_message
+        .get(&pod.key)
+        .map(String::as_str)
+        == Some(message)
+    {
         return;
     }
-    c.ctl.scheduler.last_message.insert(pod.key.clone(), message.to_string());
-    let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) else { return };
+    c.ctl
+        .scheduler
+        .last_message
+        .insert(pod.key.clone(), message.to_string());
+    let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) else {
+        return;
+    };
     let mut nv = cur.value.clone();
     upsert_condition(
         &mut nv,
         json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
                "lastProbeTime": Value::Null, "lastTransitionTime": object::time(object::now())}),
     );
-    let _ = api::commit(c, Res::Pod, &cur, nv, Sub::Status, &WriteOpts::internal("default-scheduler"));
-    events::record(c, Res::Pod, &cur.value, "Warning", "FailedScheduling", message, "default-scheduler", "Scheduling");
+    let _ = api::commit(
+        c,
+        Res::Pod,
+        &cur,
+        nv,
+        Sub::Status,
+        &WriteOpts::internal("default-scheduler"),
+    );
+    events::record(
+        c,
+        Res::Pod,
+        &cur.value,
+        "Warning",
+        "FailedScheduling",
+        message,
+        "default-scheduler",
+        "Scheduling",
+    );
 }
 
 /// Bind a pod to a node (what `POST pods/{name}/binding` does).
 pub fn bind(c: &mut Cluster, pod: &Arc<Obj>, node: &str) {
-    let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) else { return };
+    let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) else {
+        return;
+    };
     let mut nv = cur.value.clone();
     object::obj_field_mut(&mut nv, "spec").insert("nodeName".into(), json!(node));
     object::obj_field_mut(&mut nv, "status").remove("nominatedNodeName");
@@ -474,8 +680,29 @@ pub fn bind(c: &mut Cluster, pod: &Arc<Obj>, node: &str) {
         }
     }
     c.ctl.scheduler.forget(&pod.key);
-    if api::commit(c, Res::Pod, &cur, nv, Sub::Main, &WriteOpts::internal("default-scheduler")).is_ok() {
-        let msg = format!("Successfully assigned {}/{} to {node}", pod.key.0, pod.key.1);
-        events::record(c, Res::Pod, &cur.value, "Normal", "Scheduled", &msg, "default-scheduler", "Binding");
+    if api::commit(
+        c,
+        Res::Pod,
+        &cur,
+        nv,
+        Sub::Main,
+        &WriteOpts::internal("default-scheduler"),
+    )
+    .is_ok()
+    {
+        let msg = format!(
+            "Successfully assigned {}/{} to {node}",
+            pod.key.0, pod.key.1
+        );
+        events::record(
+            c,
+            Res::Pod,
+            &cur.value,
+            "Normal",
+            "Scheduled",
+            &msg,
+            "default-scheduler",
+            "Binding",
+        );
     }
 }

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use crate::api::{self, Sub, WriteOpts};
 use crate::cluster::Cluster;
+use crate::object;
 use crate::resources::Res;
 use crate::spark::{self, Submission};
 use crate::store::Key;
-use crate::object;
 
 use super::kubelet::{self, Hint};
 
@@ -90,7 +90,10 @@ pub fn observe_app(c: &mut Cluster, key: &Key, obj: &Value) {
     if c.ctl.spark.runs.contains_key(&uid) {
         return;
     }
-    let state = obj.pointer("/status/applicationState/state").and_then(Value::as_str).unwrap_or("");
+    let state = obj
+        .pointer("/status/applicationState/state")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !state.is_empty() {
         return;
     }
@@ -124,10 +127,19 @@ pub fn observe_app(c: &mut Cluster, key: &Key, obj: &Value) {
 pub fn observe_pod(_c: &mut Cluster, _pod: &Value) {}
 
 fn set_status(c: &mut Cluster, key: &Key, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
-    let Some(cur) = c.store.get(Res::SparkApplication, &key.0, &key.1) else { return };
+    let Some(cur) = c.store.get(Res::SparkApplication, &key.0, &key.1) else {
+        return;
+    };
     let mut v = cur.value.clone();
     f(object::obj_field_mut(&mut v, "status"));
-    let _ = api::commit(c, Res::SparkApplication, &cur, v, Sub::Status, &WriteOpts::internal("spark-operator"));
+    let _ = api::commit(
+        c,
+        Res::SparkApplication,
+        &cur,
+        v,
+        Sub::Status,
+        &WriteOpts::internal("spark-operator"),
+    );
 }
 
 fn set_state(status: &mut serde_json::Map<String, Value>, state: &str, error: Option<&str>) {
@@ -140,9 +152,18 @@ fn set_state(status: &mut serde_json::Map<String, Value>, state: &str, error: Op
 
 /// Reconcile every app in flight.
 pub fn step(c: &mut Cluster) {
-    let uids: Vec<String> = c.ctl.spark.runs.iter().filter(|(_, r)| r.phase != Phase::Finished).map(|(u, _)| u.clone()).collect();
+    let uids: Vec<String> = c
+        .ctl
+        .spark
+        .runs
+        .iter()
+        .filter(|(_, r)| r.phase != Phase::Finished)
+        .map(|(u, _)| u.clone())
+        .collect();
     for uid in uids {
-        let Some(mut run) = c.ctl.spark.runs.get(&uid).cloned() else { continue };
+        let Some(mut run) = c.ctl.spark.runs.get(&uid).cloned() else {
+            continue;
+        };
         reconcile(c, &mut run);
         c.ctl.spark.runs.insert(uid, run);
     }
@@ -166,21 +187,28 @@ fn reconcile(c: &mut Cluster, run: &mut Run) {
             let Some(sub) = run.sub.clone() else { return };
             let driver_name = spark::driver_pod_name(&app);
             let driver = c.store.get(Res::Pod, &run.key.0, &driver_name);
-            let Some(driver) = driver.filter(|d| d.labels.get("sparkoperator.k8s.io/submission-id") == Some(&sub.submission_id)) else {
+            let Some(driver) = driver.filter(|d| {
+                d.labels.get("sparkoperator.k8s.io/submission-id") == Some(&sub.submission_id)
+            }) else {
                 let since = *run.driver_gone_since.get_or_insert(now);
                 if run.phase == Phase::Running || now >= since + Duration::from_secs(10) {
                     fail(c, run, "driver pod not found");
                 }
                 return;
             };
-            let phase = driver.pod.as_ref().map(|f| f.phase.clone()).unwrap_or_default();
+            let phase = driver
+                .pod
+                .as_ref()
+                .map(|f| f.phase.clone())
+                .unwrap_or_default();
             match phase.as_str() {
                 "Running" => {
                     if run.phase == Phase::Submitted {
                         run.phase = Phase::Running;
                         run.last = now;
                         run.executors_at = Some(now + c.cfg.simulation.executor_request_delay);
-                        run.wanted = spark::initial_executors(app.get("spec").unwrap_or(&Value::Null));
+                        run.wanted =
+                            spark::initial_executors(app.get("spec").unwrap_or(&Value::Null));
                         let app_id = sub.app_id.clone();
                         set_status(c, &run.key, |s| {
                             set_state(s, "RUNNING", None);
@@ -211,8 +239,18 @@ fn submit(c: &mut Cluster, run: &mut Run, app: &Value) {
     let pod = spark::driver_pod(app, &sub);
     let now = object::time(object::now());
     let driver_name = spark::driver_pod_name(app);
-    let attempts = app.pointer("/status/submissionAttempts").and_then(Value::as_i64).unwrap_or(0) + 1;
-    match api::create(c, Res::Pod, &run.key.0, pod, &WriteOpts::internal("spark-operator")) {
+    let attempts = app
+        .pointer("/status/submissionAttempts")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        + 1;
+    match api::create(
+        c,
+        Res::Pod,
+        &run.key.0,
+        pod,
+        &WriteOpts::internal("spark-operator"),
+    ) {
         Ok(created) => {
             let uid = object::meta_str(&created, "uid").unwrap_or("").to_string();
             let hint = match run.outcome {
@@ -260,17 +298,33 @@ fn executors(c: &Cluster, run: &Run, sub: &Submission) -> Vec<std::sync::Arc<cra
         .collect()
 }
 
-fn progress(c: &mut Cluster, run: &mut Run, app: &Value, sub: &Submission, driver: &Value, now: Duration) {
+fn progress(
+    c: &mut Cluster,
+    run: &mut Run,
+    app: &Value,
+    sub: &Submission,
+    driver: &Value,
+    now: Duration,
+) {
     // The driver asks for executors (and keeps asking while quota refuses them).
     if let Some(at) = run.executors_at
         && now >= at
     {
         while run.next_exec <= run.wanted {
             let pod = spark::executor_pod(app, sub, run.next_exec, driver);
-            match api::create(c, Res::Pod, &run.key.0, pod, &WriteOpts::internal("spark-driver")) {
+            match api::create(
+                c,
+                Res::Pod,
+                &run.key.0,
+                pod,
+                &WriteOpts::internal("spark-driver"),
+            ) {
                 Ok(created) => {
                     if let Some(uid) = object::meta_str(&created, "uid") {
-                        c.ctl.kubelet.hints.insert(uid.to_string(), Hint::RunForever);
+                        c.ctl
+                            .kubelet
+                            .hints
+                            .insert(uid.to_string(), Hint::RunForever);
                     }
                     run.next_exec += 1;
                 }
@@ -285,27 +339,49 @@ fn progress(c: &mut Cluster, run: &mut Run, app: &Value, sub: &Submission, drive
         }
     }
     let execs = executors(c, run, sub);
-    let running = execs.iter().filter(|p| p.pod.as_ref().is_some_and(|f| f.phase == "Running")).count() as f64;
-    let rate = if run.wanted == 0 { 1.0 } else { (running / run.wanted as f64).min(1.0) };
+    let running = execs
+        .iter()
+        .filter(|p| p.pod.as_ref().is_some_and(|f| f.phase == "Running"))
+        .count() as f64;
+    let rate = if run.wanted == 0 {
+        1.0
+    } else {
+        (running / run.wanted as f64).min(1.0)
+    };
     let dt = now.saturating_sub(run.last).as_secs_f64();
     run.last = now;
     run.work += dt * rate;
     if run.outcome == Outcome::ExecutorOomKilled && !run.oom_done && run.work >= run.runtime / 2.0 {
-        if let Some(victim) = execs.iter().find(|p| p.pod.as_ref().is_some_and(|f| f.phase == "Running")) {
-            kubelet::terminate_with(c, victim, 137, "OOMKilled", Some("spark-kubernetes-executor"));
+        if let Some(victim) = execs
+            .iter()
+            .find(|p| p.pod.as_ref().is_some_and(|f| f.phase == "Running"))
+        {
+            kubelet::terminate_with(
+                c,
+                victim,
+                137,
+                "OOMKilled",
+                Some("spark-kubernetes-executor"),
+            );
             run.oom_done = true;
             end_driver(c, run, 1);
         }
         return;
     }
     if run.work >= run.runtime && run.outcome != Outcome::ImagePullBackOff {
-        let code = if run.outcome == Outcome::Succeeded { 0 } else { 1 };
+        let code = if run.outcome == Outcome::Succeeded {
+            0
+        } else {
+            1
+        };
         end_driver(c, run, code);
     }
 }
 
 fn end_driver(c: &mut Cluster, run: &Run, code: i32) {
-    let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1) else { return };
+    let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1) else {
+        return;
+    };
     let driver_name = spark::driver_pod_name(&app.value);
     if let Some(d) = c.store.get(Res::Pod, &run.key.0, &driver_name) {
         kubelet::terminate(c, &d, code, if code == 0 { "Completed" } else { "Error" });
@@ -316,7 +392,11 @@ fn finish_from_driver(c: &mut Cluster, run: &mut Run, driver: &Value) {
     let code = driver
         .pointer("/status/containerStatuses")
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().find(|cs| cs.get("name").and_then(Value::as_str) == Some("spark-kubernetes-driver")))
+        .and_then(|a| {
+            a.iter().find(|cs| {
+                cs.get("name").and_then(Value::as_str) == Some("spark-kubernetes-driver")
+            })
+        })
         .and_then(|cs| cs.pointer("/state/terminated/exitCode"))
         .and_then(Value::as_i64)
         .unwrap_or(0);
@@ -329,7 +409,16 @@ fn finish_from_driver(c: &mut Cluster, run: &mut Run, driver: &Value) {
     if let Some(sub) = run.sub.clone() {
         update_executor_state(c, run, &sub);
         for e in executors(c, run, &sub) {
-            let _ = api::delete(c, Res::Pod, &e.key.0, &e.key.1, &api::DeleteOpts { grace: Some(0), ..Default::default() });
+            let _ = api::delete(
+                c,
+                Res::Pod,
+                &e.key.0,
+                &e.key.1,
+                &api::DeleteOpts {
+                    grace: Some(0),
+                    ..Default::default()
+                },
+            );
         }
     }
     let now = object::time(object::now());
@@ -374,12 +463,19 @@ fn fail(c: &mut Cluster, run: &mut Run, msg: &str) {
 fn update_executor_state(c: &mut Cluster, run: &Run, sub: &Submission) {
     let mut states: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1)
-        && let Some(m) = app.value.pointer("/status/executorState").and_then(Value::as_object)
+        && let Some(m) = app
+            .value
+            .pointer("/status/executorState")
+            .and_then(Value::as_object)
     {
         for (k, v) in m {
             // An executor that disappeared while the driver runs is UNKNOWN.
             let st = v.as_str().unwrap_or("");
-            let next = if st == "COMPLETED" || st == "FAILED" { st } else { "UNKNOWN" };
+            let next = if st == "COMPLETED" || st == "FAILED" {
+                st
+            } else {
+                "UNKNOWN"
+            };
             states.insert(k.clone(), json!(next));
         }
     }

@@ -36,8 +36,12 @@ impl Format {
     pub fn content_type(self, list: bool) -> &'static str {
         match (self, list) {
             (Format::Json, _) => "application/json",
-            (Format::Metadata, false) => "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
-            (Format::Metadata, true) => "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+            (Format::Metadata, false) => {
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+            }
+            (Format::Metadata, true) => {
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+            }
             (Format::Table, _) => "application/json;as=Table;g=meta.k8s.io;v=v1",
         }
     }
@@ -56,7 +60,7 @@ pub fn object(res: Res, v: &Value, fmt: Format) -> Value {
     match fmt {
         Format::Json => v.clone(),
         Format::Metadata => metadata_only(v),
-        Format::Table => table(res.def(), &[v.clone()], None, None),
+        Format::Table => table(res.def(), std::slice::from_ref(v), None, None),
     }
 }
 
@@ -76,12 +80,19 @@ pub fn list(res: Res, items: &[Arc<Obj>], rv: u64, cont: Option<String>, fmt: Fo
         meta["continue"] = json!(c);
     }
     if res == Res::EventV1 {
-        let values: Vec<Value> = items.iter().map(|o| crate::eventconv::core_to_v1(&o.value)).collect();
+        let values: Vec<Value> = items
+            .iter()
+            .map(|o| crate::eventconv::core_to_v1(&o.value))
+            .collect();
         let v = match fmt {
             Format::Table => table(def, &values, Some(rv), cont),
-            Format::Metadata => json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-                "items": values.iter().map(metadata_only).collect::<Vec<_>>()}),
-            Format::Json => json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": meta, "items": values}),
+            Format::Metadata => {
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                "items": values.iter().map(metadata_only).collect::<Vec<_>>()})
+            }
+            Format::Json => {
+                json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": meta, "items": values})
+            }
         };
         return serde_json::to_vec(&v).unwrap_or_default();
     }
@@ -96,7 +107,8 @@ pub fn list(res: Res, items: &[Arc<Obj>], rv: u64, cont: Option<String>, fmt: Fo
             serde_json::to_vec(&list).unwrap_or_default()
         }
         Format::Json => {
-            let head = json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": meta});
+            let head =
+                json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": meta});
             let mut out = serde_json::to_vec(&head).unwrap_or_default();
             out.pop(); // the closing brace
             out.extend_from_slice(b",\"items\":[");
@@ -118,8 +130,12 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 
 /// kubectl's `HumanDuration`.
 pub fn human_age(ts: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else { return "<unknown>".into() };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
+        return "<unknown>".into();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 600 => format!("{}m{}s", s / 60, s % 60),
@@ -139,11 +155,17 @@ fn pod_status(v: &Value) -> String {
         return "Terminating".into();
     }
     let mut reason = s(v, "/status/phase").to_string();
-    if let Some(cs) = v.pointer("/status/containerStatuses").and_then(Value::as_array) {
+    if let Some(cs) = v
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+    {
         for c in cs {
             if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
                 reason = r.to_string();
-            } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+            } else if let Some(r) = c
+                .pointer("/state/terminated/reason")
+                .and_then(Value::as_str)
+            {
                 reason = r.to_string();
             }
         }
@@ -176,8 +198,17 @@ fn columns(def: &ResourceDef) -> Vec<(&'static str, &'static str, i32)> {
             ("Kernel-Version", "string", 1),
             ("Container-Runtime", "string", 1),
         ],
-        Res::Namespace => vec![("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)],
-        Res::ResourceQuota => vec![("Name", "string", 0), ("Age", "string", 0), ("Request", "string", 0), ("Limit", "string", 0)],
+        Res::Namespace => vec![
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Age", "string", 0),
+        ],
+        Res::ResourceQuota => vec![
+            ("Name", "string", 0),
+            ("Age", "string", 0),
+            ("Request", "string", 0),
+            ("Limit", "string", 0),
+        ],
         Res::Event | Res::EventV1 => vec![
             ("Last Seen", "string", 0),
             ("Type", "string", 0),
@@ -192,7 +223,11 @@ fn columns(def: &ResourceDef) -> Vec<(&'static str, &'static str, i32)> {
             ("Age", "string", 0),
             ("Preemption Policy", "string", 0),
         ],
-        Res::Lease => vec![("Name", "string", 0), ("Holder", "string", 0), ("Age", "string", 0)],
+        Res::Lease => vec![
+            ("Name", "string", 0),
+            ("Holder", "string", 0),
+            ("Age", "string", 0),
+        ],
         Res::SparkApplication => vec![
             ("Name", "string", 0),
             ("Status", "string", 0),
@@ -208,9 +243,16 @@ fn quota_cells(v: &Value) -> (String, String) {
     let (mut req, mut lim) = (Vec::new(), Vec::new());
     if let Some(h) = v.pointer("/status/hard").and_then(Value::as_object) {
         for (k, hv) in h {
-            let used = v.pointer(&format!("/status/used/{}", k.replace('/', "~1"))).and_then(Value::as_str).unwrap_or("0");
+            let used = v
+                .pointer(&format!("/status/used/{}", k.replace('/', "~1")))
+                .and_then(Value::as_str)
+                .unwrap_or("0");
             let cell = format!("{k}: {used}/{}", hv.as_str().unwrap_or(""));
-            if k.starts_with("limits.") { lim.push(cell) } else { req.push(cell) }
+            if k.starts_with("limits.") {
+                lim.push(cell)
+            } else {
+                req.push(cell)
+            }
         }
     }
     (req.join(", "), lim.join(", "))
@@ -220,11 +262,30 @@ fn cells(def: &ResourceDef, v: &Value) -> Vec<Value> {
     let name = json!(s(v, "/metadata/name"));
     match def.res {
         Res::Pod => {
-            let cs = v.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-            let total = v.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-            let ready = cs.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count();
-            let restarts: i64 = cs.iter().filter_map(|c| c.get("restartCount").and_then(Value::as_i64)).sum();
-            let none = |x: &str| if x.is_empty() { "<none>".to_string() } else { x.to_string() };
+            let cs = v
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total = v
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = cs
+                .iter()
+                .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                .count();
+            let restarts: i64 = cs
+                .iter()
+                .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                .sum();
+            let none = |x: &str| {
+                if x.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    x.to_string()
+                }
+            };
             vec![
                 name,
                 json!(format!("{ready}/{total}")),
@@ -241,10 +302,17 @@ fn cells(def: &ResourceDef, v: &Value) -> Vec<Value> {
             let ready = v
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")))
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                })
                 .and_then(|c| c.get("status").and_then(Value::as_str))
                 == Some("True");
-            let mut status = if ready { "Ready".to_string() } else { "NotReady".to_string() };
+            let mut status = if ready {
+                "Ready".to_string()
+            } else {
+                "NotReady".to_string()
+            };
             if v.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
                 status.push_str(",SchedulingDisabled");
             }
@@ -272,17 +340,36 @@ fn cells(def: &ResourceDef, v: &Value) -> Vec<Value> {
             } else {
                 (s(v, "/regarding/kind"), s(v, "/regarding/name"))
             };
-            let last = [s(v, "/lastTimestamp"), s(v, "/deprecatedLastTimestamp"), s(v, "/eventTime"), s(v, "/metadata/creationTimestamp")]
-                .into_iter()
-                .find(|t| !t.is_empty())
-                .unwrap_or("");
-            let msg = if def.res == Res::Event { s(v, "/message") } else { s(v, "/note") };
-            vec![json!(human_age(last)), json!(s(v, "/type")), json!(s(v, "/reason")), json!(format!("{}/{oname}", kind.to_lowercase())), json!(msg)]
+            let last = [
+                s(v, "/lastTimestamp"),
+                s(v, "/deprecatedLastTimestamp"),
+                s(v, "/eventTime"),
+                s(v, "/metadata/creationTimestamp"),
+            ]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .unwrap_or("");
+            let msg = if def.res == Res::Event {
+                s(v, "/message")
+            } else {
+                s(v, "/note")
+            };
+            vec![
+                json!(human_age(last)),
+                json!(s(v, "/type")),
+                json!(s(v, "/reason")),
+                json!(format!("{}/{oname}", kind.to_lowercase())),
+                json!(msg),
+            ]
         }
         Res::PriorityClass => vec![
             name,
             json!(v.get("value").and_then(Value::as_i64).unwrap_or(0)),
-            json!(v.get("globalDefault").and_then(Value::as_bool).unwrap_or(false)),
+            json!(
+                v.get("globalDefault")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
             age(v),
             json!(s(v, "/preemptionPolicy")),
         ],
@@ -290,7 +377,11 @@ fn cells(def: &ResourceDef, v: &Value) -> Vec<Value> {
         Res::SparkApplication => vec![
             name,
             json!(s(v, "/status/applicationState/state")),
-            json!(v.pointer("/status/executionAttempts").and_then(Value::as_i64).unwrap_or(0)),
+            json!(
+                v.pointer("/status/executionAttempts")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            ),
             json!(s(v, "/status/lastSubmissionAttemptTime")),
             json!(s(v, "/status/terminationTime")),
             age(v),
@@ -303,14 +394,18 @@ pub fn table(def: &ResourceDef, items: &[Value], rv: Option<u64>, cont: Option<S
     let cols: Vec<Value> = columns(def)
         .into_iter()
         .map(|(n, t, p)| {
-            let mut c = json!({"name": n, "type": t, "format": "", "description": n, "priority": p});
+            let mut c =
+                json!({"name": n, "type": t, "format": "", "description": n, "priority": p});
             if n == "Name" {
                 c["format"] = json!("name");
             }
             c
         })
         .collect();
-    let rows: Vec<Value> = items.iter().map(|v| json!({"cells": cells(def, v), "object": metadata_only(v)})).collect();
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|v| json!({"cells": cells(def, v), "object": metadata_only(v)}))
+        .collect();
     let mut meta = json!({});
     if let Some(rv) = rv {
         meta["resourceVersion"] = json!(rv.to_string());

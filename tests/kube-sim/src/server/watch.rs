@@ -82,7 +82,10 @@ fn bookmark(req: &WatchReq, rv: u64, initial_end: bool) -> Bytes {
     }
     let (kind, api_version) = match req.format {
         Format::Json => (def.kind.to_string(), def.api_version()),
-        Format::Metadata => ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string()),
+        Format::Metadata => (
+            "PartialObjectMetadata".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        ),
         Format::Table => ("Table".to_string(), "meta.k8s.io/v1".to_string()),
     };
     let ev = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api_version, "metadata": meta}});
@@ -92,7 +95,8 @@ fn bookmark(req: &WatchReq, rv: u64, initial_end: bool) -> Bytes {
 }
 
 fn error_line(e: &ApiError) -> Bytes {
-    let mut b = serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    let mut b =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
     b.push(b'\n');
     Bytes::from(b)
 }
@@ -163,8 +167,14 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
     }
     let content_type = req.format.content_type(false);
     let stats_shared = shared.clone();
-    stats_shared.watch_stats.started.fetch_add(1, Ordering::Relaxed);
-    stats_shared.watch_stats.open.fetch_add(1, Ordering::Relaxed);
+    stats_shared
+        .watch_stats
+        .started
+        .fetch_add(1, Ordering::Relaxed);
+    stats_shared
+        .watch_stats
+        .open
+        .fetch_add(1, Ordering::Relaxed);
     let mut drop_rx = shared.drop_watches.subscribe();
     drop_rx.mark_unchanged();
     tokio::spawn(async move {
@@ -235,7 +245,9 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
         }
         stats.open.fetch_sub(1, Ordering::Relaxed);
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
     Response::builder()
         .status(200)
         .header("content-type", content_type)

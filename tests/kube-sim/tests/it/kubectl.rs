@@ -20,7 +20,9 @@ pub fn kubectl_bin() -> PathBuf {
             return p;
         }
     }
-    panic!("kubectl is not installed (not found on PATH): these tests drive the real kubectl; install it (v1.32+), e.g. `apt-get install kubectl` or the upstream binary")
+    panic!(
+        "kubectl is not installed (not found on PATH): these tests drive the real kubectl; install it (v1.32+), e.g. `apt-get install kubectl` or the upstream binary"
+    )
 }
 
 pub struct Kubectl {
@@ -44,7 +46,11 @@ impl Kubectl {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("--kubeconfig").arg(self.kubeconfig()).args(args).env("HOME", self.dir.path()).kill_on_drop(true);
+        c.arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .env("HOME", self.dir.path())
+            .kill_on_drop(true);
         c
     }
 
@@ -53,7 +59,10 @@ impl Kubectl {
         let out = self.cmd(args).output().await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "kubectl {args:?} failed: {stderr}\n{stdout}");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {stderr}\n{stdout}"
+        );
         stdout
     }
 
@@ -65,21 +74,35 @@ impl Kubectl {
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/spark-operator").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/spark-operator")
+        .join(rel)
 }
 
 const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\nspec:\n  containers:\n  - name: main\n    image: busybox:1.36\n    resources:\n      requests: {cpu: 500m, memory: 256Mi}\n";
 
 #[tokio::test]
 async fn kubectl_get_create_watch_delete() {
-    let k = Kubectl::new(fast(SimConfig::default().with_pool(PoolConfig::new("general", 2, "4", "16Gi"))).with_speed(20.0));
+    let k = Kubectl::new(
+        fast(SimConfig::default().with_pool(PoolConfig::new("general", 2, "4", "16Gi")))
+            .with_speed(20.0),
+    );
     let nodes = k.run(&["get", "nodes"]).await;
-    assert!(nodes.contains("general-0000") && nodes.contains("Ready"), "{nodes}");
-    let nodes_json: serde_json::Value = serde_json::from_str(&k.run(&["get", "nodes", "-o", "json"]).await).unwrap();
+    assert!(
+        nodes.contains("general-0000") && nodes.contains("Ready"),
+        "{nodes}"
+    );
+    let nodes_json: serde_json::Value =
+        serde_json::from_str(&k.run(&["get", "nodes", "-o", "json"]).await).unwrap();
     assert_eq!(nodes_json["items"].as_array().unwrap().len(), 2);
 
     // watch pods, then create one and see it scheduled and Running
-    let mut watch = k.cmd(&["get", "pods", "-w", "-o", "wide"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut watch = k
+        .cmd(&["get", "pods", "-w", "-o", "wide"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
     let pod_file = k.write("pod.yaml", POD);
     let out = k.run(&["create", "-f", pod_file.to_str().unwrap()]).await;
@@ -101,11 +124,17 @@ async fn kubectl_get_create_watch_delete() {
 
     let spark = fixture("examples/spark-pi.yaml");
     let out = k.run(&["create", "-f", spark.to_str().unwrap()]).await;
-    assert_eq!(out.trim(), "sparkapplication.sparkoperator.k8s.io/spark-pi created");
+    assert_eq!(
+        out.trim(),
+        "sparkapplication.sparkoperator.k8s.io/spark-pi created"
+    );
     let apps = spark_api(&k.sim.client().unwrap(), "default");
     wait_app(&apps, "spark-pi", "COMPLETED").await;
     let table = k.run(&["get", "sparkapp"]).await;
-    assert!(table.contains("spark-pi") && table.contains("COMPLETED"), "{table}");
+    assert!(
+        table.contains("spark-pi") && table.contains("COMPLETED"),
+        "{table}"
+    );
     let out = k.run(&["delete", "pod", "hello", "--wait=false"]).await;
     assert_eq!(out.trim(), "pod \"hello\" deleted");
     let out = k.run(&["delete", "-f", spark.to_str().unwrap()]).await;
@@ -113,6 +142,9 @@ async fn kubectl_get_create_watch_delete() {
     // errors come back as the real messages
     let out = k.cmd(&["get", "pod", "nope"]).output().await.unwrap();
     assert!(!out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "Error from server (NotFound): pods \"nope\" not found");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error from server (NotFound): pods \"nope\" not found"
+    );
     let _ = Duration::ZERO;
 }

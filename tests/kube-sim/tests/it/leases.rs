@@ -15,28 +15,68 @@ async fn lease_updates_need_a_resource_version_and_apply_conflicts() {
     let leases: Api<Lease> = Api::namespaced(client(&sim), "default");
     let l: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {}})).unwrap();
     leases.create(&PostParams::default(), &l).await.unwrap();
-    let mut no_rv: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "x"}})).unwrap();
-    let e = api_error(leases.replace("l", &PostParams::default(), &no_rv).await.unwrap_err());
+    let mut no_rv: Lease =
+        serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "x"}}))
+            .unwrap();
+    let e = api_error(
+        leases
+            .replace("l", &PostParams::default(), &no_rv)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
-    assert_eq!(e.message, "Lease.coordination.k8s.io \"l\" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update");
+    assert_eq!(
+        e.message,
+        "Lease.coordination.k8s.io \"l\" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update"
+    );
     no_rv.metadata.resource_version = Some("1".into());
-    let e = api_error(leases.replace("l", &PostParams::default(), &no_rv).await.unwrap_err());
+    let e = api_error(
+        leases
+            .replace("l", &PostParams::default(), &no_rv)
+            .await
+            .unwrap_err(),
+    );
     assert!(e.is_conflict());
 
     let apply = |who: &str| {
-        Patch::Apply(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {"holderIdentity": who, "leaseDurationSeconds": 10}}))
+        Patch::Apply(
+            json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {"holderIdentity": who, "leaseDurationSeconds": 10}}),
+        )
     };
-    leases.patch("l", &PatchParams::apply("mgr-a"), &apply("a")).await.unwrap();
-    let e = api_error(leases.patch("l", &PatchParams::apply("mgr-b"), &apply("b")).await.unwrap_err());
+    leases
+        .patch("l", &PatchParams::apply("mgr-a"), &apply("a"))
+        .await
+        .unwrap();
+    let e = api_error(
+        leases
+            .patch("l", &PatchParams::apply("mgr-b"), &apply("b"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
-    assert_eq!(e.message, "Apply failed with 1 conflict: conflict with \"mgr-a\": .spec.holderIdentity");
+    assert_eq!(
+        e.message,
+        "Apply failed with 1 conflict: conflict with \"mgr-a\": .spec.holderIdentity"
+    );
     assert_eq!(e.details.unwrap().causes[0].reason, "FieldManagerConflict");
-    let out = leases.patch("l", &PatchParams::apply("mgr-b").force(), &apply("b")).await.unwrap();
+    let out = leases
+        .patch("l", &PatchParams::apply("mgr-b").force(), &apply("b"))
+        .await
+        .unwrap();
     assert_eq!(out.spec.unwrap().holder_identity.as_deref(), Some("b"));
     let mf = out.metadata.managed_fields.unwrap();
-    assert!(mf.iter().any(|m| m.manager.as_deref() == Some("mgr-b") && m.operation.as_deref() == Some("Apply")));
+    assert!(
+        mf.iter()
+            .any(|m| m.manager.as_deref() == Some("mgr-b")
+                && m.operation.as_deref() == Some("Apply"))
+    );
     // apply without a field manager is refused
-    let e = api_error(leases.patch("l", &PatchParams::default(), &apply("c")).await.unwrap_err());
+    let e = api_error(
+        leases
+            .patch("l", &PatchParams::default(), &apply("c"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 422);
 }
 
@@ -70,7 +110,17 @@ async fn kube_lease_manager_elects_one_leader_and_hands_over() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!*b_rx.borrow(), "only one leader");
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
-    assert_eq!(leases.get("leader").await.unwrap().spec.unwrap().holder_identity.as_deref(), Some("a"));
+    assert_eq!(
+        leases
+            .get("leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("a")
+    );
     // a steps down (releases); b takes over
     drop(a_rx);
     let _ = a_task.await;
@@ -80,7 +130,17 @@ async fn kube_lease_manager_elects_one_leader_and_hands_over() {
         (*b_rx.borrow()).then_some(())
     })
     .await;
-    assert_eq!(leases.get("leader").await.unwrap().spec.unwrap().holder_identity.as_deref(), Some("b"));
+    assert_eq!(
+        leases
+            .get("leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("b")
+    );
     drop(b_rx);
     let _ = b_task.await;
 }

@@ -55,7 +55,10 @@ pub fn spark_api(client: &Client, ns: &str) -> Api<DynamicObject> {
 }
 
 pub fn spark_pi() -> Value {
-    let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/spark-operator/examples/spark-pi.yaml"));
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/spark-operator/examples/spark-pi.yaml"
+    ));
     serde_yaml_ng::from_str(text).unwrap()
 }
 
@@ -90,7 +93,11 @@ where
     K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
-    let fut = await_condition(api.clone(), name, kube::runtime::wait::conditions::is_deleted(""));
+    let fut = await_condition(
+        api.clone(),
+        name,
+        kube::runtime::wait::conditions::is_deleted(""),
+    );
     // is_deleted("") matches any uid: the object is gone when the watcher reports None.
     match tokio::time::timeout(WAIT, fut).await {
         Ok(_) => {}
@@ -120,7 +127,10 @@ pub fn api_error(e: kube::Error) -> kube::core::Status {
 }
 
 pub fn phase(p: &Pod) -> String {
-    p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default()
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default()
 }
 
 pub fn node_of(p: &Pod) -> Option<String> {
@@ -128,7 +138,11 @@ pub fn node_of(p: &Pod) -> Option<String> {
 }
 
 pub fn app_state(o: &DynamicObject) -> String {
-    o.data.pointer("/status/applicationState/state").and_then(Value::as_str).unwrap_or("").to_string()
+    o.data
+        .pointer("/status/applicationState/state")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Pod condition on a status field.
@@ -136,14 +150,16 @@ pub fn pod_is(pred: impl Fn(&Pod) -> bool) -> impl Condition<Pod> {
     move |o: Option<&Pod>| o.is_some_and(&pred)
 }
 
-
 /// GET a path on the simulator (for the admin API) with the kube client.
 pub async fn http(client: &Client, method: &str, path: &str, body: Option<Value>) -> Value {
     let req = http::Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", "application/json")
-        .body(body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default())
+        .body(
+            body.map(|b| serde_json::to_vec(&b).unwrap())
+                .unwrap_or_default(),
+        )
         .unwrap();
     let text = client.request_text(req).await.unwrap();
     serde_json::from_str(&text).unwrap()
@@ -158,7 +174,10 @@ pub async fn wait_app(apps: &Api<DynamicObject>, name: &str, state: &str) -> Dyn
             return o.clone();
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {name} in state {state}; last: {:?}", cur.map(|o| o.data));
+            panic!(
+                "timed out waiting for {name} in state {state}; last: {:?}",
+                cur.map(|o| o.data)
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

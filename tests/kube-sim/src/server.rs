@@ -300,6 +300,12 @@ fn handle_inner(
         Some("binding") if res == Res::Pod && method == Method::POST => {
             return bind(shared, &ns, t.name.as_deref().unwrap_or(""), body);
         }
+        Some("log") if res == Res::Pod && method == Method::GET => {
+            let c = shared.lock();
+            api::get(&c, res, &ns, t.name.as_deref().unwrap_or(""))?;
+            let text = "kube-sim: simulated containers write no logs\n";
+            return Ok(json_response(200, text.as_bytes().to_vec(), "text/plain"));
+        }
         Some(_) => return Err(ApiError::no_route()),
     };
     match verb {

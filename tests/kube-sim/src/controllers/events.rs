@@ -85,6 +85,9 @@ pub fn record(
         "reportingInstance": format!("{component}-kube-sim"),
         "action": action,
     });
+    if c.ctl.events.seen.len() > 50_000 {
+        c.ctl.events.seen.clear();
+    }
     if api::create(c, Res::Event, &ns, v, &WriteOpts::internal(component)).is_ok() {
         c.ctl.events.seen.insert(key, (ns, ev_name));
     }

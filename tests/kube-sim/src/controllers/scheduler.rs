@@ -341,8 +341,9 @@ pub fn step(c: &mut Cluster) {
             p.key.clone(),
         )
     });
+    let mut nodes = node_views(c);
     for pod in pods.clone() {
-        schedule_one(c, &pod, &pods);
+        schedule_one(c, &pod, &pods, &mut nodes);
     }
 }
 
@@ -358,10 +359,9 @@ impl Created for Arc<Obj> {
     }
 }
 
-fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>]) {
+fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>], nodes: &mut [NodeView]) {
     let Some(facts) = pod.pod.clone() else { return };
     let spec = pod.value.get("spec").cloned().unwrap_or(Value::Null);
-    let nodes = node_views(c);
     let nominated = nominated(c, pending, &pod.key, facts.priority);
     let mut best: Option<(f64, usize)> = None;
     let mut rejects: Vec<(usize, Reject)> = Vec::new();
@@ -378,7 +378,10 @@ fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>]) {
         }
     }
     if let Some((_, i)) = best {
-        bind(c, pod, &nodes[i].name);
+        let name = nodes[i].name.clone();
+        bind(c, pod, &name);
+        // Keep the cached view in step with the store for the next pod of this pass.
+        nodes[i].alloc = c.store.node_alloc.get(&name).copied().unwrap_or_default();
         return;
     }
     let total = nodes.len();
@@ -412,7 +415,7 @@ fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>]) {
     } else if policy == "Never" {
         message.push_str(" preemption: not eligible due to preemptionPolicy=Never.");
     } else if !waiting {
-        match preempt(c, pod, &nodes, &rejects, &nominated) {
+        match preempt(c, pod, nodes, &rejects, &nominated) {
             Ok(()) => {}
             Err(post) => message.push_str(&format!(" {post}")),
         }

@@ -288,13 +288,32 @@ fn submit(c: &mut Cluster, run: &mut Run, app: &Value) {
 }
 
 fn executors(c: &Cluster, run: &Run, sub: &Submission) -> Vec<std::sync::Arc<crate::store::Obj>> {
-    c.store
-        .iter(Res::Pod, Some(&run.key.0), None)
+    // Executors are owned by the driver pod: use the owner index, not a namespace scan.
+    let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1) else {
+        return Vec::new();
+    };
+    let Some(driver) = c
+        .store
+        .get(Res::Pod, &run.key.0, &spark::driver_pod_name(&app.value))
+    else {
+        return Vec::new();
+    };
+    let deps: Vec<_> = c
+        .store
+        .dependents
+        .get(&driver.uid)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
+    deps.into_iter()
+        .filter_map(|(r, k)| {
+            (r == Res::Pod)
+                .then(|| c.store.get(Res::Pod, &k.0, &k.1))
+                .flatten()
+        })
         .filter(|p| {
             p.labels.get("spark-role").map(String::as_str) == Some("executor")
                 && p.labels.get("sparkoperator.k8s.io/submission-id") == Some(&sub.submission_id)
         })
-        .cloned()
         .collect()
 }
 

@@ -132,7 +132,7 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
             initial.push(error_line(&ApiError::too_old(rv.saturating_sub(1), rv)));
         } else {
             let rv_param = req.rv.clone().unwrap_or_default();
-            if rv_param.is_empty() || rv_param == "0" {
+            if rv_param.is_empty() || rv_param == "0" || req.initial_events {
                 for o in c.store.iter(req.res.storage(), req.ns.as_deref(), None) {
                     if api::selected(o, &req.labels, &req.fields) {
                         initial.push(line(&req, "ADDED", o));

@@ -4,6 +4,8 @@
 #[cfg(test)]
 mod api;
 #[cfg(test)]
+mod binary;
+#[cfg(test)]
 mod faults;
 #[cfg(test)]
 mod fidelity;

@@ -20,7 +20,29 @@ async fn spark_pi_fixture_completes_with_real_status_and_pods() {
     let client = client(&sim);
     let apps = spark_api(&client, "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let app: kube::api::DynamicObject = serde_json::from_value(spark_pi()).unwrap();
+    // Executors live only while the app runs: catch the first one on a watch.
+    let rv = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let wp = kube::api::WatchParams::default()
+        .labels("spark-role=executor,sparkoperator.k8s.io/app-name=spark-pi");
+    let mut stream = pods.watch(&wp, &rv).await.unwrap().boxed();
+    let first_executor = tokio::spawn(async move {
+        while let Some(Ok(ev)) = stream.next().await {
+            if let kube::api::WatchEvent::Added(p) = ev {
+                return p;
+            }
+        }
+        panic!("watch ended before an executor appeared")
+    });
+    let mut app: kube::api::DynamicObject = serde_json::from_value(spark_pi()).unwrap();
+    // 30 simulated seconds (0.3 s here) keep RUNNING observable by polling.
+    app.metadata.annotations =
+        Some([("kube-sim.dev/runtime".to_string(), "30s".to_string())].into());
     apps.create(&PostParams::default(), &app).await.unwrap();
     let running = wait_app(&apps, "spark-pi", "RUNNING").await;
     let st = &running.data["status"];
@@ -60,17 +82,7 @@ async fn spark_pi_fixture_completes_with_real_status_and_pods() {
     assert_eq!(res.requests.as_ref().unwrap()["memory"].0, "896Mi");
     assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "896Mi");
     assert_eq!(res.requests.as_ref().unwrap()["cpu"].0, "1");
-    let execs = eventually("executor exists", async || {
-        let l = pods
-            .list(
-                &ListParams::default()
-                    .labels("spark-role=executor,sparkoperator.k8s.io/app-name=spark-pi"),
-            )
-            .await
-            .unwrap();
-        (!l.items.is_empty()).then_some(l.items)
-    })
-    .await;
+    let execs = vec![first_executor.await.unwrap()];
     let e = &execs[0];
     let name = e.metadata.name.clone().unwrap();
     assert!(

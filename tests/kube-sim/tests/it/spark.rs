@@ -82,7 +82,7 @@ async fn spark_pi_fixture_completes_with_real_status_and_pods() {
     assert_eq!(res.requests.as_ref().unwrap()["memory"].0, "896Mi");
     assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "896Mi");
     assert_eq!(res.requests.as_ref().unwrap()["cpu"].0, "1");
-    let execs = vec![first_executor.await.unwrap()];
+    let execs = [first_executor.await.unwrap()];
     let e = &execs[0];
     let name = e.metadata.name.clone().unwrap();
     assert!(

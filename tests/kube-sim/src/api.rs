@@ -46,6 +46,8 @@ pub struct WriteOpts {
     pub force: bool,
     /// Whether the caller named the field manager explicitly.
     pub manager_given: bool,
+    /// The write is a server-side apply that already computed `managedFields`.
+    pub applying: bool,
 }
 
 impl WriteOpts {
@@ -199,9 +201,11 @@ pub fn create(
         "resourceVersion",
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
-        "managedFields",
     ] {
         meta.remove(k);
+    }
+    if !o.applying {
+        meta.remove("managedFields");
     }
     admission::default_create(c, res, &mut v)?;
     let mut causes = schema_causes;
@@ -487,7 +491,16 @@ pub fn patch(
             }
             let mut v = fields::apply(None, &body, &o.manager, &def.api_version(), "", o.force)?;
             object::metadata_mut(&mut v).insert("name".into(), json!(name));
-            return create(c, res, ns, v, o);
+            return create(
+                c,
+                res,
+                ns,
+                v,
+                &WriteOpts {
+                    applying: true,
+                    ..o.clone()
+                },
+            );
         };
         let (pruned, causes) = decode(res, body, o.strict)?;
         if !causes.is_empty() {

@@ -177,6 +177,7 @@ fn write_opts(q: &Query, headers: &HeaderMap) -> Result<WriteOpts, ApiError> {
         strict,
         force: q.flag("force"),
         manager_given: given.is_some(),
+        applying: false,
     })
 }
 

@@ -70,6 +70,16 @@ async fn lease_updates_need_a_resource_version_and_apply_conflicts() {
             .any(|m| m.manager.as_deref() == Some("mgr-b")
                 && m.operation.as_deref() == Some("Apply"))
     );
+    // apply creates, and the same manager may re-apply different values
+    leases
+        .patch("fresh", &PatchParams::apply("mgr-c"), &apply("c1"))
+        .await
+        .unwrap();
+    let out = leases
+        .patch("fresh", &PatchParams::apply("mgr-c"), &apply("c2"))
+        .await
+        .unwrap();
+    assert_eq!(out.spec.unwrap().holder_identity.as_deref(), Some("c2"));
     // apply without a field manager is refused
     let e = api_error(
         leases

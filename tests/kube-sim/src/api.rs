@@ -413,10 +413,16 @@ pub fn commit(
             .unwrap_or(1);
         object::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
-    if res != Res::Event && res != Res::EventV1 {
-        if new.pointer("/metadata/managedFields") != old.value.pointer("/metadata/managedFields") {
-            // An apply already computed the ownership.
-        } else {
+    if res != Res::Event && res != Res::EventV1 && !o.applying {
+        // Updates keep the recorded ownership (whatever the body carried) and move the
+        // changed fields to this manager; an apply computed it already.
+        let old_mf = old.value.pointer("/metadata/managedFields").cloned();
+        let m = object::metadata_mut(&mut new);
+        match old_mf {
+            Some(mf) => m.insert("managedFields".into(), mf),
+            None => m.remove("managedFields"),
+        };
+        {
             fields::record_update(
                 Some(&old.value),
                 &mut new,
@@ -517,7 +523,17 @@ pub fn patch(
             o.force,
         )?;
         applied = merge_sub(&old.value, new, sub, def.has_status);
-        return user_commit(c, res, &old, applied, sub, o);
+        return user_commit(
+            c,
+            res,
+            &old,
+            applied,
+            sub,
+            &WriteOpts {
+                applying: true,
+                ..o.clone()
+            },
+        );
     }
     let old = get(c, res, ns, name)?;
     let mut target = old.value.clone();
@@ -616,6 +632,10 @@ pub fn delete(
         object::obj_field_mut(&mut v, "status").insert("phase".into(), json!("Terminating"));
         let obj = c.store.put(res, v);
         return Ok(Deleted::Object(obj.value.clone()));
+    }
+    // A pod already terminating stays so unless the grace period is cut to zero.
+    if res == Res::Pod && already_deleting && d.grace != Some(0) && finalizers.is_empty() {
+        return Ok(Deleted::Object(old.value.clone()));
     }
     // Pods on a node terminate gracefully; the kubelet removes them.
     let graceful_pod = res == Res::Pod && {

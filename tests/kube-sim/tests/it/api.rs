@@ -72,6 +72,8 @@ async fn create_get_replace_delete_and_their_errors() {
     assert_eq!(e.details.as_ref().unwrap().kind, "pods");
 
     // replace with the current resourceVersion works, a stale one conflicts
+    // (once the pod is Running nothing else writes to it)
+    wait_for(&pods, "p1", "Running", pod_is(|p| phase(p) == "Running")).await;
     let mut fresh = pods.get("p1").await.unwrap();
     fresh
         .metadata

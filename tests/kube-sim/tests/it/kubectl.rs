@@ -96,7 +96,11 @@ async fn kubectl_get_create_watch_delete() {
         serde_json::from_str(&k.run(&["get", "nodes", "-o", "json"]).await).unwrap();
     assert_eq!(nodes_json["items"].as_array().unwrap().len(), 2);
 
-    // watch pods, then create one and see it scheduled and Running
+    // watch pods; the pod is created while every node is cordoned, so it is seen
+    // Pending first, then scheduled and Running once the nodes are uncordoned
+    for n in ["general-0000", "general-0001"] {
+        k.sim.set_node_unschedulable(n, true).unwrap();
+    }
     let mut watch = k
         .cmd(&["get", "pods", "-w", "-o", "wide"])
         .stdout(Stdio::piped())
@@ -107,19 +111,31 @@ async fn kubectl_get_create_watch_delete() {
     let pod_file = k.write("pod.yaml", POD);
     let out = k.run(&["create", "-f", pod_file.to_str().unwrap()]).await;
     assert_eq!(out.trim(), "pod/hello created");
-    let seen = tokio::time::timeout(WAIT, async {
-        let mut seen = Vec::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            seen.push(line.clone());
-            if line.starts_with("hello") && line.contains("Running") && line.contains("general-") {
-                return seen;
+    let mut seen = Vec::new();
+    let mut next_matching = async |pred: &dyn Fn(&str) -> bool| {
+        tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                seen.push(line.clone());
+                if pred(&line) {
+                    return;
+                }
             }
-        }
-        panic!("kubectl get -w ended early: {seen:?}")
+            panic!("kubectl get -w ended early: {seen:?}")
+        })
+        .await
+        .unwrap_or_else(|_| panic!("kubectl get pods -w did not show the expected line"));
+    };
+    next_matching(&|l: &str| {
+        l.starts_with("hello") && l.contains("Pending") && l.contains("<none>")
     })
-    .await
-    .expect("kubectl get pods -w shows the pod Running on a node");
-    assert!(seen.iter().any(|l| l.contains("Pending")), "{seen:?}");
+    .await;
+    for n in ["general-0000", "general-0001"] {
+        k.sim.set_node_unschedulable(n, false).unwrap();
+    }
+    next_matching(&|l: &str| {
+        l.starts_with("hello") && l.contains("Running") && l.contains("general-")
+    })
+    .await;
     let _ = watch.kill().await;
 
     let spark = fixture("examples/spark-pi.yaml");

@@ -158,9 +158,21 @@ impl Metrics {
     /// Registers every metric (names without the `_total` suffix the library adds).
     pub fn register(&self, registry: &mut Registry) {
         let r = registry;
-        r.register("orchestrator_capacity_verdicts", "Capacity verdicts by strategy, verdict and reason", self.verdicts.clone());
-        r.register("orchestrator_capacity_check_seconds", "Time to a capacity verdict", self.check_seconds.clone());
-        r.register("orchestrator_capacity_errors", "Capacity checks that failed, by error", self.errors.clone());
+        r.register(
+            "orchestrator_capacity_verdicts",
+            "Capacity verdicts by strategy, verdict and reason",
+            self.verdicts.clone(),
+        );
+        r.register(
+            "orchestrator_capacity_check_seconds",
+            "Time to a capacity verdict",
+            self.check_seconds.clone(),
+        );
+        r.register(
+            "orchestrator_capacity_errors",
+            "Capacity checks that failed, by error",
+            self.errors.clone(),
+        );
         r.register(
             "orchestrator_cluster_allocatable",
             "Allocatable per resource and pool (cpu in cores, memory in bytes)",
@@ -171,27 +183,57 @@ impl Metrics {
             "Requests of bound non-terminal pods per resource and pool",
             self.requested.clone(),
         );
-        r.register("orchestrator_capacity_ledger_entries", "Gangs holding a capacity reservation", self.ledger_entries.clone());
+        r.register(
+            "orchestrator_capacity_ledger_entries",
+            "Gangs holding a capacity reservation",
+            self.ledger_entries.clone(),
+        );
         r.register(
             "orchestrator_capacity_ledger_reserved",
             "Capacity promised to admitted gangs and not yet carried by their pods",
             self.ledger_reserved.clone(),
         );
-        r.register("orchestrator_capacity_placeholders", "Placeholder pods of checks in progress", self.placeholders.clone());
-        r.register("orchestrator_capacity_placeholders_created", "Placeholder pods created", self.placeholders_created.clone());
+        r.register(
+            "orchestrator_capacity_placeholders",
+            "Placeholder pods of checks in progress",
+            self.placeholders.clone(),
+        );
+        r.register(
+            "orchestrator_capacity_placeholders_created",
+            "Placeholder pods created",
+            self.placeholders_created.clone(),
+        );
         r.register(
             "orchestrator_capacity_placeholders_deleted",
             "Placeholder pods deleted, by reason",
             self.placeholders_deleted.clone(),
         );
-        r.register("orchestrator_capacity_watch_events", "Watch events applied to the snapshot cache", self.watch_events.clone());
-        r.register("orchestrator_capacity_watch_errors", "Watch errors (the watch retries)", self.watch_errors.clone());
-        r.register("orchestrator_capacity_cache_ready", "1 once every watch of the snapshot cache has synced", self.cache_ready.clone());
+        r.register(
+            "orchestrator_capacity_watch_events",
+            "Watch events applied to the snapshot cache",
+            self.watch_events.clone(),
+        );
+        r.register(
+            "orchestrator_capacity_watch_errors",
+            "Watch errors (the watch retries)",
+            self.watch_errors.clone(),
+        );
+        r.register(
+            "orchestrator_capacity_cache_ready",
+            "1 once every watch of the snapshot cache has synced",
+            self.cache_ready.clone(),
+        );
     }
 
     /// Starts timing one check; the time is recorded when the guard drops.
     pub fn time_check(&self, strategy: &'static str) -> CheckTimer {
-        CheckTimer { histogram: self.check_seconds.get_or_create(&StrategyLabels { strategy }).clone(), start: Instant::now() }
+        CheckTimer {
+            histogram: self
+                .check_seconds
+                .get_or_create(&StrategyLabels { strategy })
+                .clone(),
+            start: Instant::now(),
+        }
     }
 
     /// Counts a verdict.
@@ -202,34 +244,58 @@ impl Metrics {
             Verdict::Wait(w) => ("wait", w.kind.code()),
             Verdict::Never(n) => ("never", n.kind.code()),
         };
-        self.verdicts.get_or_create(&VerdictLabels { strategy, verdict: v, reason }).inc();
+        self.verdicts
+            .get_or_create(&VerdictLabels {
+                strategy,
+                verdict: v,
+                reason,
+            })
+            .inc();
     }
 
     /// Counts a failed check.
     pub fn error(&self, strategy: &'static str, error: &crate::Error) {
-        self.errors.get_or_create(&ErrorLabels { strategy, error: error.metric_label() }).inc();
+        self.errors
+            .get_or_create(&ErrorLabels {
+                strategy,
+                error: error.metric_label(),
+            })
+            .inc();
     }
 
     /// Sets the per-pool cluster gauges.
     pub fn cluster(&self, pool: &str, allocatable: &Resources, requested: &Resources) {
-        for (family, r) in [(&self.allocatable, allocatable), (&self.requested, requested)] {
+        for (family, r) in [
+            (&self.allocatable, allocatable),
+            (&self.requested, requested),
+        ] {
             for (resource, value) in dims(r) {
-                family.get_or_create(&PoolLabels { resource, pool: pool.to_string() }).set(value);
+                family
+                    .get_or_create(&PoolLabels {
+                        resource,
+                        pool: pool.to_string(),
+                    })
+                    .set(value);
             }
         }
     }
 
     /// Sets the ledger gauges.
     pub fn ledger(&self, entries: usize, reserved: &Resources) {
-        self.ledger_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.ledger_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
         for (resource, value) in dims(reserved) {
-            self.ledger_reserved.get_or_create(&ResourceLabels { resource }).set(value);
+            self.ledger_reserved
+                .get_or_create(&ResourceLabels { resource })
+                .set(value);
         }
     }
 
     /// Moves the placeholder gauge of a state.
     pub fn placeholders(&self, state: &'static str, delta: i64) {
-        self.placeholders.get_or_create(&StateLabels { state }).inc_by(delta);
+        self.placeholders
+            .get_or_create(&StateLabels { state })
+            .inc_by(delta);
     }
 
     /// Counts created placeholders.
@@ -239,12 +305,16 @@ impl Metrics {
 
     /// Counts deleted placeholders.
     pub fn placeholders_deleted(&self, reason: &'static str, n: u64) {
-        self.placeholders_deleted.get_or_create(&ReasonLabels { reason }).inc_by(n);
+        self.placeholders_deleted
+            .get_or_create(&ReasonLabels { reason })
+            .inc_by(n);
     }
 
     /// Counts a watch event.
     pub fn watch_event(&self, kind: &'static str, event: &'static str) {
-        self.watch_events.get_or_create(&WatchLabels { kind, event }).inc();
+        self.watch_events
+            .get_or_create(&WatchLabels { kind, event })
+            .inc();
     }
 
     /// Counts a watch error.
@@ -260,7 +330,11 @@ impl Metrics {
 
 /// cpu in cores, memory in bytes, pods.
 fn dims(r: &Resources) -> [(&'static str, f64); 3] {
-    [("cpu", r.cpu_millis as f64 / 1000.0), ("memory", r.memory_bytes as f64), ("pods", r.pods as f64)]
+    [
+        ("cpu", r.cpu_millis as f64 / 1000.0),
+        ("memory", r.memory_bytes as f64),
+        ("pods", r.pods as f64),
+    ]
 }
 
 /// Records the time since it was made into `orchestrator_capacity_check_seconds` on drop.
@@ -288,10 +362,34 @@ mod tests {
         let m = Metrics::new();
         let mut registry = Registry::default();
         m.register(&mut registry);
-        m.verdict("snapshot", &Verdict::Fits(Placement { nodes: vec![], scale_up: vec![ScaleUp { pool: "spot".into(), nodes: 1 }] }));
+        m.verdict(
+            "snapshot",
+            &Verdict::Fits(Placement {
+                nodes: vec![],
+                scale_up: vec![ScaleUp {
+                    pool: "spot".into(),
+                    nodes: 1,
+                }],
+            }),
+        );
         drop(m.time_check("snapshot"));
-        m.cluster("spot", &Resources { cpu_millis: 8000, memory_bytes: 1 << 30, pods: 110 }, &Resources::default());
-        m.ledger(2, &Resources { cpu_millis: 500, memory_bytes: 0, pods: 1 });
+        m.cluster(
+            "spot",
+            &Resources {
+                cpu_millis: 8000,
+                memory_bytes: 1 << 30,
+                pods: 110,
+            },
+            &Resources::default(),
+        );
+        m.ledger(
+            2,
+            &Resources {
+                cpu_millis: 500,
+                memory_bytes: 0,
+                pods: 1,
+            },
+        );
         m.placeholders("pending", 3);
         m.placeholders_deleted("sweep", 1);
         m.watch_event("pods", "apply");

@@ -114,9 +114,15 @@ impl SnapshotChecker {
     /// Watches Nodes, Pods and ResourceQuotas into the cache until `token` is cancelled.
     pub async fn run(&self, token: CancellationToken) -> Result<()> {
         let config = watcher::Config::default().page_size(self.page_size);
-        let mut nodes = watch_stream(Api::<Node>::all(self.client.clone()), config.clone()).default_backoff().boxed();
-        let mut pods = watch_stream(Api::<Pod>::all(self.client.clone()), config.clone()).default_backoff().boxed();
-        let mut quotas = watch_stream(Api::<ResourceQuota>::all(self.client.clone()), config).default_backoff().boxed();
+        let mut nodes = watch_stream(Api::<Node>::all(self.client.clone()), config.clone())
+            .default_backoff()
+            .boxed();
+        let mut pods = watch_stream(Api::<Pod>::all(self.client.clone()), config.clone())
+            .default_backoff()
+            .boxed();
+        let mut quotas = watch_stream(Api::<ResourceQuota>::all(self.client.clone()), config)
+            .default_backoff()
+            .boxed();
         let mut relists = Relists::default();
         let mut tick = tokio::time::interval(self.housekeeping);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,7 +150,8 @@ impl SnapshotChecker {
         self.metrics.watch_event(kind.as_str(), "relist");
         let ready = cache.ensure_ready().is_ok();
         self.metrics.ready(ready);
-        self.ready.send_if_modified(|r| std::mem::replace(r, ready) != ready);
+        self.ready
+            .send_if_modified(|r| std::mem::replace(r, ready) != ready);
         debug!(kind = kind.as_str(), ready, "capacity watch synced");
     }
 
@@ -153,7 +160,10 @@ impl SnapshotChecker {
         let pool_label = self.read().pool_label().to_string();
         match ev {
             Ok(Event::Init) => relists.nodes = Some(Vec::new()),
-            Ok(Event::InitApply(n)) => relists.nodes.get_or_insert_with(Vec::new).push(node_view(&n, &pool_label)),
+            Ok(Event::InitApply(n)) => relists
+                .nodes
+                .get_or_insert_with(Vec::new)
+                .push(node_view(&n, &pool_label)),
             Ok(Event::InitDone) => {
                 let mut cache = self.write();
                 cache.replace_nodes(relists.nodes.take().unwrap_or_default());
@@ -176,7 +186,10 @@ impl SnapshotChecker {
         let role_label = self.read().role_label().to_string();
         match ev {
             Ok(Event::Init) => relists.pods = Some(Vec::new()),
-            Ok(Event::InitApply(p)) => relists.pods.get_or_insert_with(Vec::new).push(PodRecord::from_pod(p, &role_label)),
+            Ok(Event::InitApply(p)) => relists
+                .pods
+                .get_or_insert_with(Vec::new)
+                .push(PodRecord::from_pod(p, &role_label)),
             Ok(Event::InitDone) => {
                 let mut cache = self.write();
                 cache.replace_pods(relists.pods.take().unwrap_or_default());
@@ -200,7 +213,10 @@ impl SnapshotChecker {
         let kind = Kind::Quotas;
         match ev {
             Ok(Event::Init) => relists.quotas = Some(Vec::new()),
-            Ok(Event::InitApply(q)) => relists.quotas.get_or_insert_with(Vec::new).push(Cache::quota_entry(&q)),
+            Ok(Event::InitApply(q)) => relists
+                .quotas
+                .get_or_insert_with(Vec::new)
+                .push(Cache::quota_entry(&q)),
             Ok(Event::InitDone) => {
                 let mut cache = self.write();
                 cache.replace_quotas(relists.quotas.take().unwrap_or_default());
@@ -229,7 +245,8 @@ impl SnapshotChecker {
         }
         let cache = self.read();
         for (pool, totals) in cache.pool_totals() {
-            self.metrics.cluster(&pool, &totals.allocatable, &totals.requested);
+            self.metrics
+                .cluster(&pool, &totals.allocatable, &totals.requested);
         }
         let stats = cache.ledger_stats(now);
         self.metrics.ledger(stats.entries, &stats.reserved);

@@ -174,6 +174,10 @@ pub struct PlaceholderConfig {
     /// orchestrator installation, so two installations never sweep each other's).
     #[serde(default = "default_field_manager")]
     pub managed_by: String,
+    /// Namespace for placeholders; default: the gang's own namespace. A dedicated namespace
+    /// keeps placeholders out of team quotas (the snapshot still checks those).
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 impl Default for PlaceholderConfig {
@@ -187,6 +191,7 @@ impl Default for PlaceholderConfig {
             sweep_interval: default_sweep_interval(),
             require_snapshot_fit: true,
             managed_by: default_field_manager(),
+            namespace: None,
         }
     }
 }

@@ -11,9 +11,9 @@
 //! | `orchestrator_cluster_requested` | gauge | `resource`, `pool` — requests of bound, non-terminal pods |
 //! | `orchestrator_capacity_ledger_entries` | gauge | — gangs holding a reservation |
 //! | `orchestrator_capacity_ledger_reserved` | gauge | `resource` — promised, not yet carried by pods |
-//! | `orchestrator_capacity_placeholders` | gauge | `state` (pending, bound) — placeholders of checks in progress |
+//! | `orchestrator_capacity_placeholders` | gauge | `state` (confirming: waiting for the scheduler; held: bound, awaiting reserve/release) |
 //! | `orchestrator_capacity_placeholders_created_total` | counter | — |
-//! | `orchestrator_capacity_placeholders_deleted_total` | counter | `reason` (reserve, release, wait, sweep) |
+//! | `orchestrator_capacity_placeholders_deleted_total` | counter | `reason` (reserve, release, wait, cancelled, superseded, sweep) |
 //! | `orchestrator_capacity_watch_events_total` | counter | `kind` (nodes, pods, resourcequotas), `event` (apply, delete, relist) |
 //! | `orchestrator_capacity_watch_errors_total` | counter | `kind` |
 //! | `orchestrator_capacity_cache_ready` | gauge | — 1 once every watch has synced |
@@ -77,7 +77,7 @@ pub struct ResourceLabels {
 /// `state`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
-    /// pending / bound.
+    /// confirming / held.
     pub state: &'static str,
 }
 
@@ -390,7 +390,7 @@ mod tests {
                 pods: 1,
             },
         );
-        m.placeholders("pending", 3);
+        m.placeholders("confirming", 3);
         m.placeholders_deleted("sweep", 1);
         m.watch_event("pods", "apply");
         let mut out = String::new();
@@ -402,7 +402,7 @@ mod tests {
             r#"orchestrator_cluster_requested{resource="memory",pool="spot"} 0.0"#,
             "orchestrator_capacity_ledger_entries 2",
             r#"orchestrator_capacity_ledger_reserved{resource="cpu"} 0.5"#,
-            r#"orchestrator_capacity_placeholders{state="pending"} 3"#,
+            r#"orchestrator_capacity_placeholders{state="confirming"} 3"#,
             r#"orchestrator_capacity_placeholders_deleted_total{reason="sweep"} 1"#,
             r#"orchestrator_capacity_watch_events_total{kind="pods",event="apply"} 1"#,
         ] {

@@ -14,7 +14,9 @@ use crate::placeholders::PlaceholderChecker;
 use crate::snapshot::SnapshotChecker;
 use crate::{CapacityChecker, Result};
 
-/// The capacity checker chosen in config, with the tasks that keep it current.
+/// The capacity checker chosen in config, with the tasks that keep it current. Clones share
+/// the same checker (run it once).
+#[derive(Clone)]
 pub struct Capacity {
     snapshot: Arc<SnapshotChecker>,
     placeholders: Option<Arc<PlaceholderChecker>>,

@@ -119,6 +119,8 @@ pub struct Cache {
     pods_by_ns: HashMap<String, HashSet<String>>,
     ns_used: HashMap<String, Resources>,
     quotas: HashMap<QuotaKey, Option<Resources>>,
+    /// Nodes per pool label value.
+    pool_nodes: HashMap<String, u32>,
     ledger: Ledger,
     synced: [bool; 3],
     eligibility: Mutex<Eligibility>,
@@ -143,6 +145,7 @@ impl Cache {
             pods_by_ns: HashMap::new(),
             ns_used: HashMap::new(),
             quotas: HashMap::new(),
+            pool_nodes: HashMap::new(),
             ledger,
             synced: [false; 3],
             eligibility: Mutex::new(Eligibility::new()),
@@ -197,10 +200,14 @@ impl Cache {
         if let Some(&i) = self.node_index.get(&node.name) {
             let old = &mut self.nodes[i];
             let shape_changed = old.labels != node.labels || old.taints != node.taints;
+            let pool_changed = old.pool != node.pool;
             node.requested = old.requested;
             *old = node;
             if shape_changed {
                 self.clear_eligibility();
+            }
+            if pool_changed {
+                self.recount_pool_nodes();
             }
             return;
         }
@@ -230,6 +237,7 @@ impl Cache {
             .map(|(i, n)| (n.name.clone(), i))
             .collect();
         self.clear_eligibility();
+        self.recount_pool_nodes();
     }
 
     fn clear_eligibility(&mut self) {
@@ -411,18 +419,18 @@ impl Cache {
     pub fn pools(&self) -> Vec<AutoscalePool> {
         let mut pools = self.pools.clone();
         for p in &mut pools {
-            p.current = 0;
-        }
-        for n in &self.nodes {
-            if let Some(p) = n
-                .pool
-                .as_ref()
-                .and_then(|name| pools.iter_mut().find(|p| &p.name == name))
-            {
-                p.current = p.current.saturating_add(1);
-            }
+            p.current = self.pool_nodes.get(&p.name).copied().unwrap_or(0);
         }
         pools
+    }
+
+    fn recount_pool_nodes(&mut self) {
+        self.pool_nodes.clear();
+        for n in &self.nodes {
+            if let Some(pool) = &n.pool {
+                *self.pool_nodes.entry(pool.clone()).or_default() += 1;
+            }
+        }
     }
 
     /// The cluster as one decision sees it, reservations counted as requested.

@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::fit::{matches, pool_matches, schedulable_on};
+use crate::fit::{matches, pool_matches, tolerates_cordon};
 use crate::model::{GangDemand, PodDemand, Resources, Toleration};
 use crate::shortfall::Shortfall;
 use crate::verdict::{Placement, ScaleUp};
@@ -83,6 +83,8 @@ pub struct WorkingSet<'v> {
     /// Per-dimension normalisation (largest cpu and memory of any node or pool shape).
     scale: [f64; 2],
     eligibility: Eligibility,
+    /// The last shape asked for and its nodes.
+    last_eligible: Option<(ShapeKey, Arc<[u32]>)>,
 }
 
 impl<'v> WorkingSet<'v> {
@@ -130,6 +132,7 @@ impl<'v> WorkingSet<'v> {
             quotas,
             scale,
             eligibility,
+            last_eligible: None,
         }
     }
 
@@ -202,6 +205,22 @@ impl<'v> WorkingSet<'v> {
     /// Nodes matching the pod's selector and taints (cordoned included), computed once per
     /// shape.
     pub(crate) fn eligible(&mut self, pod: &PodDemand) -> Arc<[u32]> {
+        // Gangs repeat one shape pod after pod: answer those without building a key.
+        if let Some(((selector, tolerations), list)) = &self.last_eligible
+            && selector == &pod.node_selector
+            && tolerations == &pod.tolerations
+        {
+            return Arc::clone(list);
+        }
+        let list = self.eligible_uncached(pod);
+        self.last_eligible = Some((
+            (pod.node_selector.clone(), pod.tolerations.clone()),
+            Arc::clone(&list),
+        ));
+        list
+    }
+
+    fn eligible_uncached(&mut self, pod: &PodDemand) -> Arc<[u32]> {
         let key: ShapeKey = (pod.node_selector.clone(), pod.tolerations.clone());
         if let Some(hit) = self.eligibility.get(&key) {
             return Arc::clone(hit);
@@ -301,11 +320,13 @@ impl<'v> WorkingSet<'v> {
     /// The best-fit feasible node (existing or already opened), if any.
     fn best_bin(&mut self, pod: &PodDemand) -> Option<Bin> {
         let eligible = self.eligible(pod);
+        let cordon_ok = tolerates_cordon(pod);
         let mut best: Option<(f64, Bin)> = None;
         for &i in eligible.iter() {
             let i = i as usize;
             let free = &self.free[i];
-            if !free.covers(&pod.requests) || !schedulable_on(pod, &self.nodes[i]) {
+            // Eligible nodes already match selector and taints; only the cordon is left.
+            if !free.covers(&pod.requests) || (self.nodes[i].unschedulable && !cordon_ok) {
                 continue;
             }
             let score = self.leftover(free, &pod.requests);
@@ -356,11 +377,12 @@ impl<'v> WorkingSet<'v> {
     /// The schedulable node nearest to fitting the pod (smallest normalised deficit).
     fn closest_bin(&mut self, pod: &PodDemand) -> Option<Bin> {
         let eligible = self.eligible(pod);
+        let cordon_ok = tolerates_cordon(pod);
         let need = &pod.requests;
         eligible
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| schedulable_on(pod, &self.nodes[i]))
+            .filter(|&i| cordon_ok || !self.nodes[i].unschedulable)
             .map(|i| (self.deficit(&self.free[i], need), i))
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, i)| Bin::Node(i))
@@ -439,10 +461,11 @@ impl<'v> WorkingSet<'v> {
         let mut candidates = 0usize;
         let mut pools_seen: Vec<Option<&str>> = Vec::new();
         let eligible = self.eligible(pod);
+        let cordon_ok = tolerates_cordon(pod);
         let bins = eligible
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| schedulable_on(pod, &self.nodes[i]))
+            .filter(|&i| cordon_ok || !self.nodes[i].unschedulable)
             .map(|i| (Bin::Node(i), self.nodes[i].pool.as_deref()))
             .chain(
                 self.virtuals

@@ -43,6 +43,8 @@ pub struct SnapshotChecker {
     metrics: Metrics,
     housekeeping: Duration,
     page_size: u32,
+    pool_label: String,
+    role_label: String,
     ready: watch::Sender<bool>,
 }
 
@@ -70,6 +72,8 @@ impl SnapshotChecker {
             metrics,
             housekeeping: config.housekeeping_interval,
             page_size: 500,
+            pool_label: config.pool_label.clone(),
+            role_label: config.role_label.clone(),
             ready: watch::Sender::new(false),
         }
     }
@@ -157,20 +161,20 @@ impl SnapshotChecker {
 
     fn on_node(&self, ev: Result<Event<Node>, watcher::Error>, relists: &mut Relists) {
         let kind = Kind::Nodes;
-        let pool_label = self.read().pool_label().to_string();
+        let pool_label = &self.pool_label;
         match ev {
             Ok(Event::Init) => relists.nodes = Some(Vec::new()),
             Ok(Event::InitApply(n)) => relists
                 .nodes
                 .get_or_insert_with(Vec::new)
-                .push(node_view(&n, &pool_label)),
+                .push(node_view(&n, pool_label)),
             Ok(Event::InitDone) => {
                 let mut cache = self.write();
                 cache.replace_nodes(relists.nodes.take().unwrap_or_default());
                 self.synced(&mut cache, kind);
             }
             Ok(Event::Apply(n)) => {
-                self.write().upsert_node(node_view(&n, &pool_label));
+                self.write().upsert_node(node_view(&n, pool_label));
                 self.metrics.watch_event(kind.as_str(), "apply");
             }
             Ok(Event::Delete(n)) => {
@@ -183,25 +187,25 @@ impl SnapshotChecker {
 
     fn on_pod(&self, ev: Result<Event<Pod>, watcher::Error>, relists: &mut Relists) {
         let kind = Kind::Pods;
-        let role_label = self.read().role_label().to_string();
+        let role_label = &self.role_label;
         match ev {
             Ok(Event::Init) => relists.pods = Some(Vec::new()),
             Ok(Event::InitApply(p)) => relists
                 .pods
                 .get_or_insert_with(Vec::new)
-                .push(PodRecord::from_pod(p, &role_label)),
+                .push(PodRecord::from_pod(p, role_label)),
             Ok(Event::InitDone) => {
                 let mut cache = self.write();
                 cache.replace_pods(relists.pods.take().unwrap_or_default());
                 self.synced(&mut cache, kind);
             }
             Ok(Event::Apply(p)) => {
-                let (key, record) = PodRecord::from_pod(p, &role_label);
+                let (key, record) = PodRecord::from_pod(p, role_label);
                 self.write().upsert_pod(key, record);
                 self.metrics.watch_event(kind.as_str(), "apply");
             }
             Ok(Event::Delete(p)) => {
-                let (key, _) = PodRecord::from_pod(p, &role_label);
+                let (key, _) = PodRecord::from_pod(p, role_label);
                 self.write().remove_pod(&key);
                 self.metrics.watch_event(kind.as_str(), "delete");
             }

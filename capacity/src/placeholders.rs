@@ -408,6 +408,7 @@ impl PlaceholderChecker {
 
     /// Deletes queued attempts and sweeps orphans every `sweep_interval` until `token` is
     /// cancelled; then deletes what is still queued (best effort, bounded by a grace period).
+    #[tracing::instrument(name = "capacity_placeholders", skip_all)]
     pub async fn run(&self, token: CancellationToken) -> Result<()> {
         let Some(mut rx) = self
             .cleanup_rx

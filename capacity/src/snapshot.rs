@@ -116,6 +116,7 @@ impl SnapshotChecker {
     }
 
     /// Watches Nodes, Pods and ResourceQuotas into the cache until `token` is cancelled.
+    #[tracing::instrument(name = "capacity_watch", skip_all)]
     pub async fn run(&self, token: CancellationToken) -> Result<()> {
         let config = watcher::Config::default().page_size(self.page_size);
         let mut nodes = watch_stream(Api::<Node>::all(self.client.clone()), config.clone())

@@ -8,12 +8,17 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
-use crate::error::{ApiError, Cause, success_status};
+use crate::error::{ApiError, Cause};
 use crate::patch::{self, PatchType};
 use crate::resources::Res;
-use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{Key, Obj};
+use crate::store::Obj;
 use crate::{admission, crd, fields, object, quota, validation};
+
+mod delete;
+mod list;
+
+pub use delete::{DeleteOpts, Deleted, delete};
+pub use list::{ListOpts, list, selected};
 
 /// Main resource or `/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,30 +64,6 @@ impl WriteOpts {
             ..Default::default()
         }
     }
-}
-
-/// `DeleteOptions` (body and query merged).
-#[derive(Debug, Clone, Default)]
-pub struct DeleteOpts {
-    /// `gracePeriodSeconds`.
-    pub grace: Option<i64>,
-    /// `Background` (default), `Foreground` or `Orphan`.
-    pub propagation: Option<String>,
-    /// `preconditions.uid`.
-    pub pre_uid: Option<String>,
-    /// `preconditions.resourceVersion`.
-    pub pre_rv: Option<String>,
-    /// `dryRun=All`.
-    pub dry_run: bool,
-}
-
-/// What DELETE returns.
-#[derive(Debug, Clone)]
-pub enum Deleted {
-    /// The object (pods, namespaces, objects still finalizing).
-    Object(Value),
-    /// `Status` Success.
-    Status(Value),
 }
 
 fn check_type(res: Res, v: &Value) -> Result<(), ApiError> {
@@ -555,202 +536,4 @@ pub fn patch(
         return Err(ApiError::invalid(def, name, causes));
     }
     user_commit(c, res, &old, v, sub, o)
-}
-
-/// DELETE an object.
-pub fn delete(
-    c: &mut Cluster,
-    res: Res,
-    ns: &str,
-    name: &str,
-    d: &DeleteOpts,
-) -> Result<Deleted, ApiError> {
-    let def = res.def();
-    let old = get(c, res, ns, name)?;
-    if let Some(u) = &d.pre_uid
-        && *u != old.uid
-    {
-        return Err(ApiError::conflict_msg(
-            def,
-            name,
-            &format!(
-                "Precondition failed: UID in precondition: {u}, UID in object meta: {}",
-                old.uid
-            ),
-        ));
-    }
-    if let Some(r) = &d.pre_rv
-        && *r != old.rv.to_string()
-    {
-        return Err(ApiError::conflict_msg(
-            def,
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {r}, ResourceVersion in object meta: {}",
-                old.rv
-            ),
-        ));
-    }
-    let returns_object = matches!(res, Res::Pod | Res::Namespace);
-    if d.dry_run {
-        return Ok(if returns_object {
-            Deleted::Object(old.value.clone())
-        } else {
-            Deleted::Status(success_status(def, name, &old.uid))
-        });
-    }
-    let propagation = d.propagation.clone().unwrap_or_else(|| "Background".into());
-    if propagation == "Orphan" {
-        crate::controllers::gc::orphan_dependents(c, &old.uid);
-    }
-    let already_deleting = old.value.pointer("/metadata/deletionTimestamp").is_some();
-    let mut finalizers: Vec<Value> = old
-        .value
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if propagation == "Foreground"
-        && c.store.dependents.contains_key(&old.uid)
-        && !finalizers.contains(&json!("foregroundDeletion"))
-    {
-        finalizers.push(json!("foregroundDeletion"));
-    }
-    // Namespaces: Terminating until the namespace controller emptied them.
-    if res == Res::Namespace {
-        if ["default", "kube-system", "kube-public"].contains(&name) {
-            return Err(ApiError::forbidden(
-                def,
-                name,
-                "this namespace may not be deleted",
-            ));
-        }
-        let mut v = old.value.clone();
-        let now = object::time(object::now());
-        let m = object::metadata_mut(&mut v);
-        m.entry("deletionTimestamp").or_insert(json!(now));
-        object::obj_field_mut(&mut v, "status").insert("phase".into(), json!("Terminating"));
-        let obj = c.store.put(res, v);
-        return Ok(Deleted::Object(obj.value.clone()));
-    }
-    // A pod already terminating stays so unless the grace period is cut to zero.
-    if res == Res::Pod && already_deleting && d.grace != Some(0) && finalizers.is_empty() {
-        return Ok(Deleted::Object(old.value.clone()));
-    }
-    // Pods on a node terminate gracefully; the kubelet removes them.
-    let graceful_pod = res == Res::Pod && {
-        let facts = old.pod.as_ref();
-        let bound = facts.is_some_and(|f| f.node.is_some());
-        let terminal = facts.is_some_and(|f| f.terminal());
-        let grace = d.grace.unwrap_or_else(|| {
-            old.value
-                .pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-                .unwrap_or(30)
-        });
-        bound && !terminal && grace > 0 && !already_deleting
-    };
-    if !finalizers.is_empty() || graceful_pod {
-        let mut v = old.value.clone();
-        let now = object::time(object::now());
-        let m = object::metadata_mut(&mut v);
-        if !already_deleting {
-            m.insert("deletionTimestamp".into(), json!(now));
-        }
-        if !finalizers.is_empty() {
-            m.insert("finalizers".into(), json!(finalizers));
-        }
-        if graceful_pod {
-            let grace = d.grace.unwrap_or_else(|| {
-                old.value
-                    .pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(30)
-            });
-            m.insert("deletionGracePeriodSeconds".into(), json!(grace));
-        }
-        if v == old.value {
-            return Ok(Deleted::Object(old.value.clone()));
-        }
-        let obj = c.store.put(res, v);
-        if graceful_pod {
-            crate::controllers::kubelet::schedule_termination(c, &obj);
-        }
-        return Ok(Deleted::Object(obj.value.clone()));
-    }
-    let gone = c.store.remove(res, ns, name);
-    if res == Res::Pod {
-        quota::sync_namespace(c, ns);
-    }
-    let value = gone
-        .map(|g| g.value.clone())
-        .unwrap_or_else(|| old.value.clone());
-    Ok(if returns_object {
-        Deleted::Object(value)
-    } else {
-        Deleted::Status(success_status(def, name, &old.uid))
-    })
-}
-
-/// A list request.
-#[derive(Debug, Clone, Default)]
-pub struct ListOpts {
-    /// Label selector.
-    pub labels: LabelSelector,
-    /// Field selector.
-    pub fields: FieldSelector,
-    /// `limit` (0 = no limit).
-    pub limit: usize,
-    /// Decoded `continue` token: (list rv, last key).
-    pub cont: Option<(u64, Key)>,
-}
-
-/// Whether an object passes both selectors.
-pub fn selected(o: &Obj, l: &LabelSelector, f: &FieldSelector) -> bool {
-    (l.is_empty() || l.matches(&o.labels)) && (f.is_empty() || f.matches(&o.value))
-}
-
-/// List objects. Returns the items, the list resourceVersion and the next continue key.
-pub fn list(
-    c: &Cluster,
-    res: Res,
-    ns: Option<&str>,
-    o: &ListOpts,
-) -> (Vec<Arc<Obj>>, u64, Option<Key>) {
-    let rv = o
-        .cont
-        .as_ref()
-        .map(|(rv, _)| *rv)
-        .unwrap_or_else(|| c.store.rv());
-    let after = o.cont.as_ref().map(|(_, k)| k);
-    let mut out = Vec::new();
-    let mut next = None;
-    // Index: pods by node.
-    if res == Res::Pod
-        && let Some(node) = o.fields.exact("spec.nodeName")
-        && !node.is_empty()
-    {
-        let mut pods = c.store.pods_on_node(node);
-        pods.retain(|p| ns.is_none_or(|n| p.key.0 == n) && after.is_none_or(|a| p.key > *a));
-        for p in pods {
-            if selected(&p, &o.labels, &o.fields) {
-                if o.limit > 0 && out.len() == o.limit {
-                    next = out.last().map(|l: &Arc<Obj>| l.key.clone());
-                    break;
-                }
-                out.push(p);
-            }
-        }
-        return (out, rv, next);
-    }
-    for obj in c.store.iter(res, ns, after) {
-        if selected(obj, &o.labels, &o.fields) {
-            if o.limit > 0 && out.len() == o.limit {
-                next = out.last().map(|l: &Arc<Obj>| l.key.clone());
-                break;
-            }
-            out.push(obj.clone());
-        }
-    }
-    (out, rv, next)
 }

@@ -6,6 +6,8 @@ mod api;
 #[cfg(test)]
 mod binary;
 #[cfg(test)]
+mod deletion;
+#[cfg(test)]
 mod faults;
 #[cfg(test)]
 mod fidelity;

@@ -1,14 +1,44 @@
 //! Capacity checking: can the cluster run a Spark application's driver **and** its executors
 //! right now — and if not, is it worth waiting?
 //!
-//! [`model`] describes demands (a gang of pods), [`view`] what the cluster offers, and
-//! [`verdict`] the answer. A [`CapacityChecker`] strategy turns a demand into a verdict; the
-//! submitter orders jobs over a [`view::ClusterView`] and asks the checker to confirm each
-//! admission, then reserves the capacity until the application's pods appear.
+//! **Vocabulary** (the contract with the submitter): [`model`] describes demands (a gang of
+//! pods), [`view`] what the cluster offers, [`verdict`] the answer (fits / wait / never).
+//!
+//! **Pure decisions**: [`fit`] holds the scheduler's usage-free filters (selectors, taints,
+//! cordons) and `fits_ever` (never vs wait); [`pack`] packs a gang best-fit-decreasing over a
+//! [`pack::WorkingSet`] of free capacity (existing nodes and nodes autoscaling pools can add)
+//! and holds room for a blocked head; [`decide`] orders the checks into a verdict and
+//! [`shortfall`] explains a wait; [`ledger`] remembers capacity promised to admitted gangs until
+//! their pods carry it. [`quantity`] and [`convert`] turn Kubernetes objects into this data.
+//!
+//! **Data flow**: kube watchers ([`snapshot`]) feed Node, Pod and ResourceQuota events into the
+//! incremental [`cache`] (per-node and per-namespace sums, the ledger converting as pods
+//! appear) → `view()` copies it for the submitter's ordering round, `check()` packs one gang
+//! over it → the [`dryrun`] and [`placeholders`] strategies confirm a snapshot fit with the API
+//! server (admission) or the scheduler (pause pods, built by [`podspec`]) → `reserve()` records
+//! the placement in the ledger, `release()` drops it. [`service::Capacity`] wires the strategy
+//! chosen in [`config`] with its background tasks; [`metrics`] exports verdicts, latency,
+//! cluster and ledger gauges. [`testing`] has builders for tests and benchmarks.
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
+pub mod config;
+pub mod convert;
+pub mod decide;
+pub mod dryrun;
+pub mod fit;
+pub mod ledger;
+pub mod metrics;
 pub mod model;
+pub mod pack;
+pub mod placeholders;
+pub mod podspec;
+pub mod quantity;
+pub mod service;
+pub mod shortfall;
+pub mod snapshot;
+pub mod testing;
 pub mod verdict;
 pub mod view;
 
@@ -17,6 +47,15 @@ pub use verdict::{
     NeverKind, NeverReason, Placement, Resource, ScaleUp, Verdict, WaitKind, WaitReason,
 };
 pub use view::{AutoscalePool, ClusterView, NodeView, QuotaView};
+
+pub use config::{CapacityConfig, Strategy};
+pub use decide::decide;
+pub use fit::fits_ever;
+pub use ledger::Ledger;
+pub use metrics::Metrics;
+pub use pack::WorkingSet;
+pub use service::Capacity;
+pub use shortfall::Shortfall;
 
 /// Errors of the capacity checker (the API server unreachable, a cache not yet synced, …).
 #[derive(Debug, thiserror::Error)]

@@ -141,6 +141,12 @@ pub enum NeverKind {
         /// Which resource.
         resource: Resource,
     },
+    /// The API server refuses a pod of this shape outright (dry-run: 400/422 invalid, a
+    /// quota demanding limits the pod cannot have, an admission webhook's denial).
+    Invalid {
+        /// HTTP status of the refusal.
+        status: u16,
+    },
 }
 
 impl NeverKind {
@@ -150,6 +156,7 @@ impl NeverKind {
             NeverKind::PodTooLarge { .. } => "pod-too-large",
             NeverKind::NoMatchingNode { .. } => "no-matching-node",
             NeverKind::ExceedsQuota { .. } => "exceeds-quota",
+            NeverKind::Invalid { .. } => "invalid",
         }
     }
 }

@@ -63,7 +63,9 @@ pub struct AutoscalePool {
 /// The cluster as one decision sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {
-    /// Nodes, in a stable order (by name).
+    /// Nodes, in a stable order (by name). Nodes named `"<pool>/+<n>"` are nodes an
+    /// autoscaling pool is expected to add for reservations already made (counted in the
+    /// pool's `current`).
     pub nodes: Vec<NodeView>,
     /// Quotas by namespace.
     pub quotas: BTreeMap<String, QuotaView>,

@@ -1,3 +1,49 @@
-//! kube-sim
+//! kube-sim: an in-memory Kubernetes API server for tests and the demo, reached over
+//! plain HTTP by the real `kube` client and `kubectl`.
+//!
+//! Data flows like this: [`server`] (axum) resolves each request to a resource and
+//! verb, applies [`faults`], and calls [`api`] under the single [`cluster`] lock; `api`
+//! decodes ([`validation`] for built-ins, [`crd`] for SparkApplications), defaults and
+//! admits ([`admission`], [`quota`]), patches ([`patch`], server-side apply in
+//! [`fields`]) and writes to the [`store`], which assigns resourceVersions, keeps
+//! indexes (pods by node, allocated sums per node, quota usage) and a per-resource
+//! event history, and broadcasts every change to watches ([`server::watch`]). The
+//! [`controllers`] loop consumes the same changes and plays the control plane:
+//! garbage collector, quota controller, scheduler, kubelet, and the Spark Operator
+//! with Spark's driver (pod shapes in [`spark`]), on the virtual [`clock`]. [`config`]
+//! seeds the cluster; [`admin`] and [`handle`] expose runtime controls.
+//! [`quantity`], [`podres`], [`selector`] and [`object`] are small helpers.
 
 #![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod admission;
+pub mod api;
+pub mod clock;
+pub mod cluster;
+pub mod config;
+pub mod controllers;
+pub mod crd;
+pub mod error;
+pub mod eventconv;
+pub mod faults;
+pub mod fields;
+pub mod handle;
+pub mod object;
+pub mod patch;
+pub mod podres;
+pub mod quantity;
+pub mod quota;
+pub mod resources;
+pub mod selector;
+pub mod server;
+pub mod spark;
+pub mod store;
+pub mod validation;
+
+pub use config::{
+    NamespaceConfig, PoolConfig, PriorityClassConfig, QuotaConfig, Scoring, SimConfig,
+};
+pub use error::{ApiError, Error, Result};
+pub use faults::{ErrorRule, FaultConfig, LatencyRule};
+pub use handle::{SimHandle, Simulator, kubeconfig};

@@ -1,0 +1,149 @@
+//! The verdict for one gang over a working set, in the order that makes "never" exact:
+//!
+//! 1. **Never, shape**: a pod that no node — existing (cordoned or not) or addable by an
+//!    autoscaling pool — matching its selector and tolerations could hold even empty
+//!    ([`crate::fit::fits_ever`]).
+//! 2. **Never, quota**: the gang's total exceeds its namespace quota's hard limit.
+//! 3. **Wait, quota**: the total exceeds what the quota has left now (ledger included).
+//! 4. **Wait, insufficient**: no gang placement on current free capacity ([`WorkingSet::pack`]).
+//! 5. **Fits**, with the placement (and the scale-up it relies on); the working set is charged.
+//!
+//! A gang that could run on an empty cluster but is bigger than the cluster is today waits
+//! (it is not a "never": nodes can be added by hand); see the crate README.
+
+use crate::fit::{fits_ever, fmt_amount, get, pool_matches};
+use crate::model::{GangDemand, PodDemand, Resources};
+use crate::pack::WorkingSet;
+use crate::verdict::{NeverKind, NeverReason, Resource, Verdict, WaitKind, WaitReason};
+use crate::view::{ClusterView, QuotaView};
+
+/// The verdict for one gang on a view (ledger reservations already counted in it).
+pub fn decide(view: &ClusterView, gang: &GangDemand) -> Verdict {
+    WorkingSet::new(view).admit(gang)
+}
+
+/// Where a gang stands against its namespace's quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaOutcome {
+    /// Room enough (or no quota).
+    Room,
+    /// Over the hard limit on its own: never.
+    ExceedsHard(NeverReason),
+    /// Over what is left now: wait.
+    Short(WaitReason),
+}
+
+/// Checks a gang total against a namespace quota (`None`: the namespace has none).
+pub fn check_quota(namespace: &str, quota: Option<&QuotaView>, total: &Resources) -> QuotaOutcome {
+    let Some(q) = quota else {
+        return QuotaOutcome::Room;
+    };
+    let dims = [Resource::Cpu, Resource::Memory, Resource::Pods];
+    if let Some(resource) = dims.into_iter().find(|&r| get(total, r) > get(&q.hard, r)) {
+        return QuotaOutcome::ExceedsHard(NeverReason {
+            kind: NeverKind::ExceedsQuota { resource },
+            message: format!(
+                "the gang needs {} {} in total, more than namespace {namespace}'s quota allows \
+                 at all ({})",
+                fmt_amount(resource, get(total, resource)),
+                resource.as_str(),
+                fmt_amount(resource, get(&q.hard, resource)),
+            ),
+        });
+    }
+    let left = q.hard.saturating_sub(&q.used);
+    if let Some(resource) = dims.into_iter().find(|&r| get(total, r) > get(&left, r)) {
+        let short_by = get(total, resource) - get(&left, resource);
+        return QuotaOutcome::Short(WaitReason {
+            kind: WaitKind::Quota { resource, short_by },
+            message: format!(
+                "namespace {namespace} quota {}: the gang needs {}, {} left of {} ({} in use or \
+                 reserved)",
+                resource.as_str(),
+                fmt_amount(resource, get(total, resource)),
+                fmt_amount(resource, get(&left, resource)),
+                fmt_amount(resource, get(&q.hard, resource)),
+                fmt_amount(resource, get(&q.used, resource)),
+            ),
+        });
+    }
+    QuotaOutcome::Room
+}
+
+impl WorkingSet<'_> {
+    /// Never, quota, then packing (see the module docs); charges the working set on `Fits`.
+    pub fn admit(&mut self, gang: &GangDemand) -> Verdict {
+        if let Err(never) = self.never(gang) {
+            return Verdict::Never(never);
+        }
+        let total = gang.total();
+        match check_quota(&gang.namespace, self.quotas().get(&gang.namespace), &total) {
+            QuotaOutcome::Room => {}
+            QuotaOutcome::ExceedsHard(never) => return Verdict::Never(never),
+            QuotaOutcome::Short(wait) => return Verdict::Wait(wait),
+        }
+        match self.pack(gang) {
+            Ok(placement) => {
+                self.charge_quota(&gang.namespace, &total);
+                Verdict::Fits(placement)
+            }
+            Err(shortfall) => Verdict::Wait(shortfall.wait_reason()),
+        }
+    }
+
+    /// The "never" checks alone: every pod's shape against every node that exists or can be
+    /// added, then the quota hard limit.
+    pub fn never(&mut self, gang: &GangDemand) -> Result<(), NeverReason> {
+        let mut previous: Option<&PodDemand> = None;
+        for pod in &gang.pods {
+            // Executors are identical: check each distinct shape once.
+            if previous.is_some_and(|p| same_shape(p, pod)) {
+                continue;
+            }
+            previous = Some(pod);
+            self.fits_ever(pod)?;
+        }
+        match check_quota(
+            &gang.namespace,
+            self.quotas().get(&gang.namespace),
+            &gang.total(),
+        ) {
+            QuotaOutcome::ExceedsHard(never) => Err(never),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`fits_ever`] over this working set's nodes, using its eligibility cache.
+    pub fn fits_ever(&mut self, pod: &PodDemand) -> Result<(), NeverReason> {
+        let eligible = self.eligible(pod);
+        let nodes = self.nodes();
+        // Fast path: one eligible node or pool large enough.
+        let big_enough = eligible
+            .iter()
+            .any(|&i| nodes[i as usize].allocatable.covers(&pod.requests))
+            || self
+                .pools()
+                .iter()
+                .any(|p| pool_matches(pod, p) && p.allocatable.covers(&pod.requests));
+        if big_enough {
+            return Ok(());
+        }
+        fits_ever(
+            pod,
+            eligible.iter().map(|&i| &nodes[i as usize]),
+            self.pools(),
+        )
+    }
+}
+
+/// Same requests, selector, tolerations and role: one fit check covers both.
+fn same_shape(a: &PodDemand, b: &PodDemand) -> bool {
+    a.role == b.role
+        && a.requests == b.requests
+        && a.node_selector == b.node_selector
+        && a.tolerations == b.tolerations
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

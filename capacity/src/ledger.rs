@@ -1,0 +1,389 @@
+//! The reservation ledger: capacity promised to admitted gangs whose pods do not exist yet.
+//!
+//! Between "fits" and the moment the scheduler binds the application's pods there are
+//! seconds (the Spark Operator submits, the driver starts, then asks for executors) in which
+//! the cluster still looks free. Without the ledger a second decision in that window spends
+//! the same room. Each entry holds one **slot** per pod of the gang, on the node the placement
+//! chose, and every slot passes through three states as the real pods are seen in the cache
+//! (matched by [`GangDemand::pod_labels`], then by role and shape):
+//!
+//! | slot state | counted on its planned node | counted in the namespace quota |
+//! |---|---|---|
+//! | `Reserved` (no pod yet) | yes | yes |
+//! | `Created` (pod exists, not bound) | yes | no — the pod itself is |
+//! | `Bound` (pod on a node, or finished) | no — the pod itself is | no |
+//!
+//! so a resource is never counted twice nor dropped while the pod is pending. A created pod
+//! that disappears before binding returns its slot to `Reserved`. An entry leaves the ledger
+//! when all its slots are bound, when it is released (submission failed, job over), or when its
+//! TTL passes — so nothing leaks even if the pods never come.
+//!
+//! Pure: time is passed in, and the snapshot cache calls [`Ledger::observe`] / [`Ledger::forget`]
+//! from its watch events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::fit::selector_matches;
+use crate::model::{GangDemand, PodRole, Resources};
+use crate::pack::{WorkingSet, parse_virtual_node};
+use crate::verdict::Placement;
+use crate::view::{ClusterView, NodeView};
+
+/// Where a slot stands (see the module table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// No pod yet.
+    Reserved,
+    /// Its pod exists but is not bound.
+    Created,
+    /// Its pod is bound (or already finished): the reservation has converted.
+    Bound,
+}
+
+/// One pod's share of a reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// Driver or executor.
+    pub role: PodRole,
+    /// Its requests.
+    pub requests: Resources,
+    /// The node the placement chose (possibly `"<pool>/+<n>"`).
+    pub node: String,
+    /// Its state.
+    pub state: SlotState,
+}
+
+/// Capacity promised to one gang.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Namespace of the pods.
+    pub namespace: String,
+    /// Labels the gang's pods will carry.
+    pub selector: BTreeMap<String, String>,
+    /// One per pod.
+    pub slots: Vec<Slot>,
+    /// When the promise lapses.
+    pub expires_at: Instant,
+}
+
+/// A pod as the ledger needs to see it.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservedPod<'a> {
+    /// Stable identity (uid).
+    pub id: &'a str,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Labels.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Role when the pod says (Spark's `spark-role` label).
+    pub role: Option<PodRole>,
+    /// Effective requests.
+    pub requests: Resources,
+    /// `spec.nodeName` is set.
+    pub bound: bool,
+    /// Not `Succeeded`/`Failed`.
+    pub active: bool,
+}
+
+/// Totals for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerStats {
+    /// Entries.
+    pub entries: usize,
+    /// Slots not yet converted (reserved or created).
+    pub open_slots: usize,
+    /// Their requests summed.
+    pub reserved: Resources,
+}
+
+/// The ledger (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    ttl: Duration,
+    entries: BTreeMap<String, Entry>,
+    by_pod: HashMap<String, (String, usize)>,
+}
+
+impl Ledger {
+    /// An empty ledger whose entries lapse `ttl` after they are made.
+    pub fn new(ttl: Duration) -> Self {
+        Ledger {
+            ttl,
+            entries: BTreeMap::new(),
+            by_pod: HashMap::new(),
+        }
+    }
+
+    /// The entry of a gang.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Keys and entries.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// Promises the placement to the gang (replacing an earlier promise under the same key).
+    /// The caller then feeds pods that may already exist through [`Ledger::observe`].
+    pub fn reserve(&mut self, demand: &GangDemand, placement: &Placement, now: Instant) {
+        self.release(&demand.key);
+        let slots = demand
+            .pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Slot {
+                role: p.role,
+                requests: p.requests,
+                node: placement.nodes.get(i).cloned().unwrap_or_default(),
+                state: SlotState::Reserved,
+            })
+            .collect();
+        self.entries.insert(
+            demand.key.clone(),
+            Entry {
+                namespace: demand.namespace.clone(),
+                selector: demand.pod_labels.clone(),
+                slots,
+                expires_at: now + self.ttl,
+            },
+        );
+    }
+
+    /// Drops a promise; `true` when there was one.
+    pub fn release(&mut self, key: &str) -> bool {
+        let Some(_) = self.entries.remove(key) else {
+            return false;
+        };
+        self.by_pod.retain(|_, (k, _)| k != key);
+        true
+    }
+
+    /// Drops promises whose TTL has passed; returns their keys.
+    pub fn expire(&mut self, now: Instant) -> Vec<String> {
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &expired {
+            self.release(key);
+        }
+        expired
+    }
+
+    /// A pod was added or changed: convert its share of a matching reservation. Returns `true`
+    /// when the ledger changed.
+    pub fn observe(&mut self, pod: &ObservedPod<'_>) -> bool {
+        let target = if pod.bound || !pod.active {
+            SlotState::Bound
+        } else {
+            SlotState::Created
+        };
+        if let Some((key, slot)) = self.by_pod.get(pod.id).cloned() {
+            let Some(entry) = self.entries.get_mut(&key) else {
+                self.by_pod.remove(pod.id);
+                return false;
+            };
+            let Some(s) = entry.slots.get_mut(slot) else {
+                return false;
+            };
+            if s.state == target {
+                return false;
+            }
+            s.state = target;
+            self.drop_if_converted(&key);
+            return true;
+        }
+        if !pod.active {
+            // A finished pod (an earlier attempt's, say) never converts a fresh promise.
+            return false;
+        }
+        let Some((key, slot)) = self.match_slot(pod) else {
+            return false;
+        };
+        if let Some(s) = self
+            .entries
+            .get_mut(&key)
+            .and_then(|e| e.slots.get_mut(slot))
+        {
+            s.state = target;
+        }
+        self.by_pod.insert(pod.id.to_string(), (key.clone(), slot));
+        self.drop_if_converted(&key);
+        true
+    }
+
+    /// A pod was deleted: an unbound pod's slot is promised again (Spark may recreate it).
+    pub fn forget(&mut self, pod_id: &str) -> bool {
+        let Some((key, slot)) = self.by_pod.remove(pod_id) else {
+            return false;
+        };
+        if let Some(s) = self
+            .entries
+            .get_mut(&key)
+            .and_then(|e| e.slots.get_mut(slot))
+            && s.state == SlotState::Created
+        {
+            s.state = SlotState::Reserved;
+            return true;
+        }
+        false
+    }
+
+    /// The reserved slot this new pod takes: same role and shape, else same role, else same
+    /// shape, else any.
+    fn match_slot(&self, pod: &ObservedPod<'_>) -> Option<(String, usize)> {
+        for (key, entry) in &self.entries {
+            if entry.namespace != pod.namespace
+                || entry.selector.is_empty()
+                || !selector_matches(&entry.selector, pod.labels)
+            {
+                continue;
+            }
+            let free = || {
+                entry
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.state == SlotState::Reserved)
+            };
+            let role_ok = |s: &Slot| pod.role.is_none_or(|r| r == s.role);
+            let pick = free()
+                .find(|(_, s)| role_ok(s) && s.requests == pod.requests)
+                .or_else(|| free().find(|(_, s)| role_ok(s)))
+                .or_else(|| free().find(|(_, s)| s.requests == pod.requests))
+                .or_else(|| free().next());
+            if let Some((i, _)) = pick {
+                return Some((key.clone(), i));
+            }
+        }
+        None
+    }
+
+    fn drop_if_converted(&mut self, key: &str) {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.slots.iter().all(|s| s.state == SlotState::Bound))
+        {
+            self.release(key);
+        }
+    }
+
+    /// Live (unexpired) entries.
+    fn live(&self, now: Instant) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter().filter(move |(_, e)| e.expires_at > now)
+    }
+
+    /// Per node, what is promised there and not yet carried by a bound pod.
+    pub fn node_reservations(&self, now: Instant) -> BTreeMap<&str, Resources> {
+        let mut out: BTreeMap<&str, Resources> = BTreeMap::new();
+        for (_, e) in self.live(now) {
+            for s in e.slots.iter().filter(|s| s.state != SlotState::Bound) {
+                let r = out.entry(s.node.as_str()).or_default();
+                *r = r.saturating_add(&s.requests);
+            }
+        }
+        out
+    }
+
+    /// Per namespace, what is promised and not yet carried by an existing pod.
+    pub fn namespace_reservations(&self, now: Instant) -> BTreeMap<&str, Resources> {
+        let mut out: BTreeMap<&str, Resources> = BTreeMap::new();
+        for (_, e) in self.live(now) {
+            for s in e.slots.iter().filter(|s| s.state == SlotState::Reserved) {
+                let r = out.entry(e.namespace.as_str()).or_default();
+                *r = r.saturating_add(&s.requests);
+            }
+        }
+        out
+    }
+
+    /// The first gang holding room on a node the predicate accepts (for "reserved for X").
+    pub fn holder_on(&self, now: Instant, mut node: impl FnMut(&str) -> bool) -> Option<&str> {
+        self.live(now)
+            .find(|(_, e)| {
+                e.slots
+                    .iter()
+                    .any(|s| s.state != SlotState::Bound && node(&s.node))
+            })
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// The first gang holding quota in a namespace.
+    pub fn holder_in(&self, now: Instant, namespace: &str) -> Option<&str> {
+        self.live(now)
+            .find(|(_, e)| {
+                e.namespace == namespace && e.slots.iter().any(|s| s.state == SlotState::Reserved)
+            })
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Takes every live reservation off a working set (nodes and quotas).
+    pub fn apply(&self, ws: &mut WorkingSet<'_>, now: Instant) {
+        for (node, amount) in self.node_reservations(now) {
+            ws.take_reserved(node, &amount);
+        }
+        for (ns, amount) in self.namespace_reservations(now) {
+            ws.charge_quota(ns, &amount);
+        }
+    }
+
+    /// Counts every live reservation as requested in a view: on existing nodes, on nodes a
+    /// pool is expected to add (listed as nodes named `"<pool>/+<n>"`, the pool's `current`
+    /// raised accordingly), and in namespace quotas.
+    pub fn apply_to_view(&self, view: &mut ClusterView, now: Instant) {
+        let mut expected: Vec<NodeView> = Vec::new();
+        for (node, amount) in self.node_reservations(now) {
+            if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
+                view.nodes[i].requested = view.nodes[i].requested.saturating_add(&amount);
+                continue;
+            }
+            let Some((pool, _)) = parse_virtual_node(node) else {
+                continue;
+            };
+            let Some(p) = view.pools.iter_mut().find(|p| p.name == pool) else {
+                continue;
+            };
+            p.current = p.current.saturating_add(1);
+            expected.push(NodeView {
+                name: node.to_string(),
+                pool: Some(p.name.clone()),
+                labels: p.labels.clone(),
+                taints: p.taints.clone(),
+                unschedulable: false,
+                allocatable: p.allocatable,
+                requested: amount,
+            });
+        }
+        if !expected.is_empty() {
+            view.nodes.extend(expected);
+            view.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        for (ns, amount) in self.namespace_reservations(now) {
+            if let Some(q) = view.quotas.get_mut(ns) {
+                q.used = q.used.saturating_add(&amount);
+            }
+        }
+    }
+
+    /// Totals for metrics.
+    pub fn stats(&self, now: Instant) -> LedgerStats {
+        let mut stats = LedgerStats::default();
+        for (_, e) in self.live(now) {
+            stats.entries += 1;
+            for s in e.slots.iter().filter(|s| s.state != SlotState::Bound) {
+                stats.open_slots += 1;
+                stats.reserved = stats.reserved.saturating_add(&s.requests);
+            }
+        }
+        stats
+    }
+}
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -1,0 +1,332 @@
+//! Ledger tests: no double spending across back-to-back decisions, conversion as pods appear
+//! and bind (never counted twice, never dropped), expiry, release, matching rules.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::decide::decide;
+use crate::testing::{gang, gi, labels, node, pool};
+use crate::verdict::Verdict;
+use crate::view::QuotaView;
+
+fn one_node_view() -> ClusterView {
+    ClusterView {
+        nodes: vec![node("a", 8000, gi(32), None)],
+        quotas: BTreeMap::from([(
+            "ns".to_string(),
+            QuotaView {
+                hard: Resources {
+                    cpu_millis: 100_000,
+                    memory_bytes: gi(1000),
+                    pods: 100,
+                },
+                used: Resources::default(),
+            },
+        )]),
+        pools: vec![],
+    }
+}
+
+fn fits(v: Verdict) -> Placement {
+    match v {
+        Verdict::Fits(p) => p,
+        other => panic!("expected fits, got {other:?}"),
+    }
+}
+
+/// A pod of gang `key` as the cache would report it.
+fn seen<'a>(
+    id: &'a str,
+    key_labels: &'a BTreeMap<String, String>,
+    role: PodRole,
+    req: Resources,
+    bound: bool,
+) -> ObservedPod<'a> {
+    ObservedPod {
+        id,
+        namespace: "ns",
+        labels: key_labels,
+        role: Some(role),
+        requests: req,
+        bound,
+        active: true,
+    }
+}
+
+#[test]
+fn back_to_back_decisions_never_spend_the_same_room() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(300));
+    let base = one_node_view();
+    let a = gang("a", "ns", (2000, gi(4)), 1, (4000, gi(8)));
+    let b = gang("b", "ns", (2000, gi(4)), 1, (4000, gi(8)));
+
+    let placement = fits(decide(&base, &a));
+    ledger.reserve(&a, &placement, now);
+
+    // The cluster has not changed (no pods yet); the second decision sees the promise.
+    let mut v = base.clone();
+    ledger.apply_to_view(&mut v, now);
+    assert_eq!(v.nodes[0].requested.cpu_millis, 6000);
+    assert_eq!(v.quotas["ns"].used.cpu_millis, 6000);
+    assert!(matches!(decide(&v, &b), Verdict::Wait(_)));
+
+    // Same through a working set.
+    let mut ws = WorkingSet::new(&base);
+    ledger.apply(&mut ws, now);
+    assert!(matches!(ws.admit(&b), Verdict::Wait(_)));
+
+    // Released: the room is back.
+    assert!(ledger.release("a"));
+    let mut v = base.clone();
+    ledger.apply_to_view(&mut v, now);
+    assert!(matches!(decide(&v, &b), Verdict::Fits(_)));
+}
+
+#[test]
+fn each_pod_converts_its_share_exactly_once() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(300));
+    let g = gang("job", "ns", (1000, gi(2)), 2, (2000, gi(4)));
+    let placement = Placement {
+        nodes: vec!["a".into(), "a".into(), "a".into()],
+        scale_up: vec![],
+    };
+    ledger.reserve(&g, &placement, now);
+    let pod_labels = labels(&[("app", "job"), ("spark-role", "x")]);
+    let driver = g.pods[0].requests;
+    let exec = g.pods[1].requests;
+
+    // What the cache would count for node "a" (bound pods) and namespace "ns" (existing pods),
+    // plus what the ledger adds: constant through the whole lifecycle.
+    let mut node_pods = Resources::default();
+    let mut ns_pods = Resources::default();
+    let totals = |l: &Ledger, node_pods: Resources, ns_pods: Resources| {
+        let on_node = l
+            .node_reservations(now)
+            .get("a")
+            .copied()
+            .unwrap_or_default();
+        let in_ns = l
+            .namespace_reservations(now)
+            .get("ns")
+            .copied()
+            .unwrap_or_default();
+        (
+            node_pods.saturating_add(&on_node),
+            ns_pods.saturating_add(&in_ns),
+        )
+    };
+    let full = g.total();
+    assert_eq!(totals(&ledger, node_pods, ns_pods), (full, full));
+
+    // Driver created (pending): counted by the quota as a pod, on the node by the ledger.
+    assert!(ledger.observe(&seen("d", &pod_labels, PodRole::Driver, driver, false)));
+    ns_pods = ns_pods.saturating_add(&driver);
+    assert_eq!(totals(&ledger, node_pods, ns_pods), (full, full));
+    assert_eq!(
+        ledger.get("job").unwrap().slots[0].state,
+        SlotState::Created
+    );
+
+    // Driver bound.
+    assert!(ledger.observe(&seen("d", &pod_labels, PodRole::Driver, driver, true)));
+    node_pods = node_pods.saturating_add(&driver);
+    assert_eq!(totals(&ledger, node_pods, ns_pods), (full, full));
+
+    // The same event again changes nothing.
+    assert!(!ledger.observe(&seen("d", &pod_labels, PodRole::Driver, driver, true)));
+
+    // Executors appear and bind.
+    for id in ["e1", "e2"] {
+        assert!(ledger.observe(&seen(id, &pod_labels, PodRole::Executor, exec, false)));
+        ns_pods = ns_pods.saturating_add(&exec);
+        assert_eq!(totals(&ledger, node_pods, ns_pods), (full, full));
+        assert!(ledger.observe(&seen(id, &pod_labels, PodRole::Executor, exec, true)));
+        node_pods = node_pods.saturating_add(&exec);
+        assert_eq!(totals(&ledger, node_pods, ns_pods), (full, full));
+    }
+    // Fully converted: the entry is gone.
+    assert!(ledger.get("job").is_none());
+    assert_eq!(ledger.stats(now), LedgerStats::default());
+
+    // A third executor (dynamic allocation beyond the minimum) finds no slot: ignored.
+    assert!(!ledger.observe(&seen("e3", &pod_labels, PodRole::Executor, exec, false)));
+}
+
+#[test]
+fn an_unbound_pod_that_disappears_gives_its_slot_back() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(300));
+    let g = gang("job", "ns", (1000, gi(2)), 1, (2000, gi(4)));
+    ledger.reserve(
+        &g,
+        &Placement {
+            nodes: vec!["a".into(), "a".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    let l = labels(&[("app", "job")]);
+    ledger.observe(&seen(
+        "e1",
+        &l,
+        PodRole::Executor,
+        g.pods[1].requests,
+        false,
+    ));
+    assert_eq!(ledger.namespace_reservations(now)["ns"], g.pods[0].requests);
+    assert!(ledger.forget("e1"));
+    assert_eq!(ledger.namespace_reservations(now)["ns"], g.total());
+    assert!(!ledger.forget("unknown"));
+}
+
+#[test]
+fn promises_lapse_after_the_ttl() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(60));
+    let g = gang("job", "ns", (1000, gi(2)), 0, (0, 0));
+    ledger.reserve(
+        &g,
+        &Placement {
+            nodes: vec!["a".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    let later = now + Duration::from_secs(61);
+    // Expired entries stop counting at once, before housekeeping removes them.
+    assert!(ledger.node_reservations(later).is_empty());
+    assert_eq!(ledger.stats(now).entries, 1);
+    assert_eq!(
+        ledger.expire(now + Duration::from_secs(30)),
+        Vec::<String>::new()
+    );
+    assert_eq!(ledger.expire(later), vec!["job".to_string()]);
+    assert!(ledger.get("job").is_none());
+}
+
+#[test]
+fn matching_rules() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(60));
+    let g = gang("job", "ns", (1000, gi(2)), 1, (2000, gi(4)));
+    ledger.reserve(
+        &g,
+        &Placement {
+            nodes: vec!["a".into(), "b".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    let mine = labels(&[("app", "job"), ("extra", "1")]);
+    let other = labels(&[("app", "other")]);
+    let exec = g.pods[1].requests;
+
+    // Wrong labels or namespace: no match.
+    assert!(!ledger.observe(&seen("x", &other, PodRole::Executor, exec, true)));
+    let mut wrong_ns = seen("y", &mine, PodRole::Executor, exec, true);
+    wrong_ns.namespace = "elsewhere";
+    assert!(!ledger.observe(&wrong_ns));
+    // A finished pod never converts a promise.
+    let mut done = seen("z", &mine, PodRole::Executor, exec, true);
+    done.active = false;
+    assert!(!ledger.observe(&done));
+    // The executor takes the executor slot (on "b"), not the driver's.
+    assert!(ledger.observe(&seen("e", &mine, PodRole::Executor, exec, true)));
+    let slots = &ledger.get("job").unwrap().slots;
+    assert_eq!(
+        (slots[0].state, slots[1].state),
+        (SlotState::Reserved, SlotState::Bound)
+    );
+
+    // An empty selector would capture every pod of the namespace: it matches none.
+    let mut anon = gang("anon", "ns", (1000, gi(1)), 0, (0, 0));
+    anon.pod_labels.clear();
+    ledger.reserve(
+        &anon,
+        &Placement {
+            nodes: vec!["a".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    assert!(!ledger.observe(&seen(
+        "q",
+        &other,
+        PodRole::Driver,
+        anon.pods[0].requests,
+        true
+    )));
+}
+
+#[test]
+fn reserving_again_replaces_the_promise() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(60));
+    let g = gang("job", "ns", (1000, gi(2)), 0, (0, 0));
+    ledger.reserve(
+        &g,
+        &Placement {
+            nodes: vec!["a".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    ledger.reserve(
+        &g,
+        &Placement {
+            nodes: vec!["b".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    let r = ledger.node_reservations(now);
+    assert_eq!(r.keys().copied().collect::<Vec<_>>(), ["b"]);
+}
+
+#[test]
+fn promises_on_nodes_a_pool_will_add_show_in_the_view() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(60));
+    let mut v = ClusterView {
+        nodes: vec![],
+        quotas: BTreeMap::new(),
+        pools: vec![pool("spot", 8000, gi(32), 0, 2)],
+    };
+    let g = gang("job", "ns", (2000, gi(8)), 1, (6000, gi(24)));
+    let placement = fits(decide(&v, &g));
+    assert_eq!(placement.nodes, ["spot/+1", "spot/+1"]);
+    ledger.reserve(&g, &placement, now);
+    ledger.apply_to_view(&mut v, now);
+    assert_eq!(v.pools[0].current, 1);
+    assert_eq!(v.nodes.len(), 1);
+    assert_eq!(v.nodes[0].name, "spot/+1");
+    assert_eq!(
+        v.nodes[0].free(),
+        Resources {
+            cpu_millis: 0,
+            memory_bytes: 0,
+            pods: 108
+        }
+    );
+    // The next gang gets the pool's second node, and then the pool is full.
+    let next = fits(decide(&v, &gang("next", "ns", (2000, gi(8)), 0, (0, 0))));
+    assert_eq!(next.nodes, ["spot/+2"]);
+    ledger.reserve(&gang("next", "ns", (2000, gi(8)), 0, (0, 0)), &next, now);
+    let mut fresh = ClusterView {
+        nodes: vec![],
+        quotas: BTreeMap::new(),
+        pools: vec![pool("spot", 8000, gi(32), 0, 2)],
+    };
+    ledger.apply_to_view(&mut fresh, now);
+    assert_eq!(fresh.pools[0].current, 2);
+    assert!(matches!(
+        decide(&fresh, &gang("third", "ns", (7000, gi(8)), 0, (0, 0))),
+        Verdict::Wait(_)
+    ));
+    assert_eq!(
+        ledger.holder_on(now, |n| n.starts_with("spot/")),
+        Some("job")
+    );
+}

@@ -1,0 +1,321 @@
+//! The scheduler: binds pending pods (of `schedulerName: default-scheduler`), highest
+//! priority first, to the best feasible node. Filters in kube-scheduler's order
+//! (NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit) against
+//! per-node allocated sums kept by the store, scores by LeastAllocated or
+//! MostAllocated with ties to the first node by name, and otherwise reports
+//! `PodScheduled=False/Unschedulable` with the real `FitError` message, a
+//! `FailedScheduling` event, and priority preemption (respecting
+//! `preemptionPolicy: Never`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::api::{self, Sub, WriteOpts};
+use crate::cluster::Cluster;
+use crate::object;
+use crate::resources::Res;
+use crate::store::{Alloc, Key, Obj};
+
+use super::events;
+
+mod filter;
+mod preempt;
+
+use filter::{NodeView, Reject, filter, node_views, score};
+use preempt::preempt;
+
+/// Scheduler queue.
+#[derive(Debug, Default)]
+pub struct SchedState {
+    pending: BTreeSet<Key>,
+    /// Something changed that may let a pending pod fit.
+    pub dirty: bool,
+    last_message: HashMap<Key, String>,
+}
+
+impl SchedState {
+    /// A new unbound pod.
+    pub fn enqueue(&mut self, key: Key) {
+        self.pending.insert(key);
+        self.dirty = true;
+    }
+
+    /// A pod is gone.
+    pub fn forget(&mut self, key: &Key) {
+        self.pending.remove(key);
+        self.last_message.remove(key);
+    }
+
+    /// Pods waiting to be scheduled.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// Room held by nominated (preempting) pods of at least `priority` on each node.
+fn nominated(
+    c: &Cluster,
+    pending: &[Arc<Obj>],
+    except: &Key,
+    priority: i32,
+) -> HashMap<String, Alloc> {
+    let mut out: HashMap<String, Alloc> = HashMap::new();
+    for p in pending {
+        if &p.key == except {
+            continue;
+        }
+        let Some(f) = &p.pod else { continue };
+        if f.priority < priority {
+            continue;
+        }
+        if let Some(n) = p
+            .value
+            .pointer("/status/nominatedNodeName")
+            .and_then(Value::as_str)
+        {
+            let a = out.entry(n.to_string()).or_default();
+            a.req.cpu += f.requests.cpu;
+            a.req.mem += f.requests.mem;
+            a.pods += 1;
+        }
+    }
+    let _ = c;
+    out
+}
+
+/// Schedule what can be scheduled.
+pub fn step(c: &mut Cluster) {
+    if !c.ctl.scheduler.dirty {
+        return;
+    }
+    c.ctl.scheduler.dirty = false;
+    let keys: Vec<Key> = c.ctl.scheduler.pending.iter().cloned().collect();
+    let mut pods: Vec<Arc<Obj>> = Vec::new();
+    for k in keys {
+        match c.store.get(Res::Pod, &k.0, &k.1) {
+            Some(p)
+                if p.pod
+                    .as_ref()
+                    .is_some_and(|f| f.node.is_none() && !f.terminal() && !f.deleting)
+                    && p.value
+                        .pointer("/spec/schedulerName")
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s == "default-scheduler") =>
+            {
+                pods.push(p)
+            }
+            _ => {
+                c.ctl.scheduler.forget(&k);
+            }
+        }
+    }
+    pods.sort_by_key(|p| {
+        (
+            std::cmp::Reverse(p.pod.as_ref().map_or(0, |f| f.priority)),
+            p.rv_created(),
+            p.key.clone(),
+        )
+    });
+    let mut nodes = node_views(c);
+    for pod in pods.clone() {
+        schedule_one(c, &pod, &pods, &mut nodes);
+    }
+}
+
+trait Created {
+    fn rv_created(&self) -> String;
+}
+
+impl Created for Arc<Obj> {
+    fn rv_created(&self) -> String {
+        object::meta_str(&self.value, "creationTimestamp")
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>], nodes: &mut [NodeView]) {
+    let Some(facts) = pod.pod.clone() else { return };
+    let spec = pod.value.get("spec").cloned().unwrap_or(Value::Null);
+    let nominated = nominated(c, pending, &pod.key, facts.priority);
+    let mut best: Option<(f64, usize)> = None;
+    let mut rejects: Vec<(usize, Reject)> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let extra = nominated.get(&n.name).copied().unwrap_or_default();
+        match filter(&spec, facts.requests, n, extra) {
+            Ok(()) => {
+                let s = score(c.cfg.scheduler.scoring, facts.requests, n, extra);
+                if best.is_none_or(|(b, _)| s > b + 1e-12) {
+                    best = Some((s, i));
+                }
+            }
+            Err(r) => rejects.push((i, r)),
+        }
+    }
+    if let Some((_, i)) = best {
+        let name = nodes[i].name.clone();
+        bind(c, pod, &name);
+        // Keep the cached view in step with the store for the next pod of this pass.
+        nodes[i].alloc = c.store.node_alloc.get(&name).copied().unwrap_or_default();
+        return;
+    }
+    let total = nodes.len();
+    let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, r) in &rejects {
+        for reason in &r.reasons {
+            *hist.entry(reason.clone()).or_default() += 1;
+        }
+    }
+    let mut parts: Vec<String> = hist.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    parts.sort();
+    let mut message = format!("0/{total} nodes are available: {}.", parts.join(", "));
+    let policy = spec
+        .get("preemptionPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("PreemptLowerPriority");
+    // A pod already waiting for its victims to go does not preempt again.
+    let waiting = pod
+        .value
+        .pointer("/status/nominatedNodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| {
+            c.store.pods_on_node(n).iter().any(|p| {
+                p.pod
+                    .as_ref()
+                    .is_some_and(|f| f.deleting && f.priority < facts.priority)
+            })
+        });
+    if total == 0 {
+        message = "no nodes available to schedule pods".to_string();
+    } else if policy == "Never" {
+        message.push_str(" preemption: not eligible due to preemptionPolicy=Never.");
+    } else if !waiting {
+        match preempt(c, pod, nodes, &rejects, &nominated) {
+            Ok(()) => {}
+            Err(post) => message.push_str(&format!(" {post}")),
+        }
+    }
+    mark_unschedulable(c, pod, &message);
+}
+
+/// Set or replace a condition of a pod (by type).
+pub fn upsert_condition(pod: &mut Value, cond: Value) {
+    let status = object::obj_field_mut(pod, "status");
+    let conds = status.entry("conditions").or_insert(json!([]));
+    if let Value::Array(list) = conds {
+        let t = cond.get("type").cloned();
+        match list.iter_mut().find(|c| c.get("type") == t.as_ref()) {
+            Some(existing) => {
+                // keep lastTransitionTime when the status did not change
+                if existing.get("status") == cond.get("status")
+                    && let (Some(old), Some(m)) = (
+                        existing.get("lastTransitionTime").cloned(),
+                        cond.as_object().cloned(),
+                    )
+                {
+                    let mut m = m;
+                    m.insert("lastTransitionTime".into(), old);
+                    *existing = Value::Object(m);
+                } else {
+                    *existing = cond;
+                }
+            }
+            None => list.push(cond),
+        }
+    }
+}
+
+fn mark_unschedulable(c: &mut Cluster, pod: &Arc<Obj>, message: &str) {
+    if c.ctl
+        .scheduler
+        .last_message
+        .get(&pod.key)
+        .map(String::as_str)
+        == Some(message)
+    {
+        return;
+    }
+    c.ctl
+        .scheduler
+        .last_message
+        .insert(pod.key.clone(), message.to_string());
+    let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) else {
+        return;
+    };
+    let mut nv = cur.value.clone();
+    upsert_condition(
+        &mut nv,
+        json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+               "lastProbeTime": Value::Null, "lastTransitionTime": object::time(object::now())}),
+    );
+    let _ = api::commit(
+        c,
+        Res::Pod,
+        &cur,
+        nv,
+        Sub::Status,
+        &WriteOpts::internal("default-scheduler"),
+    );
+    events::record(
+        c,
+        Res::Pod,
+        &cur.value,
+        "Warning",
+        "FailedScheduling",
+        message,
+        "default-scheduler",
+        "Scheduling",
+    );
+}
+
+/// Bind a pod to a node (what `POST pods/{name}/binding` does).
+pub fn bind(c: &mut Cluster, pod: &Arc<Obj>, node: &str) {
+    let Some(cur) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1) else {
+        return;
+    };
+    let mut nv = cur.value.clone();
+    object::obj_field_mut(&mut nv, "spec").insert("nodeName".into(), json!(node));
+    object::obj_field_mut(&mut nv, "status").remove("nominatedNodeName");
+    upsert_condition(
+        &mut nv,
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": Value::Null, "lastTransitionTime": object::time(object::now())}),
+    );
+    if let Some(Value::Array(conds)) = nv.pointer_mut("/status/conditions") {
+        for cnd in conds.iter_mut() {
+            if cnd.get("type").and_then(Value::as_str) == Some("PodScheduled")
+                && let Some(m) = cnd.as_object_mut()
+            {
+                m.remove("reason");
+                m.remove("message");
+            }
+        }
+    }
+    c.ctl.scheduler.forget(&pod.key);
+    if api::commit(
+        c,
+        Res::Pod,
+        &cur,
+        nv,
+        Sub::Main,
+        &WriteOpts::internal("default-scheduler"),
+    )
+    .is_ok()
+    {
+        let msg = format!(
+            "Successfully assigned {}/{} to {node}",
+            pod.key.0, pod.key.1
+        );
+        events::record(
+            c,
+            Res::Pod,
+            &cur.value,
+            "Normal",
+            "Scheduled",
+            &msg,
+            "default-scheduler",
+            "Binding",
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Starting the simulator in-process ([`Simulator::start`]) and controlling it
+//! ([`SimHandle`]): address, kube client, kubeconfig, and the admin operations.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin;
+use crate::cluster::{self, Shared};
+use crate::config::SimConfig;
+use crate::error::{Error, Result};
+use crate::faults::{ErrorRule, FaultConfig};
+
+/// Entry point.
+#[derive(Debug)]
+pub struct Simulator;
+
+impl Simulator {
+    /// Start a simulator on the current tokio runtime, listening on `listen`
+    /// (port 0 picks a free port). Fails when called outside a tokio runtime.
+    pub fn start(config: SimConfig, listen: SocketAddr) -> Result<SimHandle> {
+        config.validate()?;
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::Config(format!("Simulator::start needs a tokio runtime: {e}")))?;
+        let std_listener = std::net::TcpListener::bind(listen).map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|source| Error::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = std_listener.local_addr().map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+        let _guard = rt.enter();
+        let listener =
+            tokio::net::TcpListener::from_std(std_listener).map_err(|source| Error::Bind {
+                addr: listen,
+                source,
+            })?;
+        let shared = cluster::build(config);
+        let token = CancellationToken::new();
+        rt.spawn(crate::controllers::run(shared.clone(), token.child_token()));
+        let app = crate::server::router(shared.clone());
+        let serve_token = token.child_token();
+        rt.spawn(async move {
+            let server = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { serve_token.cancelled().await });
+            if let Err(e) = server.await {
+                tracing::warn!(error = %e, "kube-sim server stopped");
+            }
+        });
+        Ok(SimHandle {
+            addr,
+            shared,
+            token,
+        })
+    }
+}
+
+/// A running simulator. Dropping it shuts it down.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A real kube client talking HTTP to this simulator (namespace `default`).
+    pub fn client(&self) -> Result<kube::Client> {
+        // kube 5 with rustls needs a process-wide crypto provider even for http://; if the
+        // process already installed one (e.g. the daemon's main), that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let uri = self
+            .url()
+            .parse()
+            .map_err(|e| Error::Config(format!("bad url: {e}")))?;
+        let config = kube::Config::new(uri);
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// A kubeconfig for this simulator that kubectl and kube accept.
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig(&self.url())
+    }
+
+    /// Write the kubeconfig to a file.
+    pub fn write_kubeconfig(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Change the clock speed (simulated seconds per wall second).
+    pub fn set_speed(&self, speed: f64) -> Result<()> {
+        admin::set_speed(&mut self.shared.lock(), speed)?;
+        Ok(())
+    }
+
+    /// Jump the simulated clock forward (timers due by then fire at once).
+    pub fn advance(&self, by: Duration) {
+        admin::advance(&mut self.shared.lock(), by);
+        self.shared.wake.notify_one();
+    }
+
+    /// Simulated time since start.
+    pub fn sim_time(&self) -> Duration {
+        self.shared.lock().clock.now()
+    }
+
+    /// Replace the fault rules.
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<()> {
+        faults.validate().map_err(Error::Config)?;
+        self.shared.lock().faults.set(faults);
+        Ok(())
+    }
+
+    /// Add one error rule.
+    pub fn add_error_rule(&self, rule: ErrorRule) -> Result<()> {
+        let mut c = self.shared.lock();
+        let mut cfg = c.faults.config.clone();
+        cfg.errors.push(rule);
+        cfg.validate().map_err(Error::Config)?;
+        c.faults.set(cfg);
+        Ok(())
+    }
+
+    /// Remove every fault (rules, pending forced 410s, drop-after).
+    pub fn clear_faults(&self) {
+        let mut c = self.shared.lock();
+        c.faults.set(FaultConfig::default());
+        c.faults.forced_gone = 0;
+    }
+
+    /// Close every open watch stream now.
+    pub fn drop_watches(&self) {
+        admin::drop_watches(&self.shared);
+    }
+
+    /// Close each watch stream after it has sent `n` events (`None`: never).
+    pub fn drop_watches_after(&self, n: Option<u64>) {
+        self.shared.lock().faults.config.drop_watches_after = n;
+    }
+
+    /// Answer the next `n` watch requests with a `410 Gone` ERROR event.
+    pub fn expire_next_watches(&self, n: u64) {
+        self.shared.lock().faults.forced_gone += n;
+    }
+
+    /// Cordon (`true`) or uncordon a node.
+    pub fn set_node_unschedulable(&self, node: &str, unschedulable: bool) -> Result<()> {
+        admin::set_unschedulable(&mut self.shared.lock(), node, unschedulable)?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Remove a node and its pods.
+    pub fn delete_node(&self, node: &str) -> Result<()> {
+        admin::delete_node(&mut self.shared.lock(), node)?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Grow or shrink a configured pool; returns the new node count.
+    pub fn scale_pool(&self, pool: &str, count: usize) -> Result<usize> {
+        let n = admin::scale_pool(&mut self.shared.lock(), pool, count)?;
+        self.shared.wake.notify_one();
+        Ok(n)
+    }
+
+    /// Create an object in-process (no HTTP, no fault injection), e.g. to seed a large
+    /// cluster quickly. The resource is taken from `apiVersion`/`kind`.
+    pub fn create_object(&self, object: Value) -> Result<Value> {
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let res = crate::resources::ALL
+            .into_iter()
+            .find(|r| r.def().api_version() == api_version && r.def().kind == kind)
+            .ok_or_else(|| {
+                Error::Config(format!("kube-sim does not serve {api_version} {kind}"))
+            })?;
+        let ns = crate::object::namespace(&object).to_string();
+        let out = crate::api::create(
+            &mut self.shared.lock(),
+            res,
+            &ns,
+            object,
+            &crate::api::WriteOpts::internal("kube-sim"),
+        )?;
+        self.shared.wake.notify_one();
+        Ok(out)
+    }
+
+    /// The `/sim/stats` document.
+    pub fn stats(&self) -> Value {
+        admin::stats(&self.shared)
+    }
+
+    /// Stop serving: close watches, stop the controllers and the listener.
+    pub fn shutdown(&self) {
+        admin::drop_watches(&self.shared);
+        self.token.cancel();
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A kubeconfig for a server at `url` (no credentials: the simulator has no auth).
+pub fn kubeconfig(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {url}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: kube-sim\n  user: {{}}\npreferences: {{}}\n"
+    )
+}

@@ -15,5 +15,6 @@ pub mod footprint;
 pub mod kube_apps;
 pub mod naming;
 pub mod ordering;
+pub mod room;
 pub mod spark_app;
 pub mod tracking;

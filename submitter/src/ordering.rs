@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use capacity::{GangDemand, NeverReason, Placement, Resources, WaitReason};
+use capacity::{GangDemand, NeverReason, Placement, Resources, Verdict, WaitReason};
 use chrono::{DateTime, Utc};
 use queues::{JobId, Priority};
 
@@ -70,15 +70,14 @@ pub enum Decision {
     },
 }
 
-/// What the cluster can hold, as the round consumes it. Implementations subtract admitted gangs
-/// and keep reservations for blocked ones.
+/// What the cluster can hold, as the round consumes it. Implementations take the room of
+/// admitted gangs and hold room for blocked ones.
 pub trait Room {
-    /// `Some` when the gang can never run here.
-    fn never(&self, gang: &GangDemand) -> Option<NeverReason>;
-    /// Places the gang now, outside every reservation, and takes its room; or says why not.
-    fn admit(&mut self, gang: &GangDemand) -> Result<Placement, WaitReason>;
-    /// Sets aside the room a blocked gang will need, so later admissions cannot take it.
-    fn reserve(&mut self, gang: &GangDemand);
+    /// The verdict for the gang now, outside every hold; on `Fits` its room is taken.
+    fn admit(&mut self, gang: &GangDemand) -> Verdict;
+    /// Sets aside the room a blocked gang is waiting for, so later admissions only backfill
+    /// capacity it cannot use.
+    fn hold(&mut self, gang: &GangDemand);
 }
 
 /// A namespace's dominant share of its entitlement: `max(cpu used / cpu entitled, memory used /
@@ -157,13 +156,8 @@ pub fn decide(
                 });
                 continue;
             }
-            if let Some(reason) = room.never(&c.gang) {
-                decisions.push(Decision::Never { id: c.id, reason });
-                position -= 1;
-                continue;
-            }
             match room.admit(&c.gang) {
-                Ok(placement) => {
+                Verdict::Fits(placement) => {
                     let used = usage.entry(c.namespace.clone()).or_default();
                     *used = used.saturating_add(&c.gang.total());
                     admitted += 1;
@@ -172,13 +166,18 @@ pub fn decide(
                         placement,
                     });
                 }
-                Err(reason) => {
-                    room.reserve(&c.gang);
+                Verdict::Wait(reason) => {
+                    room.hold(&c.gang);
                     decisions.push(Decision::Wait {
                         id: c.id,
                         reason,
                         position,
                     });
+                }
+                Verdict::Never(reason) => {
+                    // No longer a queue member: it takes no position.
+                    position -= 1;
+                    decisions.push(Decision::Never { id: c.id, reason });
                 }
             }
         }
@@ -212,26 +211,26 @@ mod tests {
     }
 
     impl Room for Cpus {
-        fn never(&self, gang: &GangDemand) -> Option<NeverReason> {
-            (gang
+        fn admit(&mut self, gang: &GangDemand) -> Verdict {
+            if gang
                 .pods
                 .iter()
-                .any(|p| p.requests.cpu_millis > self.largest_node))
-            .then(|| NeverReason {
-                kind: capacity::NeverKind::PodTooLarge {
-                    role: PodRole::Executor,
-                    resource: capacity::Resource::Cpu,
-                },
-                message: "too large".into(),
-            })
-        }
-        fn admit(&mut self, gang: &GangDemand) -> Result<Placement, WaitReason> {
+                .any(|p| p.requests.cpu_millis > self.largest_node)
+            {
+                return Verdict::Never(NeverReason {
+                    kind: capacity::NeverKind::PodTooLarge {
+                        role: PodRole::Executor,
+                        resource: capacity::Resource::Cpu,
+                    },
+                    message: "too large".into(),
+                });
+            }
             let need = gang.total().cpu_millis;
             let unreserved = self.eventual.saturating_sub(self.reserved);
             if need <= self.free && need <= unreserved {
                 self.free -= need;
                 self.eventual -= need;
-                Ok(Placement {
+                Verdict::Fits(Placement {
                     nodes: vec!["n".into(); gang.pods.len()],
                     scale_up: vec![],
                 })
@@ -243,13 +242,13 @@ mod tests {
                 } else {
                     WaitKind::NotConfirmed
                 };
-                Err(WaitReason {
+                Verdict::Wait(WaitReason {
                     kind,
                     message: "no room".into(),
                 })
             }
         }
-        fn reserve(&mut self, gang: &GangDemand) {
+        fn hold(&mut self, gang: &GangDemand) {
             let need = gang.total().cpu_millis;
             if need <= self.eventual.saturating_sub(self.reserved) {
                 self.reserved += need;

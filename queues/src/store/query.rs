@@ -67,6 +67,17 @@ impl JobStore {
             .collect()
     }
 
+    /// The executed plan of [`JobStore::pending_heads`] (`EXPLAIN (ANALYZE, FORMAT JSON)`), to
+    /// check it walks the `jobs_pending` index rather than scanning the table.
+    pub async fn explain_pending_heads(&self, per_queue: u32) -> Result<serde_json::Value> {
+        let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {PENDING_HEADS}");
+        let Json(plan): Json<serde_json::Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(per_queue.max(1)))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(plan)
+    }
+
     /// Pending jobs of one queue, counting at most `cap` (the intake's window check: bounded
     /// work however long the queue).
     pub async fn pending_count(

@@ -82,8 +82,10 @@ CREATE TABLE job_attempts (
 
 CREATE TABLE dead_letters (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    -- NULL for messages that never became a job (invalid, unknown namespace).
+    -- The dead job; NULL for messages that never became a job (invalid, unknown namespace).
     job_id          uuid REFERENCES jobs (id) ON DELETE CASCADE,
+    -- For those: the id the message claimed (body `id` or `message_id`), when readable.
+    claimed_id      uuid,
     namespace       text,
     priority        text,
     reason          text NOT NULL CHECK (reason IN ('invalid', 'unknown-namespace', 'never-fits',

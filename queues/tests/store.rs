@@ -518,7 +518,7 @@ fn dead_message(reason: DeadReason, namespace: &str, body: &[u8], prefix: &str) 
             path: "$".into(),
             message: "bad".into(),
         }],
-        job_id: None,
+        claimed_id: None,
         namespace: Some(namespace.into()),
         priority: Some("normal".into()),
         body: body.to_vec(),

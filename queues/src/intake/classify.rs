@@ -241,7 +241,7 @@ pub(crate) fn classify(
         Some(ns) => names.dead_queue(ns),
         None => names.global_dead_queue(),
     };
-    let job_id = job
+    let claimed_id = job
         .as_ref()
         .map(|j| j.id)
         .or_else(|| body_id(msg.body))
@@ -265,7 +265,7 @@ pub(crate) fn classify(
         reason,
         message: summary,
         problems,
-        job_id,
+        claimed_id,
         namespace: claimed_namespace,
         priority: match queue {
             QueueKind::Work { priority, .. } => Some(priority.as_str().to_owned()),
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(d.reason, DeadReason::Invalid);
         assert_eq!(d.problems[0].code, ProblemCode::ConflictingFields);
         assert_eq!(d.problems[0].path, "$.id");
-        assert_eq!(d.job_id, Some(id));
+        assert_eq!(d.claimed_id, Some(id));
         // The same id in both, or a non-UUID tag, is fine.
         let same = Incoming {
             body: &b,

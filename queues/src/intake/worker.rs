@@ -26,6 +26,9 @@ use crate::retry::until_ok;
 use crate::store::{IntakeItem, IntakeResult, JobStore};
 use crate::topology::{Names, Topology, short};
 
+/// How long a cancelled consumer may take to end before its channel is closed anyway.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What every worker of a session shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -62,8 +65,8 @@ struct Source {
     queue: String,
     channel: Option<Channel>,
     consumer: Option<Consumer>,
-    /// `basic.cancel` sent: take in what is still buffered until the stream ends.
-    cancelling: bool,
+    /// When `basic.cancel` was sent: take in what is still buffered until the stream ends.
+    cancelling: Option<Instant>,
     window: Option<Window>,
 }
 
@@ -104,7 +107,7 @@ impl Worker {
                 queue: shared.names.queue(namespace, priority),
                 channel: None,
                 consumer: None,
-                cancelling: false,
+                cancelling: None,
                 window: Some(Window {
                     max,
                     pending: 0,
@@ -131,7 +134,7 @@ impl Worker {
                 queue,
                 channel: None,
                 consumer: None,
-                cancelling: false,
+                cancelling: None,
                 window: None,
             }],
             shared,
@@ -164,7 +167,7 @@ impl Worker {
                 };
                 match event {
                     Event::Tick => self.on_tick(&token).await?,
-                    Event::Delivery(i, None) => self.consumer_ended(i),
+                    Event::Delivery(i, None) => self.consumer_ended(i).await,
                     Event::Delivery(i, Some(Err(e))) => self.stream_error(i, e).await?,
                     Event::Delivery(i, Some(Ok(first))) => {
                         let batch = self.collect(i, *first);
@@ -218,17 +221,25 @@ impl Worker {
                 .await?;
             debug!(queue = src.queue, prefetch, "consuming");
             src.consumer = Some(consumer);
-            src.cancelling = false;
+            src.cancelling = None;
             self.window_gauge(i, false);
         }
         Ok(())
     }
 
-    /// Takes whatever else is already buffered on the same queue, up to `batch_max`.
+    /// Takes whatever else is already buffered on the same queue, up to `batch_max` — and,
+    /// while the consumer runs, no more than the window's room, so a full window is noticed
+    /// (and the consumer cancelled) before it overflows by more than one prefetch.
     fn collect(&mut self, i: usize, first: Delivery) -> Vec<Delivery> {
-        let max = self.shared.config.batch_max.max(1);
+        let mut max = self.shared.config.batch_max.max(1);
         let mut batch = vec![first];
-        let Some(consumer) = self.sources.get_mut(i).and_then(|s| s.consumer.as_mut()) else {
+        let Some(src) = self.sources.get_mut(i) else {
+            return batch;
+        };
+        if let (None, Some(w)) = (src.cancelling, &src.window) {
+            max = max.min(usize::try_from(w.room()).unwrap_or(usize::MAX).max(1));
+        }
+        let Some(consumer) = src.consumer.as_mut() else {
             return batch;
         };
         while batch.len() < max {
@@ -364,7 +375,7 @@ impl Worker {
                     );
                     info!(
                         reason = d.reason.as_str(),
-                        job_id = ?d.job_id,
+                        job_id = ?d.claimed_id,
                         namespace = ?d.namespace,
                         problem = d.message,
                         "dead-lettered"
@@ -401,7 +412,7 @@ impl Worker {
             return Ok(());
         };
         let full = src.window.as_ref().is_some_and(|w| !w.has_room());
-        if !full || src.cancelling {
+        if !full || src.cancelling.is_some() {
             return Ok(());
         }
         if let (Some(consumer), Some(channel)) = (&src.consumer, &src.channel) {
@@ -412,7 +423,7 @@ impl Worker {
             channel
                 .basic_cancel(consumer.tag(), BasicCancelOptions::default())
                 .await?;
-            src.cancelling = true;
+            src.cancelling = Some(Instant::now());
             self.window_gauge(i, true);
         }
         Ok(())
@@ -472,6 +483,15 @@ impl Worker {
 
     async fn on_tick(&mut self, token: &CancellationToken) -> Result<()> {
         for i in 0..self.sources.len() {
+            let stuck = self
+                .sources
+                .get(i)
+                .and_then(|s| s.cancelling)
+                .is_some_and(|since| since.elapsed() >= CANCEL_GRACE);
+            if stuck {
+                warn!("a cancelled consumer did not end; closing its channel");
+                self.consumer_ended(i).await;
+            }
             let stale = self.sources.get(i).is_some_and(|s| {
                 s.window.as_ref().is_some_and(|w| {
                     !w.has_room() && w.checked.elapsed() >= self.shared.config.poll_interval
@@ -493,7 +513,7 @@ impl Worker {
         let Some(high) = self.sources.first() else {
             return 0;
         };
-        if high.consumer.is_none() || high.cancelling {
+        if high.consumer.is_none() || high.cancelling.is_some() {
             return 0;
         }
         let queue = high.queue.clone();
@@ -520,18 +540,33 @@ impl Worker {
         }
     }
 
-    fn consumer_ended(&mut self, i: usize) {
+    /// The stream ended: after our cancel (the window is full), or the broker cancelled us
+    /// (queue deleted, failover). Either way the channel is closed too: RabbitMQ may still
+    /// send deliveries for a cancelled quorum-queue consumer after `cancel-ok`, which lapin
+    /// drops; closing returns them to the queue (otherwise they stay unacked, and with
+    /// single-active-consumer no new consumer would ever become active).
+    async fn consumer_ended(&mut self, i: usize) {
         let Some(src) = self.sources.get_mut(i) else {
             return;
         };
-        if !src.cancelling {
+        debug!(
+            queue = src.queue,
+            ours = src.cancelling.is_some(),
+            "consumer ended"
+        );
+        if src.cancelling.is_none() {
             warn!(
                 queue = src.queue,
                 "the broker cancelled our consumer; consuming again"
             );
         }
         src.consumer = None;
-        src.cancelling = false;
+        src.cancelling = None;
+        if let Some(channel) = src.channel.take()
+            && let Err(e) = channel.close(200, "consumer done".into()).await
+        {
+            debug!(error = %e, "closing a consumer channel");
+        }
     }
 
     async fn stream_error(&mut self, i: usize, error: lapin::Error) -> Result<()> {

@@ -92,7 +92,7 @@ impl JobStore {
     ) -> Result<Page<DeadLetter, i64>> {
         let limit = page.clamped_limit();
         let rows = sqlx::query(
-            "SELECT id, job_id, namespace, priority, reason, message, problems, body_bytes, \
+            "SELECT id, job_id, claimed_id, namespace, priority, reason, message, problems, body_bytes, \
              body_truncated, message_id, routing_key, content_type, attempt, created_at, requeued_at \
              FROM dead_letters WHERE ($1::text IS NULL OR namespace = $1) \
              AND ($2::text IS NULL OR reason = $2) AND ($3 OR requeued_at IS NULL) \
@@ -121,7 +121,7 @@ impl JobStore {
     /// One dead letter with its stored body (inspect).
     pub async fn dead_letter_record(&self, id: i64) -> Result<Option<(DeadLetter, Vec<u8>)>> {
         let row = sqlx::query(
-            "SELECT id, job_id, namespace, priority, reason, message, problems, body_bytes, \
+            "SELECT id, job_id, claimed_id, namespace, priority, reason, message, problems, body_bytes, \
              body_truncated, message_id, routing_key, content_type, attempt, created_at, \
              requeued_at, body FROM dead_letters WHERE id = $1",
         )
@@ -247,11 +247,13 @@ impl JobStore {
 fn dead_letter(row: &PgRow) -> Result<DeadLetter> {
     let Json(problems): Json<Vec<Problem>> = row.try_get("problems")?;
     let job_id: Option<uuid::Uuid> = row.try_get("job_id")?;
+    let claimed_id: Option<uuid::Uuid> = row.try_get("claimed_id")?;
     let attempt: Option<i32> = row.try_get("attempt")?;
     let reason: &str = row.try_get("reason")?;
     Ok(DeadLetter {
         id: row.try_get("id")?,
         job_id: job_id.map(JobId),
+        claimed_id: claimed_id.map(JobId),
         namespace: row.try_get("namespace")?,
         priority: row.try_get("priority")?,
         reason: reason.parse().map_err(Error::Corrupt)?,

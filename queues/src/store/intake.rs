@@ -49,8 +49,9 @@ pub struct NewDeadLetter {
     pub message: String,
     /// Every problem found.
     pub problems: Vec<Problem>,
-    /// Its id, when one could be read (body `id` or `message_id`).
-    pub job_id: Option<JobId>,
+    /// The id it claimed, when one could be read (body `id` or `message_id`); it never
+    /// became a job, so this id is free.
+    pub claimed_id: Option<JobId>,
     /// Namespace as claimed.
     pub namespace: Option<String>,
     /// Priority as claimed.
@@ -123,14 +124,14 @@ const INSERT_DEAD_LETTERS: &str = concat!(
     "WITH input AS (SELECT nextval(pg_get_serial_sequence('dead_letters', 'id')) AS dl_id, t.* ",
     "FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], ",
     "$7::bytea[], $8::int8[], $9::bool[], $10::text[], $11::text[], $12::text[], $13::text[], ",
-    "$14::bool[], $15::text[], $16::text[]) WITH ORDINALITY AS t(job_id, namespace, priority, ",
+    "$14::bool[], $15::text[], $16::text[]) WITH ORDINALITY AS t(claimed_id, namespace, priority, ",
     "reason, message, problems, body, body_bytes, truncated, message_id, routing_key, ",
     "content_type, dedup_key, redelivered, dead_queue, headers, ord) ",
     "WHERE NOT (t.redelivered AND t.dedup_key IS NOT NULL AND EXISTS ",
     "(SELECT 1 FROM dead_letters d WHERE d.dedup_key = t.dedup_key))), ",
-    "dl AS (INSERT INTO dead_letters (id, job_id, namespace, priority, reason, message, problems, ",
+    "dl AS (INSERT INTO dead_letters (id, claimed_id, namespace, priority, reason, message, problems, ",
     "body, body_bytes, body_truncated, message_id, routing_key, content_type, dedup_key) ",
-    "OVERRIDING SYSTEM VALUE SELECT dl_id, job_id, namespace, priority, reason, message, ",
+    "OVERRIDING SYSTEM VALUE SELECT dl_id, claimed_id, namespace, priority, reason, message, ",
     "problems::jsonb, body, body_bytes, truncated, message_id, routing_key, content_type, dedup_key ",
     "FROM input), ",
     "ob AS (INSERT INTO outbox (kind, exchange, routing_key, mandatory, message_id, content_type, ",
@@ -235,7 +236,7 @@ impl JobStore {
             let recorded = sqlx::query(INSERT_DEAD_LETTERS)
                 .bind(
                     dead.iter()
-                        .map(|(_, d)| d.job_id.map(|j| j.0))
+                        .map(|(_, d)| d.claimed_id.map(|j| j.0))
                         .collect::<Vec<_>>(),
                 )
                 .bind(
@@ -391,7 +392,7 @@ fn dead_letter_headers(d: &NewDeadLetter) -> Value {
         })).collect::<Vec<_>>(),
     });
     if let Some(map) = h.as_object_mut() {
-        if let Some(id) = d.job_id {
+        if let Some(id) = d.claimed_id {
             map.insert(JOB_ID_HEADER.into(), Value::String(id.to_string()));
         }
         if let Some(rk) = &d.routing_key {
@@ -438,7 +439,7 @@ fn verdict(item: &IntakeItem, result: IntakeResult) -> Option<(ReplyTo, Option<S
             (
                 reply,
                 json!({
-                    "jobId": d.job_id,
+                    "jobId": d.claimed_id,
                     "accepted": false,
                     "reason": d.reason.as_str(),
                     "message": d.message,
@@ -450,7 +451,7 @@ fn verdict(item: &IntakeItem, result: IntakeResult) -> Option<(ReplyTo, Option<S
     let message_id = match item {
         IntakeItem::Job(j) => Some(j.job.id.to_string()),
         IntakeItem::Dead(d) => d
-            .job_id
+            .claimed_id
             .map(|j| j.to_string())
             .or_else(|| d.message_id.clone()),
     };

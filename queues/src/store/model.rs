@@ -376,6 +376,8 @@ pub struct DeadLetter {
     pub id: i64,
     /// The job, when the message became one (`None` for invalid messages).
     pub job_id: Option<JobId>,
+    /// For messages that never became a job: the id they claimed (body `id`, `message_id`).
+    pub claimed_id: Option<JobId>,
     /// Namespace as claimed (may be one not served).
     pub namespace: Option<String>,
     /// Priority as claimed.

@@ -187,6 +187,11 @@ impl Env {
         amqp_url: &str,
         tweak: impl FnOnce(TopologyConfig) -> TopologyConfig,
     ) -> Self {
+        // Logs only when asked (RUST_LOG=queues=debug); the output is captured per test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let db = TestDb::new().await;
         let prefix = unique("p");
         let config = tweak(TopologyConfig::new(prefix.clone()));

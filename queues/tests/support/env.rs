@@ -79,10 +79,10 @@ pub fn unique(tag: &str) -> String {
     format!("qt{tag}{secs}x{}", &rand[..10])
 }
 
-fn pg_options(database: &str) -> PgConnectOptions {
+fn pg_options(port: u16, database: &str) -> PgConnectOptions {
     PgConnectOptions::new()
         .host(PG_HOST)
-        .port(PG_PORT)
+        .port(port)
         .username("postgres")
         .database(database)
 }
@@ -92,15 +92,23 @@ fn pg_options(database: &str) -> PgConnectOptions {
 #[derive(Debug)]
 pub struct TestDb {
     pub name: String,
+    pub port: u16,
     pub pool: PgPool,
 }
 
 impl TestDb {
+    /// On the shared server.
     pub async fn new() -> Self {
-        let admin = pg_options("postgres")
+        Self::new_at(PG_PORT, Duration::from_secs(10)).await
+    }
+
+    /// On the server at 127.0.0.1:`port` (a private one for restart tests); `acquire` bounds
+    /// how long a query waits for a connection (an outage surfaces after it).
+    pub async fn new_at(port: u16, acquire: Duration) -> Self {
+        let admin = pg_options(port, "postgres")
             .connect()
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {PG_HOST}:{PG_PORT} is unreachable: {e}"));
+            .unwrap_or_else(|e| panic!("PostgreSQL at {PG_HOST}:{port} is unreachable: {e}"));
         let mut admin = admin;
         sweep_old_databases(&mut admin).await;
         let name = unique("db");
@@ -110,22 +118,22 @@ impl TestDb {
             .unwrap();
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(pg_options(&name))
+            .acquire_timeout(acquire)
+            .connect_with(pg_options(port, &name))
             .await
             .unwrap();
         queues::store::MIGRATOR.run(&pool).await.unwrap();
-        Self { name, pool }
+        Self { name, port, pool }
     }
 
     pub async fn drop_database(&self) {
         self.pool.close().await;
-        drop_database(&self.name).await;
+        drop_database(self.port, &self.name).await;
     }
 }
 
-async fn drop_database(name: &str) {
-    if let Ok(mut admin) = pg_options("postgres").connect().await {
+async fn drop_database(port: u16, name: &str) {
+    if let Ok(mut admin) = pg_options(port, "postgres").connect().await {
         let _ = admin
             .execute(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
@@ -187,12 +195,21 @@ impl Env {
         amqp_url: &str,
         tweak: impl FnOnce(TopologyConfig) -> TopologyConfig,
     ) -> Self {
+        Self::build(catalog, amqp_url, TestDb::new().await, tweak).await
+    }
+
+    /// With a chosen broker and database.
+    pub async fn build(
+        catalog: Catalog,
+        amqp_url: &str,
+        db: TestDb,
+        tweak: impl FnOnce(TopologyConfig) -> TopologyConfig,
+    ) -> Self {
         // Logs only when asked (RUST_LOG=queues=debug); the output is captured per test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let db = TestDb::new().await;
         let prefix = unique("p");
         let config = tweak(TopologyConfig::new(prefix.clone()));
         let topology = Topology::new(config, &catalog).unwrap();
@@ -325,7 +342,20 @@ impl Env {
                 Err(_) => panic!("a background task did not stop within 30 s"),
             }
         }
-        let _ = self.topology.delete(&self.fresh_channel().await).await;
+        // Best effort: after a broker restart our own connection may still be recovering.
+        match self.connection.create_channel().await {
+            Ok(ch) => {
+                let _ = self.topology.delete(&ch).await;
+            }
+            Err(_) => {
+                if let Ok(conn) = queues::amqp::connect(&self.amqp_url, "queues-test-cleanup").await
+                    && let Ok(ch) = conn.create_channel().await
+                {
+                    let _ = self.topology.delete(&ch).await;
+                    let _ = conn.close(200, "cleanup".into()).await;
+                }
+            }
+        }
         let _ = self.connection.close(200, "test done".into()).await;
         self.db.drop_database().await;
         self.cleaned = true;
@@ -346,6 +376,7 @@ impl Drop for Env {
         let topology = self.topology.clone();
         let url = self.amqp_url.clone();
         let db = self.db.name.clone();
+        let port = self.db.port;
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -361,7 +392,7 @@ impl Drop for Env {
                         let _ = topology.delete(&ch).await;
                         let _ = conn.close(200, "cleanup".into()).await;
                     }
-                    drop_database(&db).await;
+                    drop_database(port, &db).await;
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(30), cleanup).await;
             });

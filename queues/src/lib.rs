@@ -1,21 +1,50 @@
-//! The durable job queues: what a job is, whether a message is one, and (as the crate grows)
-//! how jobs travel from RabbitMQ into the PostgreSQL job store and out to dead letters.
+//! The durable job queues: what a job is, whether a message is one, and how jobs travel from
+//! RabbitMQ into the PostgreSQL job store, through their lifecycle, and out to dead letters.
 //!
-//! Data flow: message bytes → [`validate::parse_job`] (checked against the [`catalog::Catalog`])
-//! → a normalised [`job::Job`], or a [`validate::Rejection`] listing every problem with a
-//! code, a JSON path and a sentence. [`quantity`] parses cpu and memory amounts and [`names`]
-//! holds the naming rules both jobs and the catalog follow.
+//! Data flow: a publisher ([`publisher`]) sends job JSON to `{p}.jobs`, routed by
+//! `{namespace}.{priority}` into per-namespace quorum queues declared by [`topology`]. The
+//! [`intake`] consumes them (high before normal, fair across namespaces, a bounded window per
+//! queue), checks each body with [`validate::parse_job`] against the [`catalog::Catalog`],
+//! and stores a batch of normalised [`job::Job`]s — or dead letters carrying every
+//! [`validate::Problem`] — in one transaction of the [`store::JobStore`], acking only after
+//! the commit. From there the submitter drives each job through the states of [`state`]
+//! (pending heads, waiting reasons, transitions, retries with [`retry`] backoff, dead
+//! letters); every change writes its history row and outbox messages in the same
+//! transaction, and the [`relay`] publishes them (events on `{p}.events`, dead-letter copies,
+//! reply_to verdicts). [`maintenance`] promotes due retries, expires ttls, refreshes gauges
+//! and applies retention; [`metrics`] holds the Prometheus metrics; [`amqp`] the RabbitMQ
+//! helpers; [`error`] the one error type. [`quantity`] parses cpu and memory amounts and
+//! [`names`] holds the naming rules both jobs and the catalog follow.
 
 #![forbid(unsafe_code)]
 
+pub mod amqp;
 pub mod catalog;
+pub mod error;
+pub mod intake;
 pub mod job;
+pub mod maintenance;
+pub mod metrics;
 pub mod names;
+pub mod publisher;
 pub mod quantity;
+pub mod relay;
+pub mod retry;
+pub mod state;
+pub mod store;
+pub mod topology;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogConfig};
+pub use error::{Disposition, Error, Result};
+pub use intake::{Intake, IntakeConfig};
 pub use job::{Job, JobId, Priority};
+pub use metrics::Metrics;
+pub use publisher::{Outgoing, Publisher};
+pub use relay::{Relay, RelayConfig};
+pub use state::{DeadReason, JobState};
+pub use store::JobStore;
+pub use topology::{Names, Topology, TopologyConfig};
 pub use validate::{Problem, ProblemCode, Rejection, parse_job};
 
 /// Domain of the labels and annotations the orchestrator owns (`spark-orchestrator.dev/job-id`).

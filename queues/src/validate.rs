@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
-use crate::job::{Backoff, Job};
+use crate::job::{Backoff, Job, JobId, Priority};
 
 /// What kind of problem a field has; stable strings for machines (kebab-case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,7 +152,8 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn single(code: ProblemCode, message: impl Into<String>) -> Self {
+    /// A rejection with one problem about the whole message.
+    pub fn single(code: ProblemCode, message: impl Into<String>) -> Self {
         Self {
             problems: vec![Problem {
                 code,
@@ -183,8 +184,28 @@ impl fmt::Display for Rejection {
     }
 }
 
+/// What the transport knows about a message, used only where the body is silent: the AMQP
+/// `message_id` when the body has no `id` (so a redelivered copy gets the same id), the
+/// queue's priority when the body has no `priority`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageDefaults {
+    /// Id for a body without `id` (otherwise a fresh UUID v7 is generated).
+    pub id: Option<JobId>,
+    /// Priority for a body without `priority` (otherwise `normal`).
+    pub priority: Option<Priority>,
+}
+
 /// Parses and validates a job message body against the catalog.
 pub fn parse_job(bytes: &[u8], catalog: &Catalog) -> Result<Job, Rejection> {
+    parse_job_with(bytes, catalog, MessageDefaults::default())
+}
+
+/// [`parse_job`] with transport-supplied defaults for fields the body leaves out.
+pub fn parse_job_with(
+    bytes: &[u8],
+    catalog: &Catalog,
+    defaults: MessageDefaults,
+) -> Result<Job, Rejection> {
     let limit = catalog.limits().max_message_bytes;
     if bytes.len() > limit {
         return Err(Rejection::single(
@@ -218,13 +239,22 @@ pub fn parse_job(bytes: &[u8], catalog: &Catalog) -> Result<Job, Rejection> {
     })?;
     reader::check_no_duplicate_keys(text)
         .map_err(|message| Rejection::single(ProblemCode::DuplicateKey, message))?;
-    validate_value(&value, catalog)
+    validate_value_with(&value, catalog, defaults)
 }
 
 /// Validates an already-parsed JSON value (HTTP bodies arrive parsed; AMQP bodies use
 /// [`parse_job`]).
 pub fn validate_value(value: &Value, catalog: &Catalog) -> Result<Job, Rejection> {
-    let mut ctx = reader::Ctx::new(catalog);
+    validate_value_with(value, catalog, MessageDefaults::default())
+}
+
+/// [`validate_value`] with defaults for fields the body leaves out.
+pub fn validate_value_with(
+    value: &Value,
+    catalog: &Catalog,
+    defaults: MessageDefaults,
+) -> Result<Job, Rejection> {
+    let mut ctx = reader::Ctx::new(catalog, defaults);
     match rules::job(&mut ctx, value) {
         Some(job) if ctx.is_clean() => Ok(job),
         _ => Err(Rejection {

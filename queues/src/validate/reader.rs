@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Problem, ProblemCode};
+use super::{MessageDefaults, Problem, ProblemCode};
 use crate::catalog::Catalog;
 
 /// Longest string value accepted anywhere unless a field says otherwise.
@@ -53,13 +53,15 @@ impl fmt::Display for JsonPath {
 /// Validation state: the catalog to check against and the problems found so far.
 pub(crate) struct Ctx<'c> {
     pub(crate) catalog: &'c Catalog,
+    pub(crate) defaults: MessageDefaults,
     problems: Vec<Problem>,
 }
 
 impl<'c> Ctx<'c> {
-    pub(crate) fn new(catalog: &'c Catalog) -> Self {
+    pub(crate) fn new(catalog: &'c Catalog, defaults: MessageDefaults) -> Self {
         Self {
             catalog,
+            defaults,
             problems: Vec::new(),
         }
     }

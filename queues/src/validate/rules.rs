@@ -205,7 +205,7 @@ pub(super) fn job(ctx: &mut Ctx<'_>, value: &Value) -> Option<Job> {
     };
 
     let id = match obj.get("id") {
-        None => Some(JobId::generate()),
+        None => Some(ctx.defaults.id.unwrap_or_else(JobId::generate)),
         Some((v, at)) => ctx
             .string(v, &at, 64, false)
             .and_then(|s| match s.parse::<JobId>() {
@@ -252,7 +252,7 @@ pub(super) fn job(ctx: &mut Ctx<'_>, value: &Value) -> Option<Job> {
         "priority",
         &[("high", Priority::High), ("normal", Priority::Normal)],
     )
-    .unwrap_or(Some(Priority::Normal));
+    .unwrap_or(Some(ctx.defaults.priority.unwrap_or(Priority::Normal)));
     let app_type = optional_enum(
         ctx,
         &obj,

@@ -1,0 +1,312 @@
+//! Publishing jobs with publisher confirms and `mandatory`: the library behind the CLI's
+//! `orchestrator enqueue FILE|-`, cron, and the tests.
+//!
+//! A publish succeeds only when the broker *confirms* it (it then owns the message, on disk in
+//! a quorum of nodes). A negative confirm is [`Error::Nacked`]; a message no queue matched is
+//! [`Error::Unroutable`] (RabbitMQ still *acks* those — the return is the only signal, which
+//! is why every confirmation's returned message is checked). Publishing to `{p}.jobs` for a
+//! namespace the orchestrator does not serve is *not* unroutable: the alternate exchange takes
+//! it, and the intake dead-letters it with reason `unknown-namespace`.
+//!
+//! If the connection drops, lapin recovers it; a publish caught in the middle is re-sent after
+//! recovery (the same `message_id`, so the store keeps one job: at-least-once on the wire,
+//! exactly once in the store).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tracing::{debug, warn};
+
+use crate::amqp::PUBLISHED_AT_MS_HEADER;
+use crate::error::{Error, Result};
+use crate::job::{Job, Priority};
+use crate::topology::{Names, Topology, short};
+
+/// How many times a publish is re-sent after a connection recovery before giving up.
+const RECOVERY_ROUNDS: usize = 5;
+
+/// One message for `{p}.jobs` (or, with a delay, a retry tier).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Routing: `{namespace}.{priority}`.
+    pub namespace: String,
+    /// Routing: `{namespace}.{priority}`.
+    pub priority: Priority,
+    /// The job JSON, as bytes (sent as is).
+    pub body: Vec<u8>,
+    /// AMQP `message_id`: the job id when known (the store's idempotency key when the body
+    /// has no `id`).
+    pub message_id: Option<String>,
+    /// Queue that receives the verdict `{jobId, accepted, reason, message}`.
+    pub reply_to: Option<String>,
+    /// Echoed on the verdict.
+    pub correlation_id: Option<String>,
+    /// Deliver no earlier than this (rounded up to a delay tier; capped at the longest).
+    pub delay: Option<Duration>,
+}
+
+impl Outgoing {
+    /// A validated job: body = its JSON, `message_id` = its id, routed by its namespace and
+    /// priority.
+    pub fn job(job: &Job) -> Result<Self> {
+        Ok(Self {
+            namespace: job.namespace.clone(),
+            priority: job.priority,
+            body: serde_json::to_vec(job)?,
+            message_id: Some(job.id.to_string()),
+            reply_to: None,
+            correlation_id: None,
+            delay: None,
+        })
+    }
+
+    /// Arbitrary bytes (the CLI sends the user's file untouched; tests send garbage).
+    pub fn raw(namespace: impl Into<String>, priority: Priority, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            priority,
+            body: body.into(),
+            message_id: None,
+            reply_to: None,
+            correlation_id: None,
+            delay: None,
+        }
+    }
+
+    /// Sets `message_id`.
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    /// Asks for a verdict on `queue`, tagged with `correlation_id`.
+    pub fn with_reply_to(
+        mut self,
+        queue: impl Into<String>,
+        correlation_id: Option<String>,
+    ) -> Self {
+        self.reply_to = Some(queue.into());
+        self.correlation_id = correlation_id;
+        self
+    }
+
+    /// Delays delivery (through a retry tier).
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+}
+
+/// A publish the broker confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    /// Exchange it went to.
+    pub exchange: String,
+    /// Routing key used.
+    pub routing_key: String,
+    /// Its `message_id`.
+    pub message_id: Option<String>,
+}
+
+/// A confirm-mode channel for publishing jobs. Cheap to share by reference; one per task
+/// that publishes concurrently is better (confirms are per channel).
+#[derive(Debug)]
+pub struct Publisher {
+    channel: Channel,
+    names: Names,
+    topology: Topology,
+}
+
+impl Publisher {
+    /// Opens a channel in confirm mode. The topology is not declared here (the daemon does
+    /// that); publishing before it exists gives [`Error::Unroutable`].
+    pub async fn new(connection: &Connection, topology: &Topology) -> Result<Self> {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Self {
+            channel,
+            names: topology.names().clone(),
+            topology: topology.clone(),
+        })
+    }
+
+    /// Publishes one message and waits for the broker's confirm.
+    pub async fn publish(&self, msg: &Outgoing) -> Result<Confirmed> {
+        let mut results = self.publish_all(std::slice::from_ref(msg)).await;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::InvalidArgument("nothing published".into())))
+    }
+
+    /// Publishes many, pipelined (all sent, then all confirms awaited: ~10× the rate of one at
+    /// a time), and reports each one's fate in order.
+    pub async fn publish_all(&self, msgs: &[Outgoing]) -> Vec<Result<Confirmed>> {
+        let mut envelopes = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            envelopes.push(self.envelope(msg));
+        }
+        let mut results: Vec<Option<Result<Confirmed>>> = Vec::with_capacity(msgs.len());
+        let mut todo = Vec::new();
+        for (i, e) in envelopes.iter().enumerate() {
+            match e {
+                Ok(_) => {
+                    results.push(None);
+                    todo.push(i);
+                }
+                Err(err) => results.push(Some(Err(Error::InvalidArgument(err.to_string())))),
+            }
+        }
+        for round in 0..RECOVERY_ROUNDS {
+            if todo.is_empty() {
+                break;
+            }
+            let batch: Vec<&Envelope> = todo
+                .iter()
+                .filter_map(|&i| envelopes[i].as_ref().ok())
+                .collect();
+            let outcomes = publish_pipelined(&self.channel, &batch).await;
+            let mut again = Vec::new();
+            let mut recover = None;
+            for (&i, outcome) in todo.iter().zip(outcomes) {
+                match outcome {
+                    Err(Error::Amqp(e)) if e.can_be_recovered() && round + 1 < RECOVERY_ROUNDS => {
+                        recover.get_or_insert(e);
+                        again.push(i);
+                    }
+                    other => {
+                        results[i] = Some(other.map(|()| {
+                            let e = envelopes[i].as_ref();
+                            Confirmed {
+                                exchange: e.map(|e| e.exchange.clone()).unwrap_or_default(),
+                                routing_key: e.map(|e| e.routing_key.clone()).unwrap_or_default(),
+                                message_id: msgs[i].message_id.clone(),
+                            }
+                        }))
+                    }
+                }
+            }
+            if let Some(e) = recover {
+                warn!(error = %e, resend = again.len(), "publish interrupted; waiting for the connection to recover");
+                if let Err(e) = self.channel.wait_for_recovery(e).await {
+                    for &i in &again {
+                        results[i] = Some(Err(Error::Amqp(e.clone())));
+                    }
+                    again.clear();
+                }
+            }
+            todo = again;
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(Error::InvalidArgument("publish not attempted".into())))
+            })
+            .collect()
+    }
+
+    fn envelope(&self, msg: &Outgoing) -> Result<Envelope> {
+        let routing_key = Names::routing_key(&msg.namespace, msg.priority);
+        let exchange = match msg.delay.and_then(|d| self.topology.tier_for(d)) {
+            Some(tier) => self.names.retry_tier(tier),
+            None => self.names.jobs_exchange(),
+        };
+        let now = Utc::now();
+        let mut headers = FieldTable::default();
+        headers.insert(
+            PUBLISHED_AT_MS_HEADER.into(),
+            AMQPValue::LongLongInt(now.timestamp_millis()),
+        );
+        let mut props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(u64::try_from(now.timestamp()).unwrap_or(0))
+            .with_headers(headers);
+        if let Some(id) = &msg.message_id {
+            props = props.with_message_id(short(id)?);
+        }
+        if let Some(reply_to) = &msg.reply_to {
+            props = props.with_reply_to(short(reply_to)?);
+        }
+        if let Some(correlation_id) = &msg.correlation_id {
+            props = props.with_correlation_id(short(correlation_id)?);
+        }
+        Ok(Envelope {
+            exchange,
+            routing_key,
+            mandatory: true,
+            body: msg.body.clone(),
+            props,
+        })
+    }
+}
+
+/// A fully addressed AMQP message (shared by the publisher and the outbox relay).
+#[derive(Debug, Clone)]
+pub(crate) struct Envelope {
+    pub(crate) exchange: String,
+    pub(crate) routing_key: String,
+    pub(crate) mandatory: bool,
+    pub(crate) body: Vec<u8>,
+    pub(crate) props: BasicProperties,
+}
+
+/// Sends every envelope, then awaits every confirm, returning each one's outcome in order.
+/// The channel must be in confirm mode. Connection errors are returned as they are (callers
+/// decide to wait for recovery and resend).
+pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) -> Vec<Result<()>> {
+    let mut pending = Vec::with_capacity(batch.len());
+    for e in batch {
+        let sent = match (short(&e.exchange), short(&e.routing_key)) {
+            (Ok(exchange), Ok(routing_key)) => channel
+                .basic_publish(
+                    exchange,
+                    routing_key,
+                    BasicPublishOptions {
+                        mandatory: e.mandatory,
+                        immediate: false,
+                    },
+                    &e.body,
+                    e.props.clone(),
+                )
+                .await
+                .map_err(Error::from),
+            (Err(err), _) | (_, Err(err)) => Err(err),
+        };
+        pending.push(sent);
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for (e, sent) in batch.iter().zip(pending) {
+        let outcome = match sent {
+            Err(err) => Err(err),
+            Ok(confirm) => match confirm.await {
+                Err(err) => Err(Error::Amqp(err)),
+                Ok(Confirmation::Ack(None)) => Ok(()),
+                Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned))) => {
+                    Err(Error::Unroutable {
+                        exchange: e.exchange.clone(),
+                        routing_key: e.routing_key.clone(),
+                        reply_code: returned.reply_code,
+                        reply_text: returned.reply_text.as_str().to_owned(),
+                    })
+                }
+                Ok(Confirmation::Nack(None)) => Err(Error::Nacked {
+                    exchange: e.exchange.clone(),
+                    routing_key: e.routing_key.clone(),
+                }),
+                Ok(Confirmation::NotRequested) => Err(Error::InvalidArgument(
+                    "publisher confirms are not enabled on this channel".into(),
+                )),
+            },
+        };
+        if let Err(err) = &outcome {
+            debug!(error = %err, exchange = e.exchange, routing_key = e.routing_key, "publish not confirmed");
+        }
+        out.push(outcome);
+    }
+    out
+}

@@ -1,0 +1,256 @@
+//! The outbox's store side (claims and marks for the relay), retention, and cron fires.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::{JobStore, to_u64};
+use crate::error::Result;
+use crate::job::Job;
+use crate::metrics::RetentionLabels;
+use crate::topology::Names;
+
+/// One message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// Row id (publish order).
+    pub id: i64,
+    /// `event`, `dead-letter`, `verdict`, `job`.
+    pub kind: String,
+    /// Exchange (`""` = default exchange, routing key = queue).
+    pub exchange: String,
+    /// Routing key.
+    pub routing_key: String,
+    /// Publish with `mandatory` (detects a missing queue).
+    pub mandatory: bool,
+    /// AMQP `message_id`.
+    pub message_id: Option<String>,
+    /// AMQP `correlation_id`.
+    pub correlation_id: Option<String>,
+    /// AMQP content type.
+    pub content_type: String,
+    /// AMQP headers (JSON object).
+    pub headers: Value,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// What the relay learnt about a claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OutboxFate {
+    /// Confirmed by the broker.
+    Sent,
+    /// Confirmed, but returned unroutable (nobody to deliver to): sent, flagged.
+    Returned,
+    /// Nacked or failed: stays unsent, tried again later.
+    Failed(String),
+}
+
+/// How much retention deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Finished jobs (with their history, attempts and dead-letter records).
+    pub jobs: u64,
+    /// Dead-letter records of messages that never became jobs.
+    pub dead_letters: u64,
+    /// Published outbox rows.
+    pub outbox: u64,
+}
+
+impl JobStore {
+    /// Locks up to `limit` unsent rows, oldest first (`SKIP LOCKED`: several relays share the
+    /// work). The transaction stays open while the relay publishes; it ends with
+    /// [`JobStore::finish_outbox`] (or a rollback on drop, leaving the rows unsent).
+    pub(crate) async fn claim_outbox(
+        &self,
+        limit: u32,
+    ) -> Result<(Transaction<'static, Postgres>, Vec<OutboxRow>)> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, kind, exchange, routing_key, mandatory, message_id, correlation_id, \
+             content_type, headers, body FROM outbox WHERE sent_at IS NULL ORDER BY id \
+             LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let Json(headers): Json<Value> = row.try_get("headers")?;
+                Ok(OutboxRow {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    exchange: row.try_get("exchange")?,
+                    routing_key: row.try_get("routing_key")?,
+                    mandatory: row.try_get("mandatory")?,
+                    message_id: row.try_get("message_id")?,
+                    correlation_id: row.try_get("correlation_id")?,
+                    content_type: row.try_get("content_type")?,
+                    headers,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((tx, rows))
+    }
+
+    /// Records the relay's results and commits.
+    pub(crate) async fn finish_outbox(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        fates: &[(i64, OutboxFate)],
+    ) -> Result<()> {
+        let sent: Vec<i64> = fates
+            .iter()
+            .filter(|(_, f)| matches!(f, OutboxFate::Sent | OutboxFate::Returned))
+            .map(|(id, _)| *id)
+            .collect();
+        let returned: Vec<i64> = fates
+            .iter()
+            .filter(|(_, f)| matches!(f, OutboxFate::Returned))
+            .map(|(id, _)| *id)
+            .collect();
+        if !sent.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET sent_at = now(), returned = (id = ANY($2)), \
+                 publish_attempts = publish_attempts + 1 WHERE id = ANY($1)",
+            )
+            .bind(&sent)
+            .bind(&returned)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (failed_ids, errors): (Vec<i64>, Vec<String>) = fates
+            .iter()
+            .filter_map(|(id, f)| match f {
+                OutboxFate::Failed(e) => Some((*id, e.clone())),
+                _ => None,
+            })
+            .unzip();
+        if !failed_ids.is_empty() {
+            sqlx::query(
+                "UPDATE outbox o SET publish_attempts = o.publish_attempts + 1, last_error = f.err \
+                 FROM UNNEST($1::int8[], $2::text[]) AS f(id, err) WHERE o.id = f.id",
+            )
+            .bind(&failed_ids)
+            .bind(&errors)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Outbox rows not yet published (a gauge and a test helper).
+    pub async fn outbox_pending(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(n, "count")
+    }
+
+    /// Retention: deletes jobs finished (`succeeded`, `failed`, `cancelled`, `dead`) before
+    /// `cutoff` — with their history, attempts and dead-letter records — plus dead-letter
+    /// records of messages that never became jobs and published outbox rows older than
+    /// `cutoff`. Works in batches of `batch` rows so no statement holds many locks.
+    pub async fn delete_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<RetentionReport> {
+        let batch = i64::from(batch.max(1));
+        let mut report = RetentionReport::default();
+        for (what, sql) in [
+            (
+                "jobs",
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at < $1 \
+                 AND state IN ('succeeded', 'failed', 'cancelled', 'dead') \
+                 ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            ),
+            (
+                "dead-letters",
+                "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
+                 WHERE job_id IS NULL AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            ),
+            (
+                "outbox",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at < $1 \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            ),
+        ] {
+            loop {
+                let n = sqlx::query(sql)
+                    .bind(cutoff)
+                    .bind(batch)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                match what {
+                    "jobs" => report.jobs += n,
+                    "dead-letters" => report.dead_letters += n,
+                    _ => report.outbox += n,
+                }
+                self.metrics
+                    .retention_deleted
+                    .get_or_create(&RetentionLabels {
+                        what: what.to_owned(),
+                    })
+                    .inc_by(n);
+                if n < u64::try_from(batch).unwrap_or(u64::MAX) {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Fires a schedule exactly once for a nominal time: records `(schedule, nominal_time)`
+    /// and puts the job on the outbox (published to `{p}.jobs` like any job) in one
+    /// transaction. Returns `false` when that fire already happened (another replica won).
+    pub async fn record_cron_fire(
+        &self,
+        schedule_id: Uuid,
+        nominal_time: DateTime<Utc>,
+        job: &Job,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let fired = sqlx::query(
+            "INSERT INTO cron_fires (schedule_id, nominal_time, job_id) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(schedule_id)
+        .bind(nominal_time)
+        .bind(job.id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if fired {
+            sqlx::query(
+                "INSERT INTO outbox (kind, exchange, routing_key, mandatory, message_id, body) \
+                 VALUES ('job', $1, $2, true, $3, $4)",
+            )
+            .bind(self.names.jobs_exchange())
+            .bind(Names::routing_key(&job.namespace, job.priority))
+            .bind(job.id.to_string())
+            .bind(serde_json::to_vec(job)?)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE schedules SET last_scheduled_at = $2, updated_at = now() WHERE id = $1",
+            )
+            .bind(schedule_id)
+            .bind(nominal_time)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if fired {
+            self.outbox_written();
+        }
+        Ok(fired)
+    }
+}

@@ -1,0 +1,830 @@
+//! Intake against the real RabbitMQ and PostgreSQL on 127.0.0.1: FIFO, high before normal,
+//! flood isolation and the pending window, exactly-once into the store (duplicates, a crash
+//! between commit and ack), every malformed input dead-lettered with its reason, verdicts
+//! and events through the outbox, delay tiers, publisher errors, and recovery after the
+//! broker closes our connection. Each test has its own prefix and database.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
+
+#[path = "support/cases.rs"]
+mod cases;
+#[path = "support/env.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
+use queues::metrics::QueueLabels;
+use queues::store::{DeadLetterFilter, PageRequest};
+use queues::{DeadReason, Error, JobId, Outgoing, Priority, ProblemCode, Publisher};
+use serde_json::{Value, json};
+use support::{Env, catalog, catalog_with, eventually, job_body};
+use uuid::Uuid;
+
+/// Publishes `n` valid jobs (pipelined) and returns their ids in publish order.
+async fn publish_jobs(p: &Publisher, ns: &str, priority: Priority, n: usize) -> Vec<JobId> {
+    let mut ids = Vec::with_capacity(n);
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let id = JobId::generate();
+        ids.push(id);
+        batch.push(
+            Outgoing::raw(ns, priority, job_body(ns, &format!("job-{i}"), id))
+                .with_message_id(id.to_string()),
+        );
+        if batch.len() == 1000 || i + 1 == n {
+            for r in p.publish_all(&batch).await {
+                r.unwrap();
+            }
+            batch.clear();
+        }
+    }
+    ids
+}
+
+async fn stored(env: &Env, ns: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE namespace = $1")
+        .bind(ns)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn ids_in_seq_order(env: &Env, ns: &str, priority: Priority) -> Vec<JobId> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE namespace = $1 AND priority = $2 ORDER BY seq",
+    )
+    .bind(ns)
+    .bind(priority.as_str())
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    ids.into_iter().map(JobId).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_per_queue_and_high_before_normal() {
+    let mut env = Env::new(catalog()).await;
+    let p = env.publisher().await;
+    let normal = publish_jobs(&p, "team-a", Priority::Normal, 300).await;
+    let high = publish_jobs(&p, "team-a", Priority::High, 300).await;
+    let mut config = env.intake_config();
+    config.batch_max = 50;
+    config.prefetch = 100;
+    env.start_intake(config);
+    eventually("600 jobs stored", Duration::from_secs(60), || async {
+        (stored(&env, "team-a").await == 600).then_some(())
+    })
+    .await;
+
+    assert_eq!(
+        ids_in_seq_order(&env, "team-a", Priority::High).await,
+        high,
+        "FIFO (high)"
+    );
+    assert_eq!(
+        ids_in_seq_order(&env, "team-a", Priority::Normal).await,
+        normal,
+        "FIFO (normal)"
+    );
+    // High drained before normal: only deliveries already in flight when the broker reported
+    // the high queue empty can let a normal batch in earlier (at most one batch, plus one).
+    let early_normal: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE priority = 'normal' \
+         AND seq < (SELECT max(seq) FROM jobs WHERE priority = 'high')",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    println!("normal jobs stored before the last high job: {early_normal}");
+    assert!(
+        early_normal <= 100,
+        "{early_normal} normal jobs overtook high ones"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_in_one_namespace_does_not_delay_another() {
+    let catalog = catalog_with("[namespaces.team-a]\nmax_pending = 2000\n[namespaces.team-b]\n");
+    let mut env = Env::new(catalog).await;
+    let p = env.publisher().await;
+    let flood = publish_jobs(&p, "team-a", Priority::Normal, 10_000).await;
+    let mut config = env.intake_config();
+    config.prefetch = 500;
+    env.start_intake(config);
+
+    // team-a fills its window and stops; its backlog waits in RabbitMQ.
+    let labels = QueueLabels {
+        namespace: "team-a".into(),
+        priority: "normal".into(),
+    };
+    eventually(
+        "team-a's window is full",
+        Duration::from_secs(60),
+        || async {
+            let full = env
+                .metrics
+                .intake_window_full
+                .get(&labels)
+                .is_some_and(|g| g.get() == 1);
+            (full && stored(&env, "team-a").await >= 2000).then_some(())
+        },
+    )
+    .await;
+    let b = publish_jobs(&p, "team-b", Priority::Normal, 20).await;
+    eventually("team-b's jobs stored", Duration::from_secs(10), || async {
+        (stored(&env, "team-b").await == 20).then_some(())
+    })
+    .await;
+    let a_now = stored(&env, "team-a").await;
+    assert!(
+        a_now <= 2000 + 500,
+        "window exceeded by more than one prefetch: {a_now}"
+    );
+    let backlog = env
+        .ready(&env.names().queue("team-a", Priority::Normal))
+        .await;
+    assert!(
+        i64::from(backlog) >= 10_000 - a_now - 500,
+        "the backlog stays in RabbitMQ ({backlog} ready)"
+    );
+
+    // Make room repeatedly (as the submitter would); while team-a streams in, team-b's new
+    // jobs still get in at once.
+    let mut checked_b_during_flood = false;
+    while stored(&env, "team-a").await < 10_000 {
+        let before = stored(&env, "team-a").await;
+        sqlx::query(
+            "UPDATE jobs SET state = 'submitted' WHERE namespace = 'team-a' AND state = 'queued'",
+        )
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+        if !checked_b_during_flood {
+            publish_jobs(&p, "team-b", Priority::Normal, 5).await;
+            eventually(
+                "team-b's jobs during the flood",
+                Duration::from_secs(10),
+                || async { (stored(&env, "team-b").await == 25).then_some(()) },
+            )
+            .await;
+            let a_then = stored(&env, "team-a").await;
+            assert!(a_then < 10_000, "team-b waited for team-a's flood");
+            checked_b_during_flood = true;
+        }
+        eventually(
+            "team-a takes in more after room appears",
+            Duration::from_secs(30),
+            || async { (stored(&env, "team-a").await > before).then_some(()) },
+        )
+        .await;
+    }
+    assert_eq!(
+        ids_in_seq_order(&env, "team-a", Priority::Normal).await,
+        flood,
+        "FIFO across the pauses"
+    );
+    assert_eq!(
+        ids_in_seq_order(&env, "team-b", Priority::Normal).await[..20],
+        b[..]
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_job_published_twice_is_one_row() {
+    let mut env = Env::new(catalog()).await;
+    let p = env.publisher().await;
+    let id = JobId::generate();
+    let msg = Outgoing::raw("team-a", Priority::Normal, job_body("team-a", "twice", id))
+        .with_message_id(id.to_string());
+    p.publish(&msg).await.unwrap();
+    p.publish(&msg).await.unwrap();
+    // Same id, no message_id, different routing priority body: still one job.
+    env.start_intake(env.intake_config());
+    eventually("both copies processed", Duration::from_secs(30), || async {
+        let m = &env.metrics;
+        let seen = m.intake_count("team-a", Some(Priority::Normal), "accepted")
+            + m.intake_count("team-a", Some(Priority::Normal), "duplicate");
+        (seen == 2).then_some(())
+    })
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM jobs").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM job_transitions").await, 1);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_commit_and_ack_redelivers_into_the_same_rows() {
+    let mut env = Env::new(catalog()).await;
+    let config = env.intake_config();
+    config.fault.crash_after_commit(1);
+    let fault = config.fault.clone();
+    let p = env.publisher().await;
+    publish_jobs(&p, "team-a", Priority::Normal, 50).await;
+    env.start_intake(config);
+    eventually(
+        "redelivered after the crash",
+        Duration::from_secs(60),
+        || async {
+            let dups = env
+                .metrics
+                .intake_count("team-a", Some(Priority::Normal), "duplicate");
+            let ready = env
+                .ready(&env.names().queue("team-a", Priority::Normal))
+                .await;
+            (fault.pending_crashes() == 0
+                && dups > 0
+                && ready == 0
+                && stored(&env, "team-a").await == 50)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM jobs").await, 50);
+    assert_eq!(env.count("SELECT count(*) FROM job_transitions").await, 50);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'event'")
+            .await,
+        50,
+        "one queued event per job, not per delivery"
+    );
+    env.cleanup().await;
+}
+
+/// A confirm channel for publishing with arbitrary properties.
+async fn raw_channel(env: &Env) -> Channel {
+    let ch = env.fresh_channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    ch
+}
+
+async fn publish_props(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) {
+    let confirm = ch
+        .basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            },
+            body,
+            props,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack() && confirm.take_message().is_none());
+}
+
+fn header(props: &BasicProperties, key: &str) -> Option<String> {
+    queues::amqp::header_str(props, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_malformed_input_is_dead_lettered_with_its_reason() {
+    let mut env = Env::new(cases::catalog()).await;
+    let jobs = env.names().jobs_exchange();
+    let ch = raw_channel(&env).await;
+    let json_props = |mid: &str| {
+        BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(mid.into())
+    };
+    // (message_id, expected reason, expected code, expected path, expected dead queue)
+    let mut expected: Vec<(String, DeadReason, ProblemCode, String, String)> = Vec::new();
+    let team_a_dead = env.names().dead_queue("team-a");
+
+    for (i, (case, path, value, code, at)) in cases::invalid_cases().into_iter().enumerate() {
+        let body = serde_json::to_vec(&cases::with(cases::base(), path, value)).unwrap();
+        let mid = format!("case-{i}");
+        publish_props(&ch, &jobs, "team-a.normal", &body, json_props(&mid)).await;
+        let reason = if code == ProblemCode::UnknownNamespace {
+            DeadReason::UnknownNamespace
+        } else {
+            DeadReason::Invalid
+        };
+        let _ = case;
+        expected.push((mid, reason, code, at.to_owned(), team_a_dead.clone()));
+    }
+    let valid = serde_json::to_vec(&cases::base()).unwrap();
+    let transport: Vec<(&str, Vec<u8>, BasicProperties, ProblemCode, &str)> = vec![
+        (
+            "non-utf8",
+            b"\xff\xfe{\"apiVersion\":\"v1\"}".to_vec(),
+            json_props("non-utf8"),
+            ProblemCode::NotUtf8,
+            "$",
+        ),
+        (
+            "empty",
+            Vec::new(),
+            json_props("empty"),
+            ProblemCode::MalformedJson,
+            "$",
+        ),
+        (
+            "ten-mib",
+            vec![b' '; 10 << 20],
+            json_props("ten-mib"),
+            ProblemCode::TooLarge,
+            "$",
+        ),
+        (
+            "malformed",
+            b"{\"apiVersion\": \"v1\",".to_vec(),
+            json_props("malformed"),
+            ProblemCode::MalformedJson,
+            "$",
+        ),
+        (
+            "duplicate-key",
+            b"{\"name\":\"a\",\"name\":\"b\"}".to_vec(),
+            json_props("duplicate-key"),
+            ProblemCode::DuplicateKey,
+            "$",
+        ),
+        (
+            "not-object",
+            b"[1,2,3]".to_vec(),
+            json_props("not-object"),
+            ProblemCode::WrongType,
+            "$",
+        ),
+        (
+            "text-plain",
+            valid.clone(),
+            json_props("text-plain").with_content_type("text/plain".into()),
+            ProblemCode::InvalidValue,
+            "$",
+        ),
+        (
+            "gzip",
+            valid.clone(),
+            json_props("gzip").with_content_encoding("gzip".into()),
+            ProblemCode::InvalidValue,
+            "$",
+        ),
+    ];
+    for (mid, body, props, code, at) in transport {
+        publish_props(&ch, &jobs, "team-a.normal", &body, props).await;
+        expected.push((
+            mid.into(),
+            DeadReason::Invalid,
+            code,
+            at.into(),
+            team_a_dead.clone(),
+        ));
+    }
+    // A team-b job on team-a's queue, and a namespace nobody serves (via the alternate exchange).
+    let team_b = serde_json::to_vec(&cases::with(
+        cases::base(),
+        &["namespace"],
+        Some(json!("team-b")),
+    ))
+    .unwrap();
+    publish_props(
+        &ch,
+        &jobs,
+        "team-a.normal",
+        &team_b,
+        json_props("wrong-queue"),
+    )
+    .await;
+    expected.push((
+        "wrong-queue".into(),
+        DeadReason::Invalid,
+        ProblemCode::ConflictingFields,
+        "$.namespace".into(),
+        team_a_dead.clone(),
+    ));
+    publish_props(&ch, &jobs, "ghost.normal", &valid, json_props("ghost")).await;
+    expected.push((
+        "ghost".into(),
+        DeadReason::UnknownNamespace,
+        ProblemCode::UnknownNamespace,
+        "$".into(),
+        env.names().global_dead_queue(),
+    ));
+
+    // Verdicts: one refused, one accepted.
+    let replies = format!("{}.replies", env.names().prefix());
+    ch.queue_declare(
+        replies.as_str().into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    publish_props(
+        &ch,
+        &jobs,
+        "team-a.normal",
+        b"nonsense",
+        json_props("with-reply")
+            .with_reply_to(replies.as_str().into())
+            .with_correlation_id("c-1".into()),
+    )
+    .await;
+    expected.push((
+        "with-reply".into(),
+        DeadReason::Invalid,
+        ProblemCode::MalformedJson,
+        "$".into(),
+        team_a_dead.clone(),
+    ));
+    let good_id = JobId::generate();
+    publish_props(
+        &ch,
+        &jobs,
+        "team-a.normal",
+        &serde_json::to_vec(&cases::with(
+            cases::base(),
+            &["id"],
+            Some(json!(good_id.to_string())),
+        ))
+        .unwrap(),
+        json_props(&good_id.to_string())
+            .with_reply_to(replies.as_str().into())
+            .with_correlation_id("c-2".into()),
+    )
+    .await;
+
+    env.start_intake(env.intake_config());
+    env.start_relay();
+    let total = expected.len() as i64;
+    eventually("every message handled", Duration::from_secs(60), || async {
+        let dead = env.count("SELECT count(*) FROM dead_letters").await;
+        let jobs = env.count("SELECT count(*) FROM jobs").await;
+        (dead == total && jobs == 1).then_some(())
+    })
+    .await;
+
+    // The store: reason, and the expected problem among all problems.
+    let mut by_mid = HashMap::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let p = env
+            .store
+            .list_dead_letters(&DeadLetterFilter::default(), page)
+            .await
+            .unwrap();
+        for d in p.items {
+            by_mid.insert(d.message_id.clone().unwrap_or_default(), d);
+        }
+        match p.next {
+            Some(n) => {
+                page = PageRequest {
+                    after: Some(n),
+                    limit: 1000,
+                }
+            }
+            None => break,
+        }
+    }
+    let mut failures = Vec::new();
+    for (mid, reason, code, at, _) in &expected {
+        match by_mid.get(mid) {
+            None => failures.push(format!("{mid}: no dead letter")),
+            Some(d) => {
+                if d.reason != *reason {
+                    failures.push(format!("{mid}: reason {} not {reason}", d.reason));
+                }
+                if !d.problems.iter().any(|p| p.code == *code && &p.path == at) {
+                    failures.push(format!(
+                        "{mid}: expected {code} at {at}, got {:?}",
+                        d.problems
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let big = &by_mid["ten-mib"];
+    assert!(big.body_truncated && big.body_bytes == 10 << 20);
+
+    // The AMQP copies, with the reason and problems in headers.
+    let global_dead = env.names().global_dead_queue();
+    let team_a_count = expected.iter().filter(|e| e.4 == team_a_dead).count();
+    eventually(
+        "dead-letter copies published",
+        Duration::from_secs(60),
+        || async {
+            let a = env.ready(&team_a_dead).await as usize;
+            let g = env.ready(&global_dead).await;
+            (a == team_a_count && g == 1).then_some(())
+        },
+    )
+    .await;
+    let copies = env.drain(&team_a_dead).await;
+    let mut seen = 0;
+    for m in &copies {
+        let props = &m.delivery.properties;
+        let mid = props
+            .message_id()
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        let Some((_, reason, code, _, _)) = expected.iter().find(|e| e.0 == mid) else {
+            panic!("unexpected copy {mid}")
+        };
+        assert_eq!(
+            header(props, "x-orchestrator-reason").as_deref(),
+            Some(reason.as_str()),
+            "{mid}"
+        );
+        let codes = header(props, "x-orchestrator-problem-codes").unwrap();
+        assert!(
+            codes.split(',').any(|c| c == code.as_str()),
+            "{mid}: {codes}"
+        );
+        assert!(header(props, "x-orchestrator-message").is_some());
+        let problems = props
+            .headers()
+            .as_ref()
+            .unwrap()
+            .inner()
+            .get("x-orchestrator-problems");
+        assert!(matches!(problems, Some(AMQPValue::FieldArray(a)) if !a.as_slice().is_empty()));
+        if mid == "ten-mib" {
+            let truncated = props
+                .headers()
+                .as_ref()
+                .unwrap()
+                .inner()
+                .get("x-orchestrator-body-truncated");
+            assert_eq!(truncated, Some(&AMQPValue::Boolean(true)));
+            assert_eq!(m.delivery.data.len(), queues::intake::TRUNCATED_BODY_BYTES);
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, team_a_count);
+    let ghost = env.drain(&global_dead).await;
+    assert_eq!(
+        header(&ghost[0].delivery.properties, "x-orchestrator-reason").as_deref(),
+        Some("unknown-namespace")
+    );
+
+    // Verdicts.
+    let verdicts = eventually("two verdicts", Duration::from_secs(30), || async {
+        let got = env.drain(&replies).await;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    let mut verdicts: Vec<(String, Value)> = verdicts
+        .iter()
+        .map(|m| {
+            (
+                m.delivery
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+                serde_json::from_slice(&m.delivery.data).unwrap(),
+            )
+        })
+        .collect();
+    if verdicts.len() < 2 {
+        let more = eventually("the second verdict", Duration::from_secs(30), || async {
+            let got = env.drain(&replies).await;
+            (!got.is_empty()).then_some(got)
+        })
+        .await;
+        for m in more {
+            verdicts.push((
+                m.delivery
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+                serde_json::from_slice(&m.delivery.data).unwrap(),
+            ));
+        }
+    }
+    verdicts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(verdicts[0].0, "c-1");
+    assert_eq!(verdicts[0].1["accepted"], false);
+    assert_eq!(verdicts[0].1["reason"], "invalid");
+    assert_eq!(verdicts[0].1["problems"][0]["code"], "malformed-json");
+    assert_eq!(verdicts[1].0, "c-2");
+    assert_eq!(verdicts[1].1["accepted"], true);
+    assert_eq!(verdicts[1].1["jobId"], json!(good_id.to_string()));
+    assert_eq!(verdicts[1].1["reason"], "accepted");
+
+    assert_eq!(
+        env.metrics
+            .intake_count("team-a", Some(Priority::Normal), "accepted"),
+        1,
+        "the intake kept going after every bad message"
+    );
+    let _ = ch
+        .queue_delete(replies.as_str().into(), Default::default())
+        .await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_are_published_as_events() {
+    let mut env = Env::new(catalog()).await;
+    let ch = env.fresh_channel().await;
+    let q = format!("{}.watch", env.names().prefix());
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        q.as_str().into(),
+        env.names().events_exchange().as_str().into(),
+        "team-a.*".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    env.start_intake(env.intake_config());
+    env.start_relay();
+    let p = env.publisher().await;
+    let ids = publish_jobs(&p, "team-a", Priority::High, 3).await;
+    let events = eventually("three queued events", Duration::from_secs(30), || async {
+        let n = env.ready(&q).await;
+        if n < 3 {
+            return None;
+        }
+        Some(env.drain(&q).await)
+    })
+    .await;
+    let mut seen = Vec::new();
+    for m in &events {
+        assert_eq!(m.delivery.routing_key.as_str(), "team-a.queued");
+        let v: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+        assert_eq!(v["state"], "queued");
+        assert_eq!(v["priority"], "high");
+        seen.push(v["jobId"].as_str().unwrap().parse::<JobId>().unwrap());
+    }
+    seen.sort();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(seen, ids);
+    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_publish_waits_in_a_tier_then_arrives() {
+    let mut env = Env::with(catalog(), support::AMQP_URL, |mut c| {
+        c.retry_tiers = vec![Duration::from_secs(2)];
+        c
+    })
+    .await;
+    let p = env.publisher().await;
+    let id = JobId::generate();
+    p.publish(
+        &Outgoing::raw("team-a", Priority::Normal, job_body("team-a", "later", id))
+            .with_message_id(id.to_string())
+            .with_delay(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap();
+    let tier = env.names().retry_tier(Duration::from_secs(2));
+    assert_eq!(
+        env.ready(&tier).await,
+        1,
+        "parked in the 2s tier (delays round up)"
+    );
+    assert_eq!(
+        env.ready(&env.names().queue("team-a", Priority::Normal))
+            .await,
+        0
+    );
+    env.start_intake(env.intake_config());
+    eventually(
+        "the delayed job arrives",
+        Duration::from_secs(20),
+        || async { env.store.job(id).await.unwrap().map(|_| ()) },
+    )
+    .await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publisher_reports_unroutable_and_refused_messages() {
+    let env = Env::with(catalog(), support::AMQP_URL, |mut c| {
+        c.max_queue_length = Some(2);
+        c
+    })
+    .await;
+    let p = env.publisher().await;
+    let msg = |ns: &str| Outgoing::raw(ns, Priority::Normal, job_body(ns, "x", JobId::generate()));
+    // The quorum queue enforces its limit once the publishes are applied: within a few.
+    let mut nacked = None;
+    for _ in 0..20 {
+        match p.publish(&msg("team-a")).await {
+            Ok(_) => {}
+            Err(e) => {
+                nacked = Some(e);
+                break;
+            }
+        }
+    }
+    let err = nacked.expect("a full queue refuses publishes");
+    assert!(
+        matches!(err, Error::Nacked { .. }),
+        "a full queue nacks: {err}"
+    );
+    assert!(err.is_retryable());
+
+    // Without the unroutable queue, an unknown namespace has nowhere to go: returned.
+    env.channel
+        .queue_delete(env.names().unroutable().as_str().into(), Default::default())
+        .await
+        .unwrap();
+    let err = p.publish(&msg("ghost")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unroutable {
+                reply_code: 312,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    env.cleanup().await;
+}
+
+/// The broker's pid for our connection, via `rabbitmqctl` (the management plugin is off).
+fn connection_pid(node: Option<&str>, name: &str) -> Option<String> {
+    let mut cmd = std::process::Command::new("rabbitmqctl");
+    if let Some(node) = node {
+        cmd.args(["-n", node]);
+    }
+    let out = cmd
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|line| line.contains(name))
+        .and_then(|line| line.split('\t').next())
+        .map(|pid| pid.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_recovers_when_the_broker_closes_its_connection() {
+    let mut env = Env::new(catalog()).await;
+    let config = env.intake_config();
+    let name = config.connection_name.clone();
+    env.start_intake(config);
+    let p = env.publisher().await;
+    publish_jobs(&p, "team-a", Priority::Normal, 100).await;
+    eventually("first 100 stored", Duration::from_secs(30), || async {
+        (stored(&env, "team-a").await == 100).then_some(())
+    })
+    .await;
+    let pid = eventually(
+        "the intake connection is listed",
+        Duration::from_secs(30),
+        || async { connection_pid(None, &name) },
+    )
+    .await;
+    let status = std::process::Command::new("rabbitmqctl")
+        .args(["close_connection", &pid, "test: forced close"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    publish_jobs(&p, "team-a", Priority::Normal, 100).await;
+    eventually(
+        "all 200 stored after recovery",
+        Duration::from_secs(90),
+        || async { (stored(&env, "team-a").await == 200).then_some(()) },
+    )
+    .await;
+    env.cleanup().await;
+}

@@ -173,11 +173,14 @@ pub enum DeadReason {
     Cancelled,
     /// Refused by an operator or a policy (the message says which).
     Rejected,
+    /// An attempt failed in a way another attempt cannot fix (the image cannot be pulled, the
+    /// Spark Operator refused the spec).
+    Unrecoverable,
 }
 
 impl DeadReason {
     /// Every reason.
-    pub const ALL: [DeadReason; 7] = [
+    pub const ALL: [DeadReason; 8] = [
         DeadReason::Invalid,
         DeadReason::UnknownNamespace,
         DeadReason::NeverFits,
@@ -185,6 +188,7 @@ impl DeadReason {
         DeadReason::RetriesExhausted,
         DeadReason::Cancelled,
         DeadReason::Rejected,
+        DeadReason::Unrecoverable,
     ];
 
     /// The wire string.
@@ -197,6 +201,7 @@ impl DeadReason {
             DeadReason::RetriesExhausted => "retries-exhausted",
             DeadReason::Cancelled => "cancelled",
             DeadReason::Rejected => "rejected",
+            DeadReason::Unrecoverable => "unrecoverable",
         }
     }
 }

@@ -23,6 +23,7 @@ mod lifecycle;
 mod model;
 pub(crate) mod outbox;
 mod query;
+mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,6 +25,22 @@ const MIN_OVERHEAD_MIB: u64 = 384;
 /// Spark refuses heaps below 450 MiB (1.5 × its 300 MiB reserved memory).
 const MIN_HEAP_MIB: u64 = 450;
 
+/// Annotation the orchestrator sets on a job (never the publisher: the domain is reserved) when
+/// an attempt's executors were killed for memory: the next attempt's executor memory grows by it.
+pub const EXECUTOR_MEMORY_FACTOR: &str = "spark-orchestrator.dev/executor-memory-factor";
+/// The same for the driver.
+pub const DRIVER_MEMORY_FACTOR: &str = "spark-orchestrator.dev/driver-memory-factor";
+
+/// The memory growth the orchestrator applied to a role after out-of-memory failures (1.0 when
+/// none): bounded so a corrupt value cannot ask for the moon.
+pub fn memory_factor(job: &Job, annotation: &str) -> f64 {
+    job.annotations
+        .get(annotation)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| f.is_finite())
+        .map_or(1.0, |f| f.clamp(1.0, crate::tracking::OOM_GROWTH_CAP))
+}
+
 /// Why a job cannot be sized (its node type leaves no heap once the extras are counted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -171,6 +187,15 @@ fn role_size(
     priority_class: String,
 ) -> Result<RoleSize, FootprintError> {
     let factor = overhead_factor(job, role);
+    let growth = memory_factor(
+        job,
+        if role == Role::Executor {
+            EXECUTOR_MEMORY_FACTOR
+        } else {
+            DRIVER_MEMORY_FACTOR
+        },
+    );
+    let grow = |mib: u64| (mib as f64 * growth).ceil() as u64;
     let min_overhead = min_overhead_mib(job, role);
     let extra_mib = if role == Role::Executor {
         executor_extra_mib(job)
@@ -183,7 +208,8 @@ fn role_size(
             let t = catalog.node_type(name).ok_or_else(|| {
                 FootprintError(format!("node type {name:?} is no longer defined"))
             })?;
-            let total = t.memory.ceil_mib();
+            // After an out-of-memory failure the pod outgrows its node type, deliberately.
+            let total = grow(t.memory.ceil_mib());
             let available = total.saturating_sub(extra_mib);
             // The smallest overhead Spark would accept for the heap that fills the rest.
             let overhead =
@@ -219,9 +245,9 @@ fn role_size(
             memory,
             memory_overhead,
         } => {
-            let heap = memory.ceil_mib();
+            let heap = grow(memory.ceil_mib());
             let (overhead, explicit) = match memory_overhead {
-                Some(o) => (o.ceil_mib(), true),
+                Some(o) => (grow(o.ceil_mib()), true),
                 None => (
                     min_overhead.max((factor * heap as f64).floor() as u64),
                     false,

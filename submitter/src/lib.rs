@@ -2,19 +2,58 @@
 //! priority-respecting order, only when the cluster can hold the driver and its executors.
 //!
 //! Data flow: pending jobs → [`footprint`] (each job's pods, sized exactly as Spark sizes them)
-//! → [`ordering::decide`] (who goes next, over the capacity checker's view: priority, fair
-//! shares, FIFO, reservations and backfill, never-fits) → for each admission the
-//! [`spark_app`] emitter renders the `SparkApplication` from the same footprint, named and
-//! labelled by [`naming`] so a retried create adopts instead of duplicating → [`tracking`]
-//! classifies what the application and its pods do (states, failure categories, stuck
-//! detection) and decides retries that learn from the failure.
+//! → [`ordering::decide`] (who goes next, over the capacity checker's view through
+//! [`room::ClusterRoom`]: priority, fair shares, FIFO, holds and backfill, never-fits) →
+//! [`admission`] confirms each admission with the capacity strategy and creates the
+//! `SparkApplication` that [`spark_app`] renders from the same footprint, named and labelled by
+//! [`naming`] so a retried create adopts instead of duplicating ([`kube_apps`]) → the
+//! [`tracker`] watches applications and pods, [`tracking`] classifies them (states, failure
+//! categories, stuck detection) and decides retries that learn from the failure. [`service`]
+//! runs both loops; [`config`] and [`metrics`] are their settings and instruments.
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
+pub mod config;
 pub mod footprint;
 pub mod kube_apps;
+pub mod metrics;
 pub mod naming;
 pub mod ordering;
 pub mod room;
+pub mod service;
 pub mod spark_app;
+pub mod tracker;
 pub mod tracking;
+
+/// The submitter's errors; each loop logs them, counts them and tries again next time.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The job store failed.
+    #[error(transparent)]
+    Store(#[from] queues::Error),
+    /// The capacity checker failed (not ready, API errors).
+    #[error(transparent)]
+    Capacity(#[from] capacity::Error),
+    /// A Kubernetes call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// An application could not be rendered (a bug: the job was validated).
+    #[error("cannot render the SparkApplication: {0}")]
+    Render(String),
+}
+
+impl Error {
+    /// Metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Store(e) => e.metric_label(),
+            Error::Capacity(e) => e.metric_label(),
+            Error::Kube(_) => "kube",
+            Error::Render(_) => "render",
+        }
+    }
+}
+
+/// Result alias for the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

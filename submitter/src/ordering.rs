@@ -27,7 +27,10 @@ pub struct Candidate {
     pub namespace: String,
     /// Its queue level.
     pub priority: Priority,
-    /// When it entered the queue (FIFO key).
+    /// Its place in its (namespace, priority) queue, 1 = head (FIFO key).
+    pub rank: u64,
+    /// When it entered the orchestrator: the promotion age and the tie-break between
+    /// namespaces' heads.
     pub enqueued_at: DateTime<Utc>,
     /// What it needs to run.
     pub gang: GangDemand,
@@ -118,7 +121,8 @@ pub fn decide(
             .push_back(c);
     }
     for q in queues.values_mut() {
-        q.make_contiguous().sort_by_key(|c| (c.enqueued_at, c.id));
+        q.make_contiguous()
+            .sort_by_key(|c| (c.rank, c.enqueued_at, c.id));
     }
 
     let mut usage = usage.clone();
@@ -274,6 +278,7 @@ mod tests {
             id: JobId(Uuid::from_u128(n)),
             namespace: ns.into(),
             priority,
+            rank: 0,
             enqueued_at: t0() - chrono::Duration::seconds(age_secs),
             gang: GangDemand {
                 key: n.to_string(),

@@ -77,6 +77,7 @@ mod tests {
             id: JobId(Uuid::from_u128(n)),
             namespace: ns.into(),
             priority,
+            rank: 0,
             enqueued_at: DateTime::<Utc>::from_timestamp(1_800_000_000 - age, 0).unwrap(),
             gang: g,
         }

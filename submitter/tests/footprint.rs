@@ -132,6 +132,34 @@ fn spark_memory_arithmetic() {
 }
 
 #[test]
+fn memory_grows_after_out_of_memory_failures() {
+    let grown = |extra: Value| {
+        let mut j = job(extra);
+        j.annotations.insert(
+            submitter::footprint::EXECUTOR_MEMORY_FACTOR.into(),
+            "1.5".into(),
+        );
+        pods(&j)
+    };
+    assert_eq!(
+        grown(json!({})),
+        (896, 768 + 384),
+        "explicit heap 512m grows to 768m; the driver is untouched"
+    );
+    assert_eq!(
+        grown(json!({"executor": {"nodeType": "small", "instances": 1}})),
+        (896, 6144),
+        "a node-type pod grows past its type"
+    );
+    let mut j = job(json!({}));
+    j.annotations.insert(
+        submitter::footprint::EXECUTOR_MEMORY_FACTOR.into(),
+        "1e9".into(),
+    );
+    assert_eq!(pods(&j).1, 1536 + 384, "growth is capped at 3x");
+}
+
+#[test]
 fn node_type_heap_and_overhead_are_pinned() {
     let j = job(
         json!({"driver": {"nodeType": "small"}, "executor": {"nodeType": "large", "instances": 1}}),

@@ -1,0 +1,112 @@
+//! `[submitter]` in the config file: how often and how much the admission loop decides, and
+//! when a running application counts as stuck or lost.
+
+use std::time::Duration;
+
+use queues::job::JobDuration;
+use serde::Deserialize;
+
+/// The submitter's knobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitterConfig {
+    /// Time between admission rounds (and tracker syncs) when nothing wakes them earlier.
+    #[serde(default = "defaults::interval")]
+    pub interval: JobDuration,
+    /// Pending jobs read per (namespace, priority) queue each round: the look-ahead for
+    /// fairness and backfill.
+    #[serde(default = "defaults::heads_per_queue")]
+    pub heads_per_queue: u32,
+    /// A normal job waiting this long competes as high (anti-starvation).
+    #[serde(default = "defaults::promote_after")]
+    pub promote_after: JobDuration,
+    /// Most applications created per round.
+    #[serde(default = "defaults::max_admissions")]
+    pub max_admissions_per_round: usize,
+    /// A driver running with executors Pending this long is stuck: the application is deleted
+    /// and the job retried (or dead-lettered).
+    #[serde(default = "defaults::stuck_after")]
+    pub stuck_after: JobDuration,
+    /// An active job whose application has been missing this long is lost (deleted by
+    /// someone else): the attempt counts as failed.
+    #[serde(default = "defaults::lost_after")]
+    pub lost_after: JobDuration,
+    /// Service account drivers run as.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// How long the Spark Operator keeps a finished application (`timeToLiveSeconds`).
+    #[serde(default = "defaults::app_ttl")]
+    pub app_ttl: Option<JobDuration>,
+}
+
+impl Default for SubmitterConfig {
+    fn default() -> Self {
+        Self {
+            interval: defaults::interval(),
+            heads_per_queue: defaults::heads_per_queue(),
+            promote_after: defaults::promote_after(),
+            max_admissions_per_round: defaults::max_admissions(),
+            stuck_after: defaults::stuck_after(),
+            lost_after: defaults::lost_after(),
+            service_account: None,
+            app_ttl: defaults::app_ttl(),
+        }
+    }
+}
+
+impl SubmitterConfig {
+    /// Every problem, each with its key.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.interval.0 < Duration::from_millis(50) || self.interval.0 > Duration::from_secs(60)
+        {
+            problems.push("submitter.interval: must be between 50ms and 60s".to_owned());
+        }
+        if !(1..=1000).contains(&self.heads_per_queue) {
+            problems.push("submitter.heads_per_queue: must be between 1 and 1000".to_owned());
+        }
+        if !(1..=10_000).contains(&self.max_admissions_per_round) {
+            problems
+                .push("submitter.max_admissions_per_round: must be between 1 and 10000".to_owned());
+        }
+        if self.stuck_after.0 < Duration::from_secs(1) {
+            problems.push("submitter.stuck_after: must be at least 1s".to_owned());
+        }
+        if self.lost_after.0 < Duration::from_secs(1) {
+            problems.push("submitter.lost_after: must be at least 1s".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    use queues::job::JobDuration;
+
+    pub fn interval() -> JobDuration {
+        JobDuration(Duration::from_secs(1))
+    }
+    pub fn heads_per_queue() -> u32 {
+        20
+    }
+    pub fn promote_after() -> JobDuration {
+        JobDuration(Duration::from_secs(3600))
+    }
+    pub fn max_admissions() -> usize {
+        100
+    }
+    pub fn stuck_after() -> JobDuration {
+        JobDuration(Duration::from_secs(300))
+    }
+    pub fn lost_after() -> JobDuration {
+        JobDuration(Duration::from_secs(60))
+    }
+    pub fn app_ttl() -> Option<JobDuration> {
+        Some(JobDuration(Duration::from_secs(3600)))
+    }
+}

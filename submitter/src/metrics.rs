@@ -1,0 +1,195 @@
+//! The submitter's Prometheus metrics. Wait-time stages past the store (`driver`,
+//! `executors`) go into the queues crate's `orchestrator_queue_wait_seconds`, so every stage
+//! is one histogram.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `orchestrator_admissions_total` | counter | `namespace`, `priority`, `outcome` = `created` \| `adopted` \| `refused` \| `invalid` \| `error` |
+//! | `orchestrator_admission_rounds_total` | counter | — |
+//! | `orchestrator_admission_round_seconds` | histogram | — time of one round |
+//! | `orchestrator_jobs_waiting` | gauge | `namespace`, `priority`, `reason` = `insufficient` \| `quota` \| `reserved` \| `not-confirmed` — jobs waiting for capacity after the last round |
+//! | `orchestrator_holds` | gauge | — waiting jobs holding room in the last round |
+//! | `orchestrator_jobs_finished_total` | counter | `namespace`, `priority`, `outcome` = `succeeded` \| `failed` \| `dead` |
+//! | `orchestrator_job_failures_total` | counter | `namespace`, `kind` = `executor-oom` \| `driver-oom` \| `image-pull` \| `invalid-spec` \| `stuck` \| `application` \| `lost` |
+//! | `orchestrator_stuck_jobs_total` | counter | `namespace` — applications stopped by the stuck-job detector |
+//! | `orchestrator_retries_total` | counter | `namespace`, `kind` — attempts rescheduled, by failure kind |
+//! | `orchestrator_run_seconds` | histogram | `namespace`, `priority`, `outcome` — driver running → finished |
+//! | `orchestrator_submitter_errors_total` | counter | `loop` = `admission` \| `tracker`, `kind` |
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// `namespace`, `priority`, `outcome`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// `high` or `normal`.
+    pub priority: String,
+    /// What happened.
+    pub outcome: String,
+}
+
+/// `namespace`, `priority`, `reason`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WaitingLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// `high` or `normal`.
+    pub priority: String,
+    /// Wait reason code.
+    pub reason: String,
+}
+
+/// `namespace`, `kind`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// Failure kind.
+    pub kind: String,
+}
+
+/// `namespace`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    /// Namespace.
+    pub namespace: String,
+}
+
+/// `loop`, `kind`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Which loop.
+    pub r#loop: String,
+    /// Error kind.
+    pub kind: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn run_histogram() -> Histogram {
+    // 1 s … ~9 h.
+    Histogram::new(exponential_buckets(1.0, 2.0, 16))
+}
+
+/// Every metric of the submitter. `Default` gives working, unregistered metrics (tests).
+#[derive(Debug)]
+pub struct Metrics {
+    /// `orchestrator_admissions_total`
+    pub admissions: Family<OutcomeLabels, Counter>,
+    /// `orchestrator_admission_rounds_total`
+    pub rounds: Counter,
+    /// `orchestrator_admission_round_seconds`
+    pub round_seconds: Histogram,
+    /// `orchestrator_jobs_waiting`
+    pub waiting: Family<WaitingLabels, Gauge>,
+    /// `orchestrator_holds`
+    pub holds: Gauge,
+    /// `orchestrator_jobs_finished_total`
+    pub finished: Family<OutcomeLabels, Counter>,
+    /// `orchestrator_job_failures_total`
+    pub failures: Family<KindLabels, Counter>,
+    /// `orchestrator_stuck_jobs_total`
+    pub stuck: Family<NamespaceLabels, Counter>,
+    /// `orchestrator_retries_total`
+    pub retries: Family<KindLabels, Counter>,
+    /// `orchestrator_run_seconds`
+    pub run_seconds: Histograms<OutcomeLabels>,
+    /// `orchestrator_submitter_errors_total`
+    pub errors: Family<ErrorLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            admissions: Family::default(),
+            rounds: Counter::default(),
+            round_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            waiting: Family::default(),
+            holds: Gauge::default(),
+            finished: Family::default(),
+            failures: Family::default(),
+            stuck: Family::default(),
+            retries: Family::default(),
+            run_seconds: Family::new_with_constructor(run_histogram),
+            errors: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric (names gain the `orchestrator_` prefix here).
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("orchestrator");
+        r.register(
+            "admissions",
+            "Admission attempts by outcome",
+            self.admissions.clone(),
+        );
+        r.register(
+            "admission_rounds",
+            "Admission rounds run",
+            self.rounds.clone(),
+        );
+        r.register(
+            "admission_round_seconds",
+            "Time of one admission round",
+            self.round_seconds.clone(),
+        );
+        r.register(
+            "jobs_waiting",
+            "Jobs waiting for capacity after the last round, by reason",
+            self.waiting.clone(),
+        );
+        r.register(
+            "holds",
+            "Waiting jobs holding room in the last round",
+            self.holds.clone(),
+        );
+        r.register(
+            "jobs_finished",
+            "Jobs that reached an end, by outcome",
+            self.finished.clone(),
+        );
+        r.register(
+            "job_failures",
+            "Failed attempts by failure kind",
+            self.failures.clone(),
+        );
+        r.register(
+            "stuck_jobs",
+            "Applications stopped by the stuck-job detector",
+            self.stuck.clone(),
+        );
+        r.register(
+            "retries",
+            "Attempts rescheduled, by failure kind",
+            self.retries.clone(),
+        );
+        r.register(
+            "run_seconds",
+            "Driver running to finished",
+            self.run_seconds.clone(),
+        );
+        r.register(
+            "submitter_errors",
+            "Errors in the submitter loops",
+            self.errors.clone(),
+        );
+    }
+
+    /// Counts an error of a loop.
+    pub fn error(&self, loop_name: &str, kind: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                r#loop: loop_name.into(),
+                kind: kind.into(),
+            })
+            .inc();
+    }
+}

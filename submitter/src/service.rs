@@ -1,0 +1,80 @@
+//! Runs the admission loop and the tracker until cancelled. Only the leader runs this; the
+//! daemon starts it on winning the lease and cancels it on losing it.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::{Shared, round};
+use crate::kube_apps::Observer;
+use crate::tracker::{TrackerState, sync};
+
+/// The submitter: both loops over shared parts.
+pub struct Submitter {
+    shared: Arc<Shared>,
+}
+
+impl Submitter {
+    /// A submitter over its parts.
+    pub fn new(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The shared parts (store, checker, catalog, …).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs until `token` is cancelled. A round in progress finishes before it returns, so
+    /// nothing is left half-decided (creates are idempotent anyway).
+    pub async fn run(&self, token: CancellationToken) {
+        let observer = Observer::start(self.shared.client.clone(), token.child_token());
+        let tracker = tokio::spawn(track(self.shared.clone(), observer, token.clone()));
+        let mut tick = tokio::time::interval(self.shared.config.interval.0);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {
+                    match round(&self.shared, Utc::now()).await {
+                        Ok(r) if !r.admitted.is_empty() || !r.dead.is_empty() => {
+                            tracing::debug!(admitted = r.admitted.len(), waiting = r.waiting, dead = r.dead.len(), "admission round");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.shared.metrics.error("admission", e.metric_label());
+                            tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.shared.config.interval.0);
+                        }
+                    }
+                }
+            }
+        }
+        if let Err(e) = tracker.await {
+            tracing::warn!(error = %e, "tracker task ended abnormally");
+        }
+    }
+}
+
+async fn track(shared: Arc<Shared>, observer: Observer, token: CancellationToken) {
+    tokio::select! {
+        _ = token.cancelled() => return,
+        _ = observer.ready() => {}
+    }
+    let mut state = TrackerState::default();
+    let mut tick = tokio::time::interval(shared.config.interval.0);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = sync(&shared, &mut state, &observer, Utc::now()).await {
+                    shared.metrics.error("tracker", e.metric_label());
+                    tracing::warn!(error = %e, "tracker sync failed");
+                }
+            }
+        }
+    }
+}

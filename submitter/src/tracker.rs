@@ -1,0 +1,470 @@
+//! Keeps the store in step with the cluster: each sync compares the active jobs with what the
+//! watches show of their applications and pods, records progress (`running`, stage wait
+//! times), ends finished attempts (`succeeded`; `failed` → retry or dead letter, learning from
+//! the failure), stops stuck applications, and reconciles after a crash: an application whose
+//! job is still pending is adopted, one whose job has ended is deleted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kube::api::Api;
+use queues::job::Job;
+use queues::metrics::WaitLabels;
+use queues::store::{
+    ActiveJob, Footprint as StoredFootprint, Note, RetryOutcome, Submission, Target,
+};
+use queues::{DeadReason, JobId, JobState};
+
+use crate::admission::Shared;
+use crate::footprint::{DRIVER_MEMORY_FACTOR, EXECUTOR_MEMORY_FACTOR, Footprint, memory_factor};
+use crate::kube_apps::{Observer, SparkApplication, delete};
+use crate::metrics::{KindLabels, NamespaceLabels, OutcomeLabels};
+use crate::naming::{self, ATTEMPT_LABEL, JOB_ID_LABEL};
+use crate::tracking::{
+    AppObservation, FailureKind, Phase, RetryDecision, classify, is_stuck, retry_decision,
+    stuck_since,
+};
+use crate::{Error, Result};
+
+/// What the tracker remembers between syncs (lost on restart, which only restarts timers).
+#[derive(Debug, Default)]
+pub struct TrackerState {
+    /// Job specs by (id, attempt): read once per attempt, not every sync.
+    specs: HashMap<(JobId, u32), Arc<Job>>,
+    /// When each attempt was first seen stuck.
+    stuck_since: HashMap<(JobId, u32), DateTime<Utc>>,
+    /// When each attempt's driver was first seen running.
+    driver_running: HashMap<(JobId, u32), DateTime<Utc>>,
+    /// Attempts whose executors were all seen running.
+    executors_ready: HashSet<(JobId, u32)>,
+    /// When each attempt's application was first found missing.
+    missing_since: HashMap<(JobId, u32), DateTime<Utc>>,
+    /// Orphan applications already looked up and left alone (terminal or foreign).
+    settled_orphans: HashSet<String>,
+}
+
+/// What a sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Jobs that reached `running`.
+    pub running: Vec<JobId>,
+    /// Jobs that succeeded.
+    pub succeeded: Vec<JobId>,
+    /// Jobs whose attempt failed, with the failure kind.
+    pub failed: Vec<(JobId, FailureKind)>,
+    /// Applications adopted for pending jobs.
+    pub adopted: Vec<JobId>,
+    /// Applications deleted because their job had ended.
+    pub deleted_orphans: Vec<String>,
+}
+
+/// One sync at `now` over the observer's caches.
+pub async fn sync(
+    shared: &Shared,
+    state: &mut TrackerState,
+    observer: &Observer,
+    now: DateTime<Utc>,
+) -> Result<SyncReport> {
+    let mut report = SyncReport::default();
+    let apps: BTreeMap<String, (Arc<SparkApplication>, AppObservation)> = observer
+        .snapshot()
+        .into_iter()
+        .map(|(app, obs)| {
+            (
+                format!(
+                    "{}/{}",
+                    app.metadata.namespace.as_deref().unwrap_or_default(),
+                    app.metadata.name.as_deref().unwrap_or_default()
+                ),
+                (app, obs),
+            )
+        })
+        .collect();
+    let active = shared.store.active_jobs().await?;
+    let mut claimed: HashSet<String> = HashSet::new();
+    let live: HashSet<(JobId, u32)> = active.iter().map(|a| (a.id, a.attempt)).collect();
+
+    for job in &active {
+        let key = format!("{}/{}", job.namespace, job.spark_app_name);
+        claimed.insert(key.clone());
+        let outcome = match apps.get(&key) {
+            Some((_, obs)) => {
+                state.missing_since.remove(&(job.id, job.attempt));
+                progress(shared, state, job, obs, now, &mut report).await
+            }
+            None => missing(shared, state, job, now, &mut report).await,
+        };
+        if let Err(e) = outcome {
+            shared.metrics.error("tracker", e.metric_label());
+            tracing::warn!(job = %job.id, namespace = %job.namespace, error = %e, "tracking step failed; retrying next sync");
+        }
+    }
+
+    for (key, (app, obs)) in &apps {
+        if claimed.contains(key) || state.settled_orphans.contains(key) {
+            continue;
+        }
+        if let Err(e) = orphan(shared, state, key, app, obs, &mut report).await {
+            shared.metrics.error("tracker", e.metric_label());
+            tracing::warn!(app = %key, error = %e, "cannot reconcile an application without an active job");
+        }
+    }
+
+    // Forget attempts that are no longer active.
+    state.specs.retain(|k, _| live.contains(k));
+    state.stuck_since.retain(|k, _| live.contains(k));
+    state.driver_running.retain(|k, _| live.contains(k));
+    state.executors_ready.retain(|k| live.contains(k));
+    state.missing_since.retain(|k, _| live.contains(k));
+    state.settled_orphans.retain(|k| apps.contains_key(k));
+    Ok(report)
+}
+
+async fn spec(
+    shared: &Shared,
+    state: &mut TrackerState,
+    id: JobId,
+    attempt: u32,
+) -> Result<Option<Arc<Job>>> {
+    if let Some(j) = state.specs.get(&(id, attempt)) {
+        return Ok(Some(j.clone()));
+    }
+    let Some(stored) = shared.store.job(id).await? else {
+        return Ok(None);
+    };
+    let job = Arc::new(stored.job);
+    state.specs.insert((id, attempt), job.clone());
+    Ok(Some(job))
+}
+
+async fn progress(
+    shared: &Shared,
+    state: &mut TrackerState,
+    job: &ActiveJob,
+    obs: &AppObservation,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let key = (job.id, job.attempt);
+    let Some(spec) = spec(shared, state, job.id, job.attempt).await? else {
+        return Ok(());
+    };
+    let required = Footprint::of(&spec, &shared.catalog).map_or(0, |f| f.executors);
+    let since = stuck_since(obs, required, state.stuck_since.get(&key).copied(), now);
+    match since {
+        Some(t) => state.stuck_since.insert(key, t),
+        None => state.stuck_since.remove(&key),
+    };
+    let stuck = is_stuck(since, now, shared.config.stuck_after.0);
+    let wait = |stage: &str| WaitLabels {
+        namespace: job.namespace.clone(),
+        priority: job.priority.as_str().into(),
+        stage: stage.into(),
+    };
+    match classify(obs, stuck) {
+        Phase::Submitted => {}
+        Phase::Running { executors_running } => {
+            if let std::collections::hash_map::Entry::Vacant(e) = state.driver_running.entry(key) {
+                e.insert(now);
+                if job.state == JobState::Submitted {
+                    // Admitted → driver running: the `driver` stage of the wait.
+                    observe(shared, wait("driver"), job.updated_at, now);
+                }
+            }
+            if job.state == JobState::Submitted {
+                shared
+                    .store
+                    .transition(
+                        job.id,
+                        JobState::Submitted,
+                        Target::Running,
+                        Note::new("driver-running", "the driver is running"),
+                    )
+                    .await?;
+                report.running.push(job.id);
+            }
+            if executors_running >= required && state.executors_ready.insert(key) {
+                let driver_at = state.driver_running.get(&key).copied().unwrap_or(now);
+                observe(shared, wait("executors"), driver_at, now);
+            }
+        }
+        Phase::Succeeded => {
+            shared
+                .store
+                .transition(
+                    job.id,
+                    job.state,
+                    Target::Succeeded,
+                    Note::new("completed", "the application completed"),
+                )
+                .await?;
+            finish(shared, state, job, &spec, "succeeded", now);
+            report.succeeded.push(job.id);
+        }
+        Phase::Failed { kind, message } => {
+            if kind == FailureKind::Stuck {
+                let api: Api<SparkApplication> =
+                    Api::namespaced(shared.client.clone(), &job.namespace);
+                delete(&api, &job.spark_app_name).await?;
+                shared
+                    .metrics
+                    .stuck
+                    .get_or_create(&NamespaceLabels {
+                        namespace: job.namespace.clone(),
+                    })
+                    .inc();
+                tracing::warn!(job = %job.id, namespace = %job.namespace, app = %job.spark_app_name, "stuck: driver running with executors pending; application deleted");
+            }
+            fail(shared, state, job, &spec, kind, &message, now).await?;
+            report.failed.push((job.id, kind));
+        }
+    }
+    Ok(())
+}
+
+/// An active job whose application the watch does not show.
+async fn missing(
+    shared: &Shared,
+    state: &mut TrackerState,
+    job: &ActiveJob,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let key = (job.id, job.attempt);
+    let first = *state.missing_since.entry(key).or_insert(now);
+    if (now - first).to_std().unwrap_or_default() < shared.config.lost_after.0 {
+        return Ok(());
+    }
+    let Some(spec) = spec(shared, state, job.id, job.attempt).await? else {
+        return Ok(());
+    };
+    fail(
+        shared,
+        state,
+        job,
+        &spec,
+        FailureKind::Lost,
+        "the SparkApplication disappeared",
+        now,
+    )
+    .await?;
+    report.failed.push((job.id, FailureKind::Lost));
+    Ok(())
+}
+
+fn observe(shared: &Shared, labels: WaitLabels, from: DateTime<Utc>, to: DateTime<Utc>) {
+    let seconds = (to - from).num_milliseconds().max(0) as f64 / 1000.0;
+    shared
+        .store
+        .metrics()
+        .queue_wait
+        .get_or_create(&labels)
+        .observe(seconds);
+}
+
+fn finish(
+    shared: &Shared,
+    state: &mut TrackerState,
+    job: &ActiveJob,
+    spec: &Job,
+    outcome: &str,
+    now: DateTime<Utc>,
+) {
+    shared
+        .checker
+        .release(&naming::demand_key(spec, job.attempt));
+    let labels = OutcomeLabels {
+        namespace: job.namespace.clone(),
+        priority: job.priority.as_str().into(),
+        outcome: outcome.into(),
+    };
+    if let Some(started) = state.driver_running.get(&(job.id, job.attempt)) {
+        let seconds = (now - *started).num_milliseconds().max(0) as f64 / 1000.0;
+        shared
+            .metrics
+            .run_seconds
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+    shared.metrics.finished.get_or_create(&labels).inc();
+}
+
+/// Records a failed attempt, then retries it (learning from the failure) or gives up.
+async fn fail(
+    shared: &Shared,
+    state: &mut TrackerState,
+    job: &ActiveJob,
+    spec: &Job,
+    kind: FailureKind,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let note = Note::new(kind.as_str(), message);
+    shared
+        .store
+        .transition(job.id, job.state, Target::Failed, note.clone())
+        .await?;
+    shared
+        .metrics
+        .failures
+        .get_or_create(&KindLabels {
+            namespace: job.namespace.clone(),
+            kind: kind.as_str().into(),
+        })
+        .inc();
+    finish(shared, state, job, spec, "failed", now);
+    let factors = (
+        memory_factor(spec, EXECUTOR_MEMORY_FACTOR),
+        memory_factor(spec, DRIVER_MEMORY_FACTOR),
+    );
+    match retry_decision(kind, factors) {
+        RetryDecision::DeadLetter => {
+            let message =
+                format!("{message}; not retried: another attempt would fail the same way");
+            shared
+                .store
+                .dead_letter(
+                    job.id,
+                    JobState::Failed,
+                    DeadReason::Unrecoverable,
+                    &message,
+                )
+                .await?;
+            dead(shared, job);
+        }
+        RetryDecision::Retry {
+            immediate,
+            executor_memory_factor,
+            driver_memory_factor,
+        } => {
+            match shared
+                .store
+                .schedule_retry(job.id, JobState::Failed, note, now)
+                .await?
+            {
+                RetryOutcome::Exhausted => dead(shared, job),
+                RetryOutcome::Scheduled { attempt, .. } => {
+                    shared
+                        .metrics
+                        .retries
+                        .get_or_create(&KindLabels {
+                            namespace: job.namespace.clone(),
+                            kind: kind.as_str().into(),
+                        })
+                        .inc();
+                    if (executor_memory_factor, driver_memory_factor) != factors {
+                        let mut grown = spec.clone();
+                        grown.annotations.insert(
+                            EXECUTOR_MEMORY_FACTOR.into(),
+                            format!("{executor_memory_factor}"),
+                        );
+                        grown.annotations.insert(
+                            DRIVER_MEMORY_FACTOR.into(),
+                            format!("{driver_memory_factor}"),
+                        );
+                        shared.store.update_spec(&grown).await?;
+                        tracing::info!(job = %job.id, attempt, executor_memory_factor, driver_memory_factor, "out of memory: next attempt gets more memory");
+                    }
+                    if immediate {
+                        shared
+                            .store
+                            .transition(
+                                job.id,
+                                JobState::Retrying,
+                                Target::Queued,
+                                Note::new(
+                                    kind.as_str(),
+                                    "requeued at once: the attempt never made progress",
+                                ),
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dead(shared: &Shared, job: &ActiveJob) {
+    let labels = OutcomeLabels {
+        namespace: job.namespace.clone(),
+        priority: job.priority.as_str().into(),
+        outcome: "dead".into(),
+    };
+    shared.metrics.finished.get_or_create(&labels).inc();
+}
+
+/// An application without an active job: adopt it for a pending job of the same attempt,
+/// delete it when its job has ended or moved on, leave finished ones to the operator's TTL.
+async fn orphan(
+    shared: &Shared,
+    state: &mut TrackerState,
+    key: &str,
+    app: &SparkApplication,
+    obs: &AppObservation,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let terminal = matches!(obs.state.as_str(), "COMPLETED" | "FAILED");
+    let id = app
+        .label(JOB_ID_LABEL)
+        .and_then(|v| v.parse::<JobId>().ok());
+    let attempt = app.label(ATTEMPT_LABEL).and_then(|v| v.parse::<u32>().ok());
+    let (Some(id), Some(attempt)) = (id, attempt) else {
+        state.settled_orphans.insert(key.to_owned());
+        return Ok(());
+    };
+    let stored = shared.store.job(id).await?;
+    let name = app.metadata.name.clone().unwrap_or_default();
+    match stored {
+        Some(s) if s.state.is_pending() && s.attempt == attempt && !terminal => {
+            let footprint =
+                Footprint::of(&s.job, &shared.catalog).map_err(|e| Error::Render(e.to_string()))?;
+            let total = footprint.total();
+            let submission = Submission {
+                spark_app_name: name.clone(),
+                attempt,
+                footprint: StoredFootprint {
+                    cpu: queues::quantity::CpuMillis(total.cpu_millis),
+                    memory: queues::quantity::MemoryBytes(total.memory_bytes),
+                },
+            };
+            let note = Note::new(
+                "adopted",
+                "found its application already created (after a restart)",
+            );
+            shared
+                .store
+                .transition(id, s.state, Target::Submitted(submission), note)
+                .await?;
+            report.adopted.push(id);
+            tracing::info!(job = %id, app = %key, "adopted an application created before a restart");
+        }
+        Some(s)
+            if (s.state.is_finished() || s.attempt != attempt || s.state == JobState::Retrying)
+                && !terminal =>
+        {
+            let api: Api<SparkApplication> = Api::namespaced(
+                shared.client.clone(),
+                app.metadata.namespace.as_deref().unwrap_or_default(),
+            );
+            delete(&api, &name).await?;
+            shared.checker.release(&naming::demand_key(&s.job, attempt));
+            report.deleted_orphans.push(key.to_owned());
+            tracing::info!(job = %id, app = %key, state = %s.state, "deleted an application whose job has ended");
+        }
+        None if !terminal => {
+            let api: Api<SparkApplication> = Api::namespaced(
+                shared.client.clone(),
+                app.metadata.namespace.as_deref().unwrap_or_default(),
+            );
+            delete(&api, &name).await?;
+            report.deleted_orphans.push(key.to_owned());
+        }
+        _ => {
+            state.settled_orphans.insert(key.to_owned());
+        }
+    }
+    Ok(())
+}

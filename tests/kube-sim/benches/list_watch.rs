@@ -48,8 +48,16 @@ fn setup(rt: &tokio::runtime::Runtime) -> SimHandle {
     for i in 0..PODS {
         sim.create_object(pod(i)).unwrap();
     }
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_default();
     eprintln!(
-        "setup: {NODES} nodes, {PODS} pods in {:.1?}",
+        "setup: {NODES} nodes, {PODS} pods in {:.1?} ({rss})",
         start.elapsed()
     );
     sim

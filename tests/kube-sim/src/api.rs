@@ -218,7 +218,8 @@ pub fn create(
         fields::record_update(None, &mut v, &o.manager, &def.api_version(), "");
     }
     let obj = c.store.put(res, v);
-    if res == Res::Pod {
+    // Quota usage is charged at admission, not later (events are not counted).
+    if def.namespaced && res != Res::Event && res != Res::EventV1 {
         quota::sync_namespace(c, ns);
     }
     Ok(obj.value.clone())

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
@@ -48,8 +48,16 @@ fn setup(rt: &tokio::runtime::Runtime) -> SimHandle {
     for i in 0..PODS {
         sim.create_object(pod(i)).unwrap();
     }
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_default();
     eprintln!(
-        "setup: {NODES} nodes, {PODS} pods in {:.1?}",
+        "setup: {NODES} nodes, {PODS} pods in {:.1?} ({rss})",
         start.elapsed()
     );
     sim
@@ -226,4 +234,16 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(list_watch, benches);
-criterion_main!(list_watch);
+
+fn main() {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: skip the
+    // 100,000-pod setup there instead of spending minutes in a debug build.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!(
+            "list_watch: benchmark only; run it with `cargo bench -p kube-sim --bench list_watch`"
+        );
+        return;
+    }
+    list_watch();
+    Criterion::default().configure_from_args().final_summary();
+}

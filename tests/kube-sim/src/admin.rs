@@ -64,7 +64,7 @@ pub fn stats(shared: &Shared) -> Value {
         } else {
             format!("{}.{}", d.plural, d.group)
         };
-        objects.insert(key, json!(c.store.count(r)));
+        objects.insert(key, json!(c.store.count(r.storage())));
     }
     let ws = &shared.watch_stats;
     json!({

@@ -218,7 +218,8 @@ pub fn create(
         fields::record_update(None, &mut v, &o.manager, &def.api_version(), "");
     }
     let obj = c.store.put(res, v);
-    if res == Res::Pod {
+    // Quota usage is charged at admission, not later (events are not counted).
+    if def.namespaced && res != Res::Event && res != Res::EventV1 {
         quota::sync_namespace(c, ns);
     }
     Ok(obj.value.clone())
@@ -433,8 +434,19 @@ pub fn commit(
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty())
-        && res != Res::Pod
-        && res != Res::Namespace;
+        && res != Res::Namespace
+        && (res != Res::Pod || {
+            // A pod goes once its containers are gone (unbound or terminated).
+            let unbound = new
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty);
+            let phase = new
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            unbound || phase == "Succeeded" || phase == "Failed"
+        });
     if finalizing {
         let gone = c.store.remove(res, &old.key.0, &name);
         return Ok(gone.map(|g| g.value.clone()).unwrap_or(new));

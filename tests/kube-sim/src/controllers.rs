@@ -182,7 +182,19 @@ fn observe(
             }
         }
     }
-    // Foreground deletion: an owner waiting for this dependent may now be done.
+    // Foreground deletion: the collector deletes the dependents of an owner marked so.
+    let foreground = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"));
+    if etype != EventType::Deleted
+        && foreground
+        && obj.pointer("/metadata/deletionTimestamp").is_some()
+        && let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str)
+    {
+        c.ctl.gc_queue.insert(uid.to_string());
+    }
+    // An owner waiting for this dependent may now be done.
     if etype == EventType::Deleted {
         for owner in crate::object::owner_uids(obj) {
             c.ctl.gc_queue.insert(owner);

@@ -125,6 +125,14 @@ impl Walk<'_> {
                     format!("Invalid value: \"{}\": {path} in body must be of type integer,string: \"{}\"", type_name(v), type_name(v)),
                 ));
             }
+            // A string still has to match the pattern (quantities).
+            if let (Some(st), Some(p)) = (v.as_str(), s.get("pattern").and_then(Value::as_str))
+                && let Some(re) = self.patterns.get(p)
+                && !re.is_match(st)
+            {
+                let st = Value::String(st.to_string());
+                self.invalid(path, &st, format!("should match '{p}'"));
+            }
             return;
         }
         if let Some(t) = s.get("type").and_then(Value::as_str) {
@@ -440,10 +448,18 @@ mod tests {
     #[test]
     fn pattern_is_checked() {
         let mut v = spark_pi();
-        v["spec"]["driver"]["resources"] = serde_json::json!({"foo": "12x"});
-        // `resources` may not exist in this CRD version; if it does not, it is an unknown field.
+        // The podName pattern is unanchored (as in the CRD): only a name without any
+        // lowercase alphanumeric fails it.
+        v["spec"]["driver"]["podName"] = "___".into();
+        v["spec"]["batchSchedulerOptions"] =
+            serde_json::json!({"resources": {"cpu": "12x", "memory": "1Gi"}});
         let errs = validate_spark_application(&v).unwrap_err().join("\n");
-        assert!(errs.contains("spec.driver.resources"), "{errs}");
+        assert!(errs.contains("spec.driver.podName: Invalid value: \"___\": spec.driver.podName in body should match '"), "{errs}");
+        assert!(
+            errs.contains("spec.batchSchedulerOptions.resources.cpu: Invalid value: \"12x\""),
+            "{errs}"
+        );
+        assert!(!errs.contains("resources.memory"), "{errs}");
     }
 
     #[test]

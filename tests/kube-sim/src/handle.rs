@@ -123,6 +123,12 @@ impl SimHandle {
         self.shared.wake.notify_one();
     }
 
+    /// Run one round of every controller now (after [`SimHandle::advance`], so that a
+    /// test can assert on the consequences without waiting for the controller loop).
+    pub fn settle(&self) {
+        crate::controllers::round(&mut self.shared.lock());
+    }
+
     /// Simulated time since start.
     pub fn sim_time(&self) -> Duration {
         self.shared.lock().clock.now()

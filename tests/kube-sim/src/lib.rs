@@ -12,6 +12,7 @@
 //! garbage collector, quota controller, scheduler, kubelet, and the Spark Operator
 //! with Spark's driver (pod shapes in [`spark`]), on the virtual [`clock`]. [`config`]
 //! seeds the cluster; [`admin`] and [`handle`] expose runtime controls.
+//! [`eventconv`] serves `events.k8s.io/v1` as a view of core Events.
 //! [`quantity`], [`podres`], [`selector`] and [`object`] are small helpers.
 
 #![forbid(unsafe_code)]

@@ -157,7 +157,8 @@ pub fn delete(
         return Ok(Deleted::Object(obj.value.clone()));
     }
     let gone = c.store.remove(res, ns, name);
-    if res == Res::Pod {
+    // Quota usage is charged at admission, not later (events are not counted).
+    if def.namespaced && res != Res::Event && res != Res::EventV1 {
         quota::sync_namespace(c, ns);
     }
     let value = gone

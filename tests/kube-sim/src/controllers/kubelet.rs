@@ -149,8 +149,18 @@ pub fn step(c: &mut Cluster) {
                 terminate(c, &obj, code, if code == 0 { "Completed" } else { "Error" });
             }
             Action::Remove => {
-                c.store.remove(Res::Pod, &key.0, &key.1);
-                c.ctl.kubelet.hints.remove(&uid);
+                let has_finalizers = obj
+                    .value
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| !f.is_empty());
+                if has_finalizers {
+                    // Containers stop; the object stays until its finalizers are removed.
+                    terminate(c, &obj, 137, "Error");
+                } else {
+                    c.store.remove(Res::Pod, &key.0, &key.1);
+                    c.ctl.kubelet.hints.remove(&uid);
+                }
             }
         }
     }

@@ -348,7 +348,8 @@ fn progress(
                     run.next_exec += 1;
                 }
                 Err(_) => {
-                    run.executors_at = Some(now + Duration::from_secs(5));
+                    // Spark's allocator retries every spark.kubernetes.allocation.batch.delay (1s).
+                    run.executors_at = Some(now + Duration::from_secs(1));
                     break;
                 }
             }

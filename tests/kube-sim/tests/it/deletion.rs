@@ -117,3 +117,50 @@ async fn owner_references_cascade_in_background_and_orphan() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn foreground_deletion_removes_dependents_first() {
+    let sim = start(fast(kube_sim::SimConfig::uniform(2, "8", "32Gi")));
+    let client = client(&sim);
+    let apps = spark_api(&client, "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    apps.create(
+        &PostParams::default(),
+        &spark_app("fg", json!({"kube-sim.dev/runtime": "1h"}), 2),
+    )
+    .await
+    .unwrap();
+    eventually("driver and executors running", async || {
+        let l = pods
+            .list(&ListParams::default().labels("sparkoperator.k8s.io/app-name=fg"))
+            .await
+            .unwrap();
+        (l.items.len() == 3 && l.items.iter().all(|p| phase(p) == "Running")).then_some(())
+    })
+    .await;
+    let out = apps
+        .delete("fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let app = out
+        .left()
+        .expect("a foreground delete returns the object, still there");
+    assert!(app.metadata.deletion_timestamp.is_some());
+    assert!(
+        app.metadata
+            .finalizers
+            .unwrap()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    eventually("app gone", async || {
+        apps.get_opt("fg").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(
+        pods.list(&ListParams::default().labels("sparkoperator.k8s.io/app-name=fg"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

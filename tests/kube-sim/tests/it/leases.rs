@@ -154,3 +154,39 @@ async fn kube_lease_manager_elects_one_leader_and_hands_over() {
     drop(b_rx);
     let _ = b_task.await;
 }
+
+#[tokio::test]
+async fn kube_lease_manager_fails_over_after_a_crash() {
+    let sim = start(fast(kube_sim::SimConfig::uniform(1, "1", "1Gi")));
+    let client = client(&sim);
+    let build = |id: &'static str| {
+        LeaseManagerBuilder::new(client.clone(), "crashy")
+            .with_namespace("default")
+            .with_identity(id)
+            .with_duration(2)
+            .with_grace(1)
+            .build()
+    };
+    let a = build("a").await.unwrap();
+    let (mut a_rx, a_task) = a.watch().await;
+    eventually("a leads", async || {
+        let _ = tokio::time::timeout(Duration::from_millis(100), a_rx.changed()).await;
+        (*a_rx.borrow()).then_some(())
+    })
+    .await;
+    // a dies without releasing: its apply ownership of the lease fields stays behind
+    a_task.abort();
+    let b = build("b").await.unwrap();
+    let (mut b_rx, b_task) = b.watch().await;
+    eventually("b takes over after the lease expired", async || {
+        let _ = tokio::time::timeout(Duration::from_millis(100), b_rx.changed()).await;
+        (*b_rx.borrow()).then_some(())
+    })
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let spec = leases.get("crashy").await.unwrap().spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("b"));
+    drop(b_rx);
+    let _ = b_task.await;
+    drop(a_rx);
+}

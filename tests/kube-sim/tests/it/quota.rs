@@ -169,3 +169,23 @@ async fn quota_spec_changes_are_picked_up() {
     .await;
     assert_eq!(q.status.unwrap().used.unwrap()["pods"].0, "0");
 }
+
+#[tokio::test]
+async fn object_count_quota_for_spark_applications() {
+    let sim = start(cfg(&[(
+        "count/sparkapplications.sparkoperator.k8s.io",
+        "1",
+    )]));
+    let apps = spark_api(&client(&sim), "team-a");
+    let mut one = spark_app("one", json!({"kube-sim.dev/runtime": "1h"}), 1);
+    one.metadata.namespace = None;
+    apps.create(&PostParams::default(), &one).await.unwrap();
+    let mut two = spark_app("two", json!({}), 1);
+    two.metadata.namespace = None;
+    let e = api_error(apps.create(&PostParams::default(), &two).await.unwrap_err());
+    assert_eq!(e.code, 403);
+    assert_eq!(
+        e.message,
+        "sparkapplications.sparkoperator.k8s.io \"two\" is forbidden: exceeded quota: compute, requested: count/sparkapplications.sparkoperator.k8s.io=1, used: count/sparkapplications.sparkoperator.k8s.io=1, limited: count/sparkapplications.sparkoperator.k8s.io=1"
+    );
+}

@@ -256,3 +256,46 @@ async fn label_selected_watch_sees_objects_leave_as_deleted() {
         }
     }
 }
+
+#[tokio::test]
+async fn metadata_watcher_as_controller_owns_uses_it() {
+    let sim = start(cfg());
+    let pods: Api<Pod> = Api::namespaced(client(&sim), "default");
+    pods.create(&PostParams::default(), &pod("m1", "10m", "1Mi"))
+        .await
+        .unwrap();
+    let meta: Api<kube::core::PartialObjectMeta<Pod>> = Api::namespaced(client(&sim), "default");
+    let mut s = watcher(meta, watcher::Config::default()).boxed();
+    let mut names = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, s.next())
+            .await
+            .expect("event")
+            .expect("open")
+            .expect("ok")
+        {
+            watcher::Event::InitApply(m) => names.push(m.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(names, vec!["m1".to_string()]);
+    pods.create(&PostParams::default(), &pod("m2", "10m", "1Mi"))
+        .await
+        .unwrap();
+    loop {
+        if let watcher::Event::Apply(m) = tokio::time::timeout(WAIT, s.next())
+            .await
+            .expect("event")
+            .expect("open")
+            .expect("ok")
+            && m.metadata.name.as_deref() == Some("m2")
+        {
+            assert_eq!(
+                m.types.map(|t| t.kind).as_deref(),
+                Some("PartialObjectMetadata")
+            );
+            break;
+        }
+    }
+}

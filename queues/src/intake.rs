@@ -23,6 +23,7 @@
 //!   recovery gives up, the supervisor reconnects, redeclares and restarts the workers.
 
 mod classify;
+mod source;
 mod worker;
 
 use std::sync::Arc;

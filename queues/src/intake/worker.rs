@@ -7,17 +7,15 @@ use std::time::Instant;
 use chrono::Utc;
 use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, Consumer};
+use lapin::{Channel, Connection};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Incoming, IntakeConfig, QueueKind, classify};
-use crate::amqp::{prop_str, published_at};
+use super::source::{Source, Window, ack, incoming, next_delivery};
+use super::{IntakeConfig, QueueKind, classify};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::job::Priority;
@@ -37,37 +35,6 @@ pub(crate) struct Shared {
     pub(crate) names: Names,
     pub(crate) config: IntakeConfig,
     pub(crate) connection: Connection,
-}
-
-/// The pending-job window of one (namespace, priority).
-#[derive(Debug)]
-struct Window {
-    max: u64,
-    /// Pending jobs as last counted, plus what this worker added since.
-    pending: u64,
-    checked: Instant,
-}
-
-impl Window {
-    fn has_room(&self) -> bool {
-        self.pending < self.max
-    }
-
-    fn room(&self) -> u64 {
-        self.max.saturating_sub(self.pending)
-    }
-}
-
-/// One consumed queue.
-#[derive(Debug)]
-struct Source {
-    kind: QueueKind,
-    queue: String,
-    channel: Option<Channel>,
-    consumer: Option<Consumer>,
-    /// When `basic.cancel` was sent: take in what is still buffered until the stream ends.
-    cancelling: Option<Instant>,
-    window: Option<Window>,
 }
 
 enum Event {
@@ -603,42 +570,5 @@ impl Worker {
                 priority: priority.as_str().to_owned(),
             })
             .set(i64::from(full));
-    }
-}
-
-async fn next_delivery(consumer: Option<&mut Consumer>) -> Option<lapin::Result<Delivery>> {
-    match consumer {
-        Some(c) => c.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Acks (with `multiple`: every earlier delivery of the channel too). A failed ack is not an
-/// error: the broker redelivers and the store deduplicates.
-async fn ack(delivery: &Delivery, multiple: bool) {
-    match delivery.acker.ack(BasicAckOptions { multiple }).await {
-        Ok(true) => {}
-        Ok(false) => warn!(
-            delivery_tag = delivery.delivery_tag,
-            "ack not sent: the channel closed after the commit; the broker will redeliver and the store ignore the copies"
-        ),
-        Err(e) => {
-            warn!(error = %e, "ack failed; the broker will redeliver and the store ignore the copies")
-        }
-    }
-}
-
-fn incoming(d: &Delivery) -> Incoming<'_> {
-    let p = &d.properties;
-    Incoming {
-        body: &d.data,
-        routing_key: d.routing_key.as_str(),
-        redelivered: d.redelivered,
-        message_id: prop_str(p.message_id()),
-        content_type: prop_str(p.content_type()),
-        content_encoding: prop_str(p.content_encoding()),
-        reply_to: prop_str(p.reply_to()),
-        correlation_id: prop_str(p.correlation_id()),
-        published_at: published_at(p),
     }
 }

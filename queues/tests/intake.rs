@@ -436,3 +436,54 @@ async fn intake_recovers_when_the_broker_closes_its_connection() {
     .await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_redeclares_a_queue_deleted_under_it() {
+    let mut env = Env::new(catalog()).await;
+    env.start_intake(env.intake_config());
+    let p = env.publisher().await;
+    publish_jobs(&p, "team-a", Priority::Normal, 10).await;
+    eventually("first 10 stored", Duration::from_secs(30), || async {
+        (stored(&env, "team-a").await == 10).then_some(())
+    })
+    .await;
+    // The broker cancels our consumer; consuming again fails (404, channel closed by the
+    // broker); the intake reconnects and redeclares the topology.
+    let queue = env.names().queue("team-a", Priority::Normal);
+    env.fresh_channel()
+        .await
+        .queue_delete(queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    eventually(
+        "the queue is declared again",
+        Duration::from_secs(60),
+        || async {
+            let ch = env.fresh_channel().await;
+            let found = ch
+                .queue_declare(
+                    queue.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .is_ok();
+            found.then_some(())
+        },
+    )
+    .await;
+    let later = publish_jobs(&p, "team-a", Priority::Normal, 10).await;
+    eventually(
+        "jobs published after the redeclare are stored",
+        Duration::from_secs(60),
+        || async {
+            let ids = ids_in_seq_order(&env, "team-a", Priority::Normal).await;
+            later.iter().all(|id| ids.contains(id)).then_some(())
+        },
+    )
+    .await;
+    env.cleanup().await;
+}

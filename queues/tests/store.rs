@@ -502,3 +502,62 @@ async fn a_batch_is_idempotent_on_job_id() {
     );
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn housekeeping_promotes_expires_and_refreshes_gauges() {
+    let (db, store) = store().await;
+    let retrying = job("team-a", "retrying");
+    store.enqueue(&retrying, JobSource::Amqp).await.unwrap();
+    store
+        .transition(
+            retrying.id,
+            JobState::Queued,
+            submission(&retrying, 1, 100, 1),
+            Note::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .schedule_retry(
+            retrying.id,
+            JobState::Submitted,
+            Note::new("x", "y"),
+            Utc::now() - chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    let expired = job_with("team-b", json!({"ttl": "1s", "priority": "high"}));
+    store.enqueue(&expired, JobSource::Amqp).await.unwrap();
+    sqlx::query("UPDATE jobs SET expires_at = now() - interval '1 minute' WHERE id = $1")
+        .bind(expired.id.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .enqueue(&job("team-a", &format!("p{i}")), JobSource::Amqp)
+            .await
+            .unwrap();
+    }
+    queues::maintenance::housekeeping(&store, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job(retrying.id).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+    assert_eq!(
+        store.job(expired.id).await.unwrap().unwrap().state,
+        JobState::Dead
+    );
+    let depth = store
+        .metrics()
+        .queue_depth
+        .get(&queues::metrics::QueueLabels {
+            namespace: "team-a".into(),
+            priority: "normal".into(),
+        })
+        .map(|g| g.get());
+    assert_eq!(depth, Some(4), "three pending plus the promoted retry");
+    db.drop_database().await;
+}

@@ -2,7 +2,7 @@
 //!
 //! One worker task per namespace consumes that namespace's `high` and `normal` queues (one
 //! channel each), plus one worker for `{p}.unroutable`. A worker takes whatever deliveries are
-//! ready (up to `batch_max`), classifies each ([`classify`]: a job, or a dead letter with its
+//! ready (up to `batch_max`), classifies each (`classify`: a job, or a dead letter with its
 //! problems), stores the whole batch in **one transaction** ([`JobStore::take_in`]) and only
 //! then acks it with a single `basic.ack multiple=true`. A crash anywhere before the ack means
 //! redelivery, and the store's `ON CONFLICT (id) DO NOTHING` turns the copy into a no-op.

@@ -456,11 +456,12 @@ async fn intake_redeclares_a_queue_deleted_under_it() {
         .await
         .unwrap();
     eventually(
-        "the queue is declared again",
+        // Consumed again means declared and bound again (workers start after declaring).
+        "the queue is declared and consumed again",
         Duration::from_secs(60),
         || async {
             let ch = env.fresh_channel().await;
-            let found = ch
+            let q = ch
                 .queue_declare(
                     queue.as_str().into(),
                     QueueDeclareOptions {
@@ -470,8 +471,8 @@ async fn intake_redeclares_a_queue_deleted_under_it() {
                     FieldTable::default(),
                 )
                 .await
-                .is_ok();
-            found.then_some(())
+                .ok()?;
+            (q.consumer_count() > 0).then_some(())
         },
     )
     .await;

@@ -41,6 +41,37 @@ pub(super) struct Source {
     /// When `basic.cancel` was sent: take in what is still buffered until the stream ends.
     pub(super) cancelling: Option<Instant>,
     pub(super) window: Option<Window>,
+    /// Prefetch of the current consumer.
+    pub(super) prefetch: u16,
+    /// While the window is full, acks are held: the last stored delivery and how many stored
+    /// deliveries are unacked. Once `held_count == prefetch` the broker cannot send more, so
+    /// the consumer is cancelled with nothing in flight (a cancelled quorum-queue consumer's
+    /// in-flight deliveries would otherwise come back out of order), then the held are acked.
+    pub(super) held: Option<Delivery>,
+    pub(super) held_count: usize,
+    /// When the last delivery arrived.
+    pub(super) last_delivery: Instant,
+    /// Holding, and the queue was seen with nothing ready at this time.
+    pub(super) dry_since: Option<Instant>,
+}
+
+impl Source {
+    /// A queue not consumed yet.
+    pub(super) fn new(kind: QueueKind, queue: String, window: Option<Window>) -> Self {
+        Self {
+            kind,
+            queue,
+            channel: None,
+            consumer: None,
+            cancelling: None,
+            window,
+            prefetch: 1,
+            held: None,
+            held_count: 0,
+            last_delivery: Instant::now(),
+            dry_since: None,
+        }
+    }
 }
 
 pub(super) async fn next_delivery(

@@ -2,7 +2,7 @@
 //!
 //! One worker task per namespace consumes that namespace's `high` and `normal` queues (one
 //! channel each), plus one worker for `{p}.unroutable`. A worker takes whatever deliveries are
-//! ready (up to `batch_max`), classifies each ([`classify`]: a job, or a dead letter with its
+//! ready (up to `batch_max`), classifies each (`classify`: a job, or a dead letter with its
 //! problems), stores the whole batch in **one transaction** ([`JobStore::take_in`]) and only
 //! then acks it with a single `basic.ack multiple=true`. A crash anywhere before the ack means
 //! redelivery, and the store's `ON CONFLICT (id) DO NOTHING` turns the copy into a no-op.
@@ -14,15 +14,17 @@
 //!   flood in one namespace costs the others only shared CPU and database time.
 //! - **Bounded window**: each (namespace, priority) may hold `max_pending` pending jobs in the
 //!   store (catalog, default [`IntakeConfig::default_max_pending`]). When full, the worker
-//!   cancels that queue's consumer (taking in what was already delivered, so the window is
-//!   exceeded by at most one prefetch) and the backlog stays in RabbitMQ, in order, with
-//!   nothing left unacked (no 30-minute consumer timeout, no delivery-count burn). It polls
-//!   the store and consumes again when there is room.
+//!   keeps storing what the broker already sent but holds the acks; once a whole prefetch is
+//!   held nothing can be in flight, so it cancels the consumer and acks (a quorum-queue
+//!   consumer cancelled with deliveries in flight gets them back out of order). The window is
+//!   exceeded by at most one prefetch, the backlog stays in RabbitMQ in order, and nothing is
+//!   left unacked. It polls the store and consumes again when there is room.
 //! - **Outages**: a failed commit is retried with exponential backoff and jitter, holding the
 //!   batch (order kept, nothing acked). Broker restarts are handled by lapin's recovery; if
 //!   recovery gives up, the supervisor reconnects, redeclares and restarts the workers.
 
 mod classify;
+mod source;
 mod worker;
 
 use std::sync::Arc;

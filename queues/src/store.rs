@@ -2,13 +2,13 @@
 //! dead letters, the transactional outbox, and the cron tables.
 //!
 //! [`JobStore`] is the one handle. Its methods are grouped by caller:
-//! - intake ([`intake`](self::intake)): batches of accepted jobs and dead letters, one
+//! - intake (`intake`): batches of accepted jobs and dead letters, one
 //!   transaction each, idempotent on job id;
-//! - the submitter and tracker ([`lifecycle`](self::lifecycle), [`query`](self::query)):
+//! - the submitter and tracker (`lifecycle`, `query`):
 //!   pending heads, waiting reasons, transitions, retries, dead letters, usage, resync;
-//! - the HTTP API and CLI ([`query`](self::query), [`dlq`](self::dlq)): history, listings,
+//! - the HTTP API and CLI (`query`, `dlq`): history, listings,
 //!   queue depths and positions, DLQ list/requeue/purge;
-//! - background loops ([`outbox`](self::outbox)): the outbox relay's claims, retention, cron
+//! - background loops (`outbox`): the outbox relay's claims, retention, cron
 //!   fires.
 //!
 //! Every change writes its history row and its outbox messages (state event on

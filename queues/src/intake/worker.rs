@@ -7,17 +7,15 @@ use std::time::Instant;
 use chrono::Utc;
 use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, Consumer};
+use lapin::{Channel, Connection};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Incoming, IntakeConfig, QueueKind, classify};
-use crate::amqp::{prop_str, published_at};
+use super::source::{Source, Window, ack, incoming, next_delivery};
+use super::{IntakeConfig, QueueKind, classify};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::job::Priority;
@@ -39,35 +37,10 @@ pub(crate) struct Shared {
     pub(crate) connection: Connection,
 }
 
-/// The pending-job window of one (namespace, priority).
-#[derive(Debug)]
-struct Window {
-    max: u64,
-    /// Pending jobs as last counted, plus what this worker added since.
-    pending: u64,
-    checked: Instant,
-}
-
-impl Window {
-    fn has_room(&self) -> bool {
-        self.pending < self.max
-    }
-
-    fn room(&self) -> u64 {
-        self.max.saturating_sub(self.pending)
-    }
-}
-
-/// One consumed queue.
-#[derive(Debug)]
-struct Source {
-    kind: QueueKind,
-    queue: String,
-    channel: Option<Channel>,
-    consumer: Option<Consumer>,
-    /// When `basic.cancel` was sent: take in what is still buffered until the stream ends.
-    cancelling: Option<Instant>,
-    window: Option<Window>,
+/// How a consumer stream stopped while a batch was being collected.
+enum StreamEnd {
+    Ended,
+    Error(lapin::Error),
 }
 
 enum Event {
@@ -99,20 +72,19 @@ impl Worker {
         );
         let sources = Priority::ALL
             .into_iter()
-            .map(|priority| Source {
-                kind: QueueKind::Work {
-                    namespace: namespace.to_owned(),
-                    priority,
-                },
-                queue: shared.names.queue(namespace, priority),
-                channel: None,
-                consumer: None,
-                cancelling: None,
-                window: Some(Window {
-                    max,
-                    pending: 0,
-                    checked: Instant::now(),
-                }),
+            .map(|priority| {
+                Source::new(
+                    QueueKind::Work {
+                        namespace: namespace.to_owned(),
+                        priority,
+                    },
+                    shared.names.queue(namespace, priority),
+                    Some(Window {
+                        max,
+                        pending: 0,
+                        checked: Instant::now(),
+                    }),
+                )
             })
             .collect();
         Self {
@@ -129,14 +101,7 @@ impl Worker {
         let queue = shared.names.unroutable();
         Self {
             label: "unroutable".into(),
-            sources: vec![Source {
-                kind: QueueKind::Unroutable,
-                queue,
-                channel: None,
-                consumer: None,
-                cancelling: None,
-                window: None,
-            }],
+            sources: vec![Source::new(QueueKind::Unroutable, queue, None)],
             shared,
             control: None,
             high_backlog: false,
@@ -170,8 +135,13 @@ impl Worker {
                     Event::Delivery(i, None) => self.consumer_ended(i).await,
                     Event::Delivery(i, Some(Err(e))) => self.stream_error(i, e).await?,
                     Event::Delivery(i, Some(Ok(first))) => {
-                        let batch = self.collect(i, *first);
+                        let (batch, end) = self.collect(i, *first);
                         self.process(i, batch, &token).await?;
+                        match end {
+                            None => {}
+                            Some(StreamEnd::Ended) => self.consumer_ended(i).await,
+                            Some(StreamEnd::Error(e)) => self.stream_error(i, e).await?,
+                        }
                     }
                 }
             }
@@ -222,6 +192,8 @@ impl Worker {
             debug!(queue = src.queue, prefetch, "consuming");
             src.consumer = Some(consumer);
             src.cancelling = None;
+            src.prefetch = prefetch;
+            src.last_delivery = Instant::now();
             self.window_gauge(i, false);
         }
         Ok(())
@@ -229,27 +201,31 @@ impl Worker {
 
     /// Takes whatever else is already buffered on the same queue, up to `batch_max` — and,
     /// while the consumer runs, no more than the window's room, so a full window is noticed
-    /// (and the consumer cancelled) before it overflows by more than one prefetch.
-    fn collect(&mut self, i: usize, first: Delivery) -> Vec<Delivery> {
+    /// early. An error or the end of the stream met on the way is returned too: the stream
+    /// yields it only once.
+    fn collect(&mut self, i: usize, first: Delivery) -> (Vec<Delivery>, Option<StreamEnd>) {
         let mut max = self.shared.config.batch_max.max(1);
         let mut batch = vec![first];
         let Some(src) = self.sources.get_mut(i) else {
-            return batch;
+            return (batch, None);
         };
-        if let (None, Some(w)) = (src.cancelling, &src.window) {
+        src.last_delivery = Instant::now();
+        src.dry_since = None;
+        if let (None, None, Some(w)) = (src.cancelling, &src.held, &src.window) {
             max = max.min(usize::try_from(w.room()).unwrap_or(usize::MAX).max(1));
         }
         let Some(consumer) = src.consumer.as_mut() else {
-            return batch;
+            return (batch, None);
         };
         while batch.len() < max {
             match consumer.next().now_or_never() {
                 Some(Some(Ok(d))) => batch.push(d),
-                // Errors and the end of the stream are seen again by the next select.
-                _ => break,
+                Some(Some(Err(e))) => return (batch, Some(StreamEnd::Error(e))),
+                Some(None) => return (batch, Some(StreamEnd::Ended)),
+                None => break,
             }
         }
-        batch
+        (batch, None)
     }
 
     async fn process(
@@ -293,11 +269,8 @@ impl Worker {
                 "fault injection: crashed after commit, before ack".into(),
             ));
         }
-        if let Some(last) = batch.last() {
-            ack(last, true).await;
-        }
         self.account(i, &items, &results);
-        self.after_batch(i, token).await
+        self.settle(i, batch, token).await
     }
 
     /// A batch the store refuses for good: store each message alone, so one poison message
@@ -343,7 +316,17 @@ impl Worker {
                 }
             }
         }
-        self.after_batch(i, token).await
+        // The rare poison path: recount, and stop consuming if the window filled up.
+        self.count_window(i, token, false).await?;
+        let full = self
+            .sources
+            .get(i)
+            .and_then(|s| s.window.as_ref())
+            .is_some_and(|w| !w.has_room());
+        if full {
+            self.stop_consumer(i).await?;
+        }
+        Ok(())
     }
 
     /// Metrics and the window after a committed batch.
@@ -388,18 +371,49 @@ impl Worker {
         }
     }
 
-    /// After a batch: stop consuming a full window; for a high batch, ask whether more high
-    /// messages wait (normal holds back while they do).
-    async fn after_batch(&mut self, i: usize, token: &CancellationToken) -> Result<()> {
-        let full = self
+    /// After a committed batch: ack it — or, when the window is full, hold its ack (see
+    /// `Source::held`) and cancel the consumer once nothing can be in flight. For a high
+    /// batch, ask whether more high messages wait (normal holds back while they do).
+    async fn settle(
+        &mut self,
+        i: usize,
+        mut batch: Vec<Delivery>,
+        token: &CancellationToken,
+    ) -> Result<()> {
+        let n = batch.len();
+        let Some(last) = batch.pop() else {
+            return Ok(());
+        };
+        let estimate_full = self
             .sources
             .get(i)
-            .and_then(|s| s.window.as_ref())
-            .is_some_and(|w| !w.has_room());
-        if full {
-            // The estimate only grows; count for real before stopping.
+            .is_some_and(|s| s.held.is_none() && s.window.as_ref().is_some_and(|w| !w.has_room()));
+        if estimate_full {
+            // The estimate only grows; count for real before holding.
             self.count_window(i, token, false).await?;
-            self.stop_if_full(i).await?;
+        }
+        let Some(src) = self.sources.get_mut(i) else {
+            return Ok(());
+        };
+        let full = src.window.as_ref().is_some_and(|w| !w.has_room());
+        let hold =
+            src.held.is_some() || (full && src.consumer.is_some() && src.cancelling.is_none());
+        if hold {
+            if src.held.is_none() {
+                info!(
+                    queue = src.queue,
+                    "pending window full; the backlog stays in RabbitMQ"
+                );
+            }
+            src.held = Some(last);
+            src.held_count += n;
+            let drained = src.held_count >= usize::from(src.prefetch);
+            self.window_gauge(i, true);
+            if drained {
+                self.stop_consumer(i).await?;
+            }
+        } else {
+            ack(&last, true).await;
         }
         if i == 0 && self.sources.len() > 1 {
             self.high_backlog = self.high_ready().await > 0;
@@ -407,25 +421,23 @@ impl Worker {
         Ok(())
     }
 
-    async fn stop_if_full(&mut self, i: usize) -> Result<()> {
+    /// Cancels a holding consumer (nothing in flight) and acks what it held.
+    async fn stop_consumer(&mut self, i: usize) -> Result<()> {
         let Some(src) = self.sources.get_mut(i) else {
             return Ok(());
         };
-        let full = src.window.as_ref().is_some_and(|w| !w.has_room());
-        if !full || src.cancelling.is_some() {
-            return Ok(());
-        }
-        if let (Some(consumer), Some(channel)) = (&src.consumer, &src.channel) {
-            info!(
-                queue = src.queue,
-                "pending window full; the backlog stays in RabbitMQ"
-            );
+        if let (Some(consumer), Some(channel), None) = (&src.consumer, &src.channel, src.cancelling)
+        {
             channel
                 .basic_cancel(consumer.tag(), BasicCancelOptions::default())
                 .await?;
             src.cancelling = Some(Instant::now());
-            self.window_gauge(i, true);
         }
+        if let Some(held) = src.held.take() {
+            ack(&held, true).await;
+        }
+        src.held_count = 0;
+        src.dry_since = None;
         Ok(())
     }
 
@@ -501,8 +513,42 @@ impl Worker {
                 self.count_window(i, token, false).await?;
             }
         }
+        for i in 0..self.sources.len() {
+            self.check_holding(i).await?;
+        }
         if self.high_backlog {
             self.high_backlog = self.high_ready().await > 0;
+        }
+        Ok(())
+    }
+
+    /// A holding consumer that receives nothing: the queue ran dry (or another replica is
+    /// the active consumer). Once the broker has shown nothing ready for a whole poll
+    /// interval after the last delivery, nothing is in flight either: cancel and ack.
+    async fn check_holding(&mut self, i: usize) -> Result<()> {
+        let poll = self.shared.config.poll_interval;
+        let Some(src) = self.sources.get(i) else {
+            return Ok(());
+        };
+        if src.held.is_none() || src.last_delivery.elapsed() < poll {
+            return Ok(());
+        }
+        let queue = src.queue.clone();
+        let ready = self.queue_ready(&queue).await;
+        let Some(src) = self.sources.get_mut(i) else {
+            return Ok(());
+        };
+        let stop = match (ready, src.dry_since) {
+            (Some(0), Some(since)) => since.elapsed() >= poll,
+            (Some(0), None) => {
+                src.dry_since = Some(Instant::now());
+                false
+            }
+            // Messages ready but none delivered to us for long: give up holding.
+            _ => src.last_delivery.elapsed() >= CANCEL_GRACE,
+        };
+        if stop {
+            self.stop_consumer(i).await?;
         }
         Ok(())
     }
@@ -517,6 +563,11 @@ impl Worker {
             return 0;
         }
         let queue = high.queue.clone();
+        self.queue_ready(&queue).await.unwrap_or(0)
+    }
+
+    /// Ready messages in a queue (a passive declare on the control channel); `None` on error.
+    async fn queue_ready(&mut self, queue: &str) -> Option<u32> {
         let channel = match &self.control {
             Some(c) if c.status().connected() => c.clone(),
             _ => match self.shared.connection.create_channel().await {
@@ -526,16 +577,16 @@ impl Worker {
                 }
                 Err(e) => {
                     debug!(error = %e, "no control channel");
-                    return 0;
+                    return None;
                 }
             },
         };
-        match Topology::ready_messages(&channel, &queue).await {
-            Ok(n) => n,
+        match Topology::ready_messages(&channel, queue).await {
+            Ok(n) => Some(n),
             Err(e) => {
                 debug!(error = %e, "passive declare failed");
                 self.control = None;
-                0
+                None
             }
         }
     }
@@ -560,6 +611,11 @@ impl Worker {
                 "the broker cancelled our consumer; consuming again"
             );
         }
+        if let Some(held) = src.held.take() {
+            ack(&held, true).await;
+        }
+        src.held_count = 0;
+        src.dry_since = None;
         src.consumer = None;
         src.cancelling = None;
         if let Some(channel) = src.channel.take()
@@ -579,6 +635,10 @@ impl Worker {
         };
         match channel.wait_for_recovery(error).await {
             Ok(()) => {
+                // Acks of deliveries from before the recovery fail: the broker redelivers
+                // them and the store ignores the copies.
+                src.held = None;
+                src.held_count = 0;
                 info!(queue = src.queue, "connection recovered; consuming again");
                 Ok(())
             }
@@ -603,42 +663,5 @@ impl Worker {
                 priority: priority.as_str().to_owned(),
             })
             .set(i64::from(full));
-    }
-}
-
-async fn next_delivery(consumer: Option<&mut Consumer>) -> Option<lapin::Result<Delivery>> {
-    match consumer {
-        Some(c) => c.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Acks (with `multiple`: every earlier delivery of the channel too). A failed ack is not an
-/// error: the broker redelivers and the store deduplicates.
-async fn ack(delivery: &Delivery, multiple: bool) {
-    match delivery.acker.ack(BasicAckOptions { multiple }).await {
-        Ok(true) => {}
-        Ok(false) => warn!(
-            delivery_tag = delivery.delivery_tag,
-            "ack not sent: the channel closed after the commit; the broker will redeliver and the store ignore the copies"
-        ),
-        Err(e) => {
-            warn!(error = %e, "ack failed; the broker will redeliver and the store ignore the copies")
-        }
-    }
-}
-
-fn incoming(d: &Delivery) -> Incoming<'_> {
-    let p = &d.properties;
-    Incoming {
-        body: &d.data,
-        routing_key: d.routing_key.as_str(),
-        redelivered: d.redelivered,
-        message_id: prop_str(p.message_id()),
-        content_type: prop_str(p.content_type()),
-        content_encoding: prop_str(p.content_encoding()),
-        reply_to: prop_str(p.reply_to()),
-        correlation_id: prop_str(p.correlation_id()),
-        published_at: published_at(p),
     }
 }

@@ -1,0 +1,64 @@
+//! Store fixtures shared by the store test crates: a fresh store, jobs, submissions, the
+//! outbox's events. (Included with `#[path]`.)
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: each test crate uses a different part, and a panic is how a test fails"
+)]
+
+use std::sync::Arc;
+
+use queues::metrics::Metrics;
+use queues::quantity::{CpuMillis, MemoryBytes};
+use queues::store::{Footprint, JobStore, Submission, Target};
+use queues::{Job, JobId, Names, parse_job};
+use serde_json::Value;
+
+use super::support::{TestDb, catalog, job_body, unique};
+
+pub async fn store() -> (TestDb, JobStore) {
+    let db = TestDb::new().await;
+    let store = JobStore::new(
+        db.pool.clone(),
+        Names::new(unique("p")).unwrap(),
+        Arc::new(Metrics::default()),
+    );
+    (db, store)
+}
+
+pub fn job(namespace: &str, name: &str) -> Job {
+    parse_job(&job_body(namespace, name, JobId::generate()), &catalog()).unwrap()
+}
+
+pub fn job_with(namespace: &str, extra: Value) -> Job {
+    let mut v: Value =
+        serde_json::from_slice(&job_body(namespace, "etl", JobId::generate())).unwrap();
+    if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        obj.extend(extra);
+    }
+    parse_job(&serde_json::to_vec(&v).unwrap(), &catalog()).unwrap()
+}
+
+pub fn submission(job: &Job, attempt: u32, cpu: u64, gib: u64) -> Target {
+    Target::Submitted(Submission {
+        spark_app_name: format!("{}-{}-{attempt}", job.name, job.id.short()),
+        attempt,
+        footprint: Footprint {
+            cpu: CpuMillis(cpu),
+            memory: MemoryBytes(gib << 30),
+        },
+    })
+}
+
+pub async fn events(db: &TestDb) -> Vec<(String, Value)> {
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT routing_key, body FROM outbox WHERE kind = 'event' ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(k, b)| (k, serde_json::from_slice(&b).unwrap()))
+        .collect()
+}

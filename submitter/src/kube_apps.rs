@@ -1,8 +1,8 @@
 //! The Kubernetes edge of the submitter: creating `SparkApplication`s (adopting one that a
 //! previous run already created), deleting them, and watching them and their pods.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
@@ -148,6 +148,19 @@ pub async fn delete(api: &Api<SparkApplication>, name: &str) -> Result<(), kube:
 pub struct Observer {
     apps: Store<SparkApplication>,
     pods: Store<Pod>,
+    /// Terminated containers seen on the watch, by (namespace, application): Spark deletes an
+    /// executor pod as soon as it exits, often before any snapshot sees why it died.
+    evidence: Arc<Evidence>,
+}
+
+/// Out-of-memory terminations by (namespace, application): (pod role, container).
+type Evidence = Mutex<HashMap<(String, String), Vec<(String, ContainerObservation)>>>;
+
+fn app_key(app: &SparkApplication) -> (String, String) {
+    (
+        app.metadata.namespace.clone().unwrap_or_default(),
+        app.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 impl Observer {
@@ -170,9 +183,20 @@ impl Observer {
             pods_writer,
             watcher(pod_api, watcher::Config::default().labels(JOB_ID_LABEL)).default_backoff(),
         );
+        let evidence: Arc<Evidence> = Arc::default();
+        let recorder = evidence.clone();
+        let pod_stream = pod_stream.inspect(move |event| {
+            if let Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event {
+                record_terminations(&recorder, pod);
+            }
+        });
         tokio::spawn(drive(app_stream, token.clone(), "sparkapplications"));
         tokio::spawn(drive(pod_stream, token, "pods"));
-        Self { apps, pods }
+        Self {
+            apps,
+            pods,
+            evidence,
+        }
     }
 
     /// Waits for both initial lists.
@@ -195,16 +219,31 @@ impl Observer {
                     .push(pod);
             }
         }
-        self.apps
-            .state()
-            .into_iter()
+        let mut evidence = self
+            .evidence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let apps = self.apps.state();
+        let names: std::collections::HashSet<(String, String)> =
+            apps.iter().map(|a| app_key(a)).collect();
+        evidence.retain(|k, _| names.contains(k));
+        apps.into_iter()
             .map(|app| {
-                let key = (
-                    app.metadata.namespace.clone().unwrap_or_default(),
-                    app.metadata.name.clone().unwrap_or_default(),
-                );
+                let key = app_key(&app);
                 let pods = by_app.remove(&key).unwrap_or_default();
-                let obs = observe(&app, &pods);
+                let mut obs = observe(&app, &pods);
+                // Pods that died and were deleted still count, with how they died.
+                for (role, container) in evidence.get(&key).into_iter().flatten() {
+                    if role == "executor" {
+                        obs.executors.push(PodObservation {
+                            phase: PodPhase::Failed,
+                            created: None,
+                            containers: vec![container.clone()],
+                        });
+                    } else if let Some(driver) = obs.driver.as_mut() {
+                        driver.containers.push(container.clone());
+                    }
+                }
                 (app, obs)
             })
             .collect()
@@ -224,6 +263,41 @@ where
                 Some(Err(e)) => tracing::warn!(error = %e, what, "watch error; retrying with backoff"),
                 None => break,
             },
+        }
+    }
+}
+
+/// Remembers a pod's out-of-memory terminations under its application.
+fn record_terminations(evidence: &Evidence, pod: &Pod) {
+    let observed = pod_observation(pod);
+    let oom: Vec<ContainerObservation> = observed
+        .containers
+        .into_iter()
+        .filter(|c| matches!(&c.terminated, Some((reason, code)) if reason == "OOMKilled" || *code == 137))
+        .collect();
+    if oom.is_empty() {
+        return;
+    }
+    let labels = pod.metadata.labels.as_ref();
+    let (Some(ns), Some(app)) = (
+        pod.metadata.namespace.clone(),
+        labels
+            .and_then(|l| l.get("sparkoperator.k8s.io/app-name"))
+            .cloned(),
+    ) else {
+        return;
+    };
+    let role = labels
+        .and_then(|l| l.get("spark-role"))
+        .cloned()
+        .unwrap_or_default();
+    let mut evidence = evidence
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seen = evidence.entry((ns, app)).or_default();
+    for c in oom {
+        if !seen.iter().any(|(r, s)| *r == role && *s == c) {
+            seen.push((role.clone(), c));
         }
     }
 }

@@ -263,8 +263,14 @@ impl World {
             if job.state == state {
                 return Some(job);
             }
+            let end = |s: JobState| {
+                matches!(
+                    s,
+                    JobState::Succeeded | JobState::Dead | JobState::Cancelled
+                )
+            };
             assert!(
-                !(job.state.is_finished() && state.is_finished()),
+                !(end(job.state) && end(state)),
                 "job {id} ended {} ({:?}), expected {state}",
                 job.state,
                 job.state_message

@@ -11,7 +11,8 @@
 //!    never delays it);
 //! 4. a job that can never fit is not waited for.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use capacity::{GangDemand, NeverReason, Placement, Resources, Verdict, WaitReason};
@@ -130,27 +131,32 @@ pub fn decide(
     let mut admitted = 0usize;
     let mut position = 0u32;
     for lvl in Priority::ALL {
-        loop {
-            let next = queues
-                .iter()
-                .filter(|((l, _), q)| *l == lvl && !q.is_empty())
-                .min_by(|((_, a_ns), a_q), ((_, b_ns), b_q)| {
-                    let share = |ns: &String| {
-                        dominant_share(
-                            &usage.get(ns).copied().unwrap_or_default(),
-                            &entitlements.get(ns).copied().unwrap_or_default(),
-                        )
-                    };
-                    let head = |q: &VecDeque<Candidate>| q.front().map(|c| (c.enqueued_at, c.id));
-                    share(a_ns)
-                        .total_cmp(&share(b_ns))
-                        .then_with(|| head(a_q).cmp(&head(b_q)))
+        // Namespaces of this level by (share, oldest head); only the namespace just served
+        // changes its share, so it alone is re-keyed.
+        let key = |ns: &str, q: &VecDeque<Candidate>, usage: &BTreeMap<String, Resources>| {
+            let share = dominant_share(
+                &usage.get(ns).copied().unwrap_or_default(),
+                &entitlements.get(ns).copied().unwrap_or_default(),
+            );
+            q.front().map(|c| {
+                Reverse(Turn {
+                    share,
+                    head: (c.enqueued_at, c.id),
+                    namespace: ns.to_owned(),
                 })
-                .map(|(key, _)| key.clone());
-            let Some(key) = next else { break };
-            let Some(c) = queues.get_mut(&key).and_then(VecDeque::pop_front) else {
-                break;
+            })
+        };
+        let mut turns: BinaryHeap<Reverse<Turn>> = queues
+            .iter()
+            .filter(|((l, _), _)| *l == lvl)
+            .filter_map(|((_, ns), q)| key(ns, q, &usage))
+            .collect();
+        while let Some(Reverse(turn)) = turns.pop() {
+            let queue_key = (lvl, turn.namespace);
+            let Some(queue) = queues.get_mut(&queue_key) else {
+                continue;
             };
+            let Some(c) = queue.pop_front() else { continue };
             position += 1;
             if admitted >= policy.max_admissions {
                 decisions.push(Decision::Wait {
@@ -158,6 +164,12 @@ pub fn decide(
                     reason: round_full(policy.max_admissions),
                     position,
                 });
+                if let Some(next) = queues
+                    .get(&queue_key)
+                    .and_then(|q| key(&queue_key.1, q, &usage))
+                {
+                    turns.push(next);
+                }
                 continue;
             }
             match room.admit(&c.gang) {
@@ -184,9 +196,40 @@ pub fn decide(
                     decisions.push(Decision::Never { id: c.id, reason });
                 }
             }
+            if let Some(next) = queues
+                .get(&queue_key)
+                .and_then(|q| key(&queue_key.1, q, &usage))
+            {
+                turns.push(next);
+            }
         }
     }
     decisions
+}
+
+/// A namespace's turn: smallest dominant share first, then the oldest head.
+#[derive(Debug, PartialEq)]
+struct Turn {
+    share: f64,
+    head: (DateTime<Utc>, JobId),
+    namespace: String,
+}
+
+impl Eq for Turn {}
+
+impl PartialOrd for Turn {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Turn {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.share
+            .total_cmp(&other.share)
+            .then_with(|| self.head.cmp(&other.head))
+            .then_with(|| self.namespace.cmp(&other.namespace))
+    }
 }
 
 fn round_full(max: usize) -> WaitReason {

@@ -3,15 +3,30 @@
 //! (`WorkingSet::hold`), so gangs ordered after it only backfill what it cannot use; their
 //! wait reasons then name the holder.
 
-use capacity::{ClusterView, GangDemand, Verdict, WaitKind, WorkingSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use capacity::decide::{QuotaOutcome, check_quota};
+use capacity::{
+    ClusterView, GangDemand, Resources, Toleration, Verdict, WaitKind, WaitReason, WorkingSet,
+};
 
 use crate::ordering::Room;
 
+/// The pods of a gang as packing sees them (requests, selector, tolerations).
+type Shape = Vec<(Resources, BTreeMap<String, String>, Vec<Toleration>)>;
+
 /// A decision round's room over one view of the cluster.
+///
+/// Room only shrinks during a round, so a shape that could not be packed cannot be packed
+/// later in the same round, and a hold that found nothing free finds nothing again: both are
+/// remembered, which keeps a round over thousands of waiting jobs cheap without changing any
+/// decision.
 pub struct ClusterRoom<'v> {
     ws: WorkingSet<'v>,
     /// Keys of the gangs holding room this round, in order.
     holders: Vec<String>,
+    unpackable: HashMap<Shape, WaitReason>,
+    nothing_to_hold: HashSet<Shape>,
 }
 
 impl<'v> ClusterRoom<'v> {
@@ -20,13 +35,45 @@ impl<'v> ClusterRoom<'v> {
         Self {
             ws: WorkingSet::new(view),
             holders: Vec::new(),
+            unpackable: HashMap::new(),
+            nothing_to_hold: HashSet::new(),
         }
     }
+
+    fn verdict(&mut self, gang: &GangDemand) -> Verdict {
+        let key = shape(gang);
+        if let Some(reason) = self.unpackable.get(&key) {
+            // Quota is per namespace: its verdicts still come first.
+            return match check_quota(
+                &gang.namespace,
+                self.ws.quotas().get(&gang.namespace),
+                &gang.total(),
+            ) {
+                QuotaOutcome::ExceedsHard(never) => Verdict::Never(never),
+                QuotaOutcome::Short(wait) => Verdict::Wait(wait),
+                QuotaOutcome::Room => Verdict::Wait(reason.clone()),
+            };
+        }
+        let verdict = self.ws.admit(gang);
+        if let Verdict::Wait(reason) = &verdict
+            && matches!(reason.kind, WaitKind::Insufficient { .. })
+        {
+            self.unpackable.insert(key, reason.clone());
+        }
+        verdict
+    }
+}
+
+fn shape(gang: &GangDemand) -> Shape {
+    gang.pods
+        .iter()
+        .map(|p| (p.requests, p.node_selector.clone(), p.tolerations.clone()))
+        .collect()
 }
 
 impl Room for ClusterRoom<'_> {
     fn admit(&mut self, gang: &GangDemand) -> Verdict {
-        match self.ws.admit(gang) {
+        match self.verdict(gang) {
             Verdict::Wait(mut reason)
                 if matches!(reason.kind, WaitKind::Insufficient { .. })
                     && !self.holders.is_empty() =>
@@ -50,7 +97,13 @@ impl Room for ClusterRoom<'_> {
     }
 
     fn hold(&mut self, gang: &GangDemand) {
-        if !self.ws.hold(gang).is_empty() {
+        let key = shape(gang);
+        if self.nothing_to_hold.contains(&key) {
+            return;
+        }
+        if self.ws.hold(gang).is_empty() {
+            self.nothing_to_hold.insert(key);
+        } else {
             self.holders.push(gang.key.clone());
         }
     }
@@ -199,5 +252,47 @@ mod tests {
         // Without the big job the small one runs: the hold, not the cluster, stopped it.
         let ds = run(&v, vec![candidate(2, "b", Priority::Normal, 20, small)]);
         assert!(matches!(ds[0], Decision::Admit { .. }));
+    }
+
+    #[test]
+    fn a_shape_that_failed_keeps_failing_but_quota_verdicts_still_apply() {
+        use capacity::QuotaView;
+        let mut v = view(1, 4000, 16 * GI);
+        let big = Resources {
+            cpu_millis: 4000,
+            memory_bytes: 16 * GI,
+            pods: 100,
+        };
+        v.quotas.insert(
+            "b".into(),
+            QuotaView {
+                hard: Resources {
+                    cpu_millis: 2000,
+                    ..big
+                },
+                used: Resources::default(),
+            },
+        );
+        let mut room = ClusterRoom::new(&v);
+        let g = |k: &str, ns: &str| gang(k, ns, (1000, GI), 3, (1500, GI));
+        assert!(
+            matches!(room.admit(&g("first", "a")), Verdict::Wait(_)),
+            "5.5 cpu on a 4-cpu node"
+        );
+        assert!(
+            matches!(room.admit(&g("second", "a")), Verdict::Wait(_)),
+            "remembered"
+        );
+        assert!(
+            matches!(room.admit(&g("third", "b")), Verdict::Never(_)),
+            "b's quota hard limit (2 cpu) is still checked"
+        );
+        assert!(
+            matches!(
+                room.admit(&gang("small", "a", (1000, GI), 1, (1000, GI))),
+                Verdict::Fits(_)
+            ),
+            "other shapes are packed"
+        );
     }
 }

@@ -20,6 +20,8 @@ pub const MESSAGE_HEADER: &str = "x-orchestrator-message";
 pub const PROBLEMS_HEADER: &str = "x-orchestrator-problems";
 /// Dead-letter header: the problems' codes, comma-separated (easy to filter on).
 pub const PROBLEM_CODES_HEADER: &str = "x-orchestrator-problem-codes";
+/// Where a job message comes from when not a plain publisher: `cron` for schedule fires.
+pub const SOURCE_HEADER: &str = "x-orchestrator-source";
 /// Dead-letter header: the job id, when known.
 pub const JOB_ID_HEADER: &str = "x-orchestrator-job-id";
 /// Dead-letter header: the id of the store's dead-letter record (for requeue/purge).

@@ -93,6 +93,12 @@ pub enum Error {
     /// The operation was abandoned because shutdown was requested.
     #[error("shutting down")]
     Cancelled,
+    /// No schedule with this name or id.
+    #[error("schedule {0:?} does not exist")]
+    ScheduleNotFound(String),
+    /// A schedule with this name exists already.
+    #[error("a schedule named {0:?} exists already")]
+    ScheduleExists(String),
 }
 
 /// What to do about an error: the type every loop in this crate branches on.
@@ -135,7 +141,9 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::Corrupt(_)
             | Error::Json(_)
-            | Error::Cancelled => false,
+            | Error::Cancelled
+            | Error::ScheduleNotFound(_)
+            | Error::ScheduleExists(_) => false,
         };
         if retryable {
             Disposition::Retryable
@@ -166,6 +174,8 @@ impl Error {
             Error::Json(_) => "json",
             Error::Crashed(_) => "crashed",
             Error::Cancelled => "cancelled",
+            Error::ScheduleNotFound(_) => "schedule-not-found",
+            Error::ScheduleExists(_) => "schedule-exists",
         }
     }
 }

@@ -23,6 +23,7 @@ mod lifecycle;
 mod model;
 pub(crate) mod outbox;
 mod query;
+mod schedules;
 mod spec;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use tokio::sync::Notify;
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
 pub use self::model::*;
 pub use self::outbox::{OutboxRow, RetentionReport};
+pub use self::schedules::{NewSchedule, Schedule};
 
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, Priority};

@@ -505,7 +505,7 @@ async fn a_cron_fire_happens_exactly_once() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let nominal = Utc::now();
+    let nominal = Utc::now().naive_utc();
     let other = JobStore::new(
         db.pool.clone(),
         store.names().clone(),

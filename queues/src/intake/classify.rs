@@ -61,6 +61,8 @@ pub(crate) struct Incoming<'a> {
     pub(crate) reply_to: Option<String>,
     pub(crate) correlation_id: Option<String>,
     pub(crate) published_at: Option<DateTime<Utc>>,
+    /// `cron` when the daemon's scheduler sent it (header [`crate::amqp::SOURCE_HEADER`]).
+    pub(crate) source: JobSource,
 }
 
 /// The job id a `message_id` stands for.
@@ -220,7 +222,7 @@ pub(crate) fn classify(
     {
         return IntakeItem::Job(Box::new(NewJob {
             job,
-            source: JobSource::Amqp,
+            source: msg.source,
             published_at: msg.published_at,
             reply_to,
         }));

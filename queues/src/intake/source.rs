@@ -10,7 +10,8 @@ use lapin::{Channel, Consumer};
 use tracing::warn;
 
 use super::{Incoming, QueueKind};
-use crate::amqp::{prop_str, published_at};
+use crate::amqp::{SOURCE_HEADER, header_str, prop_str, published_at};
+use crate::store::JobSource;
 
 /// The pending-job window of one (namespace, priority).
 #[derive(Debug)]
@@ -110,5 +111,9 @@ pub(super) fn incoming(d: &Delivery) -> Incoming<'_> {
         reply_to: prop_str(p.reply_to()),
         correlation_id: prop_str(p.correlation_id()),
         published_at: published_at(p),
+        source: match header_str(p, SOURCE_HEADER).as_deref() {
+            Some("cron") => JobSource::Cron,
+            _ => JobSource::Amqp,
+        },
     }
 }

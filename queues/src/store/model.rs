@@ -10,10 +10,11 @@ use crate::state::{DeadReason, JobState};
 use crate::validate::Problem;
 
 /// Where a job came from (stored, shown in the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobSource {
     /// A RabbitMQ message.
+    #[default]
     Amqp,
     /// `POST /v1/jobs`.
     Http,

@@ -1,6 +1,6 @@
 //! The outbox's store side (claims and marks for the relay), retention, and cron fires.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
@@ -207,22 +207,24 @@ impl JobStore {
         Ok(report)
     }
 
-    /// Fires a schedule exactly once for a nominal time: records `(schedule, nominal_time)`
-    /// and puts the job on the outbox (published to `{p}.jobs` like any job) in one
-    /// transaction. Returns `false` when that fire already happened (another replica won).
+    /// Fires a schedule exactly once for a nominal time: claims `(schedule, nominal_time)`
+    /// and puts the job on the outbox (published to `{p}.jobs` like any job, marked as a
+    /// cron job) in one transaction. Returns `false` when that fire already happened
+    /// (another replica won).
     pub async fn record_cron_fire(
         &self,
         schedule_id: Uuid,
-        nominal_time: DateTime<Utc>,
+        nominal: NaiveDateTime,
         job: &Job,
     ) -> Result<bool> {
+        let nominal = nominal.and_utc();
         let mut tx = self.pool.begin().await?;
         let fired = sqlx::query(
             "INSERT INTO cron_fires (schedule_id, nominal_time, job_id) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
         )
         .bind(schedule_id)
-        .bind(nominal_time)
+        .bind(nominal)
         .bind(job.id.0)
         .execute(&mut *tx)
         .await?
@@ -230,20 +232,22 @@ impl JobStore {
             == 1;
         if fired {
             sqlx::query(
-                "INSERT INTO outbox (kind, exchange, routing_key, mandatory, message_id, body) \
-                 VALUES ('job', $1, $2, true, $3, $4)",
+                "INSERT INTO outbox (kind, exchange, routing_key, mandatory, message_id, headers, body) \
+                 VALUES ('job', $1, $2, true, $3, $4, $5)",
             )
             .bind(self.names.jobs_exchange())
             .bind(Names::routing_key(&job.namespace, job.priority))
             .bind(job.id.to_string())
+            .bind(Json(serde_json::json!({ crate::amqp::SOURCE_HEADER: "cron" })))
             .bind(serde_json::to_vec(job)?)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE schedules SET last_scheduled_at = $2, updated_at = now() WHERE id = $1",
+                "UPDATE schedules SET last_scheduled_at = GREATEST(last_scheduled_at, $2), \
+                 updated_at = now() WHERE id = $1",
             )
             .bind(schedule_id)
-            .bind(nominal_time)
+            .bind(nominal)
             .execute(&mut *tx)
             .await?;
         }

@@ -3,6 +3,7 @@
 //! Exit codes are part of the interface: 0 success, 1 the input was refused (e.g. an invalid
 //! job), 2 usage or config errors.
 
+pub mod run;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -51,4 +52,8 @@ pub enum Command {
     /// Check a job file against the config, offline: prints the normalised job (exit 0) or
     /// `{"valid":false,"errors":[…]}` (exit 1).
     Validate(validate::ValidateArgs),
+    /// Run the daemon: intake, admission, tracking, cron, API, until SIGTERM.
+    Run(run::RunArgs),
+    /// Apply the database schema (migrations) and exit.
+    Migrate,
 }

@@ -12,8 +12,17 @@ use queues::catalog::{
     CatalogConfig, DefaultsConfig, LimitsConfig, NamespaceConfig, NodeTypeConfig, Placement,
     PrioritiesConfig,
 };
+use std::net::SocketAddr;
+
+use capacity::CapacityConfig;
 use queues::{Catalog, catalog::ConfigProblem};
 use serde::Deserialize;
+use submitter::config::SubmitterConfig;
+
+use crate::http::auth::{AuthConfig, Authenticator};
+
+mod sections;
+pub use sections::*;
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,75 +45,22 @@ struct ConfigFile {
     database: DatabaseConfig,
     #[serde(default)]
     http: HttpConfig,
-}
-
-/// RabbitMQ connection.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmqpConfig {
-    /// AMQP URI (the vhost is the path, `%2f` for `/`).
-    #[serde(default = "AmqpConfig::default_url")]
-    pub url: String,
-}
-
-impl AmqpConfig {
-    fn default_url() -> String {
-        "amqp://guest:guest@127.0.0.1:5672/%2f".into()
-    }
-}
-
-impl Default for AmqpConfig {
-    fn default() -> Self {
-        Self {
-            url: Self::default_url(),
-        }
-    }
-}
-
-/// PostgreSQL connection.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// Connection URL.
-    #[serde(default = "DatabaseConfig::default_url")]
-    pub url: String,
-}
-
-impl DatabaseConfig {
-    fn default_url() -> String {
-        "postgres://postgres@127.0.0.1:5432/postgres".into()
-    }
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            url: Self::default_url(),
-        }
-    }
-}
-
-/// The HTTP API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Listen address.
-    #[serde(default = "HttpConfig::default_listen")]
-    pub listen: String,
-}
-
-impl HttpConfig {
-    fn default_listen() -> String {
-        "127.0.0.1:8080".into()
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: Self::default_listen(),
-        }
-    }
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default)]
+    kubernetes: KubernetesConfig,
+    #[serde(default)]
+    leader: LeaderConfig,
+    #[serde(default)]
+    capacity: CapacityConfig,
+    #[serde(default)]
+    submitter: SubmitterConfig,
+    #[serde(default)]
+    cron: CronConfig,
+    #[serde(default)]
+    logging: LoggingConfig,
+    #[serde(default)]
+    shutdown: ShutdownConfig,
 }
 
 /// A checked configuration.
@@ -118,6 +74,22 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// API.
     pub http: HttpConfig,
+    /// API tokens.
+    pub auth: AuthConfig,
+    /// Which cluster.
+    pub kubernetes: KubernetesConfig,
+    /// Leader election.
+    pub leader: LeaderConfig,
+    /// Capacity strategy.
+    pub capacity: CapacityConfig,
+    /// Admission and tracking.
+    pub submitter: SubmitterConfig,
+    /// Cron loop.
+    pub cron: CronConfig,
+    /// Logs.
+    pub logging: LoggingConfig,
+    /// SIGTERM handling.
+    pub shutdown: ShutdownConfig,
 }
 
 /// Why a config was refused: every problem, each naming its key.
@@ -154,14 +126,119 @@ impl Config {
             defaults: file.defaults,
             limits: file.limits,
             spot: file.spot,
-        })
-        .map_err(fail)?;
+        });
+        let mut problems = Vec::new();
+        let problem = |key: &str, message: String| ConfigProblem {
+            key: key.to_owned(),
+            message,
+        };
+        if let Err(e) = Authenticator::new(&file.auth) {
+            problems.push(problem("auth", e));
+        }
+        if let Err(errors) = file.capacity.validate() {
+            problems.extend(errors.iter().map(|e| problem("capacity", e.to_string())));
+        }
+        if let Err(errors) = file.submitter.validate() {
+            problems.extend(errors.into_iter().map(|e| problem("submitter", e)));
+        }
+        if file.http.listen.parse::<SocketAddr>().is_err() {
+            problems.push(problem(
+                "http.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    file.http.listen
+                ),
+            ));
+        }
+        if file.database.max_connections == 0 {
+            problems.push(problem(
+                "database.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        if file
+            .logging
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            problems.push(problem(
+                "logging.level",
+                format!(
+                    "{:?} is not a tracing filter (e.g. \"info\")",
+                    file.logging.level
+                ),
+            ));
+        }
+        let catalog = match catalog {
+            Ok(c) if problems.is_empty() => c,
+            Ok(_) => return Err(fail(problems)),
+            Err(mut found) => {
+                found.extend(problems);
+                return Err(fail(found));
+            }
+        };
         Ok(Self {
             catalog,
             amqp: file.amqp,
             database: file.database,
             http: file.http,
+            auth: file.auth,
+            kubernetes: file.kubernetes,
+            leader: file.leader,
+            capacity: file.capacity,
+            submitter: file.submitter,
+            cron: file.cron,
+            logging: file.logging,
+            shutdown: file.shutdown,
         })
+    }
+
+    /// Applies `ORCHESTRATOR_*` and `KUBECONFIG` overrides from an environment (a function,
+    /// so tests need not touch the process's). Returns the problems of values that do not
+    /// parse.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("ORCHESTRATOR_AMQP_URL") {
+            self.amqp.url = v;
+        }
+        if let Some(v) = env("ORCHESTRATOR_AMQP_PREFIX") {
+            self.amqp.prefix = v;
+        }
+        if let Some(v) = env("ORCHESTRATOR_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = env("KUBECONFIG").filter(|v| !v.is_empty()) {
+            self.kubernetes.kubeconfig = Some(v.into());
+        }
+        let mut problems = Vec::new();
+        if let Some(v) = env("ORCHESTRATOR_HTTP_ADDR") {
+            if v.parse::<SocketAddr>().is_ok() {
+                self.http.listen = v;
+            } else {
+                problems.push(ConfigProblem {
+                    key: "ORCHESTRATOR_HTTP_ADDR".into(),
+                    message: format!("{v:?} is not an address like 127.0.0.1:8080"),
+                });
+            }
+        }
+        if let Some(v) = env("ORCHESTRATOR_LOG_FORMAT") {
+            match v.as_str() {
+                "json" => self.logging.format = LogFormat::Json,
+                "text" => self.logging.format = LogFormat::Text,
+                _ => problems.push(ConfigProblem {
+                    key: "ORCHESTRATOR_LOG_FORMAT".into(),
+                    message: format!("{v:?} is not text or json"),
+                }),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                source_name: "the environment".into(),
+                problems,
+            })
+        }
     }
 
     /// Reads and parses a config file.

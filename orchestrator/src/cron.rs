@@ -8,6 +8,7 @@
 //! a fire meets a previous run that is still active.
 
 pub mod policy;
+pub mod runner;
 pub mod spec;
 
 pub use policy::{ConcurrencyAction, ConcurrencyPolicy, FirePlan, MissedRunPolicy, plan};

@@ -9,4 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod cron;
+pub mod daemon;
 pub mod http;
+pub mod leader;
+pub mod metrics;

@@ -6,7 +6,7 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-use orchestrator::cli::{Cli, Command, Exit, validate};
+use orchestrator::cli::{Cli, Command, Exit, run, validate};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -29,5 +29,7 @@ fn main() -> ExitCode {
             io::stderr().lock(),
         )
         .into(),
+        Command::Run(args) => run::run(&cli.config, args).into(),
+        Command::Migrate => run::migrate(&cli.config).into(),
     }
 }

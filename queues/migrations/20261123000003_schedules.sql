@@ -9,7 +9,10 @@ ALTER TABLE schedules ADD CONSTRAINT schedules_missed_run_policy_check
 ALTER TABLE schedules
     ADD COLUMN starting_deadline_seconds integer NOT NULL DEFAULT 300
         CHECK (starting_deadline_seconds > 0),
-    ADD COLUMN missed_total bigint NOT NULL DEFAULT 0;
+    ADD COLUMN missed_total bigint NOT NULL DEFAULT 0,
+    -- The nominal time through which missed runs were counted: each window is counted once
+    -- even when several replicas look at it.
+    ADD COLUMN missed_through timestamptz;
 
 -- A fire that concurrency policy Forbid skipped is recorded too (once, like a fire), with no job.
 ALTER TABLE cron_fires ALTER COLUMN job_id DROP NOT NULL;

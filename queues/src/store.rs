@@ -36,6 +36,7 @@ use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
 
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
+pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;
 pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::schedules::{NewSchedule, Schedule};

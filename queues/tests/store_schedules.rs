@@ -115,13 +115,23 @@ async fn the_handled_mark_only_moves_forward_and_counts_missed_runs() {
     let s = store.create_schedule(&nightly("nightly")).await.unwrap();
     assert!(store.advance_schedule(s.id, at(2, 0), 4).await.unwrap());
     assert!(
+        !store.advance_schedule(s.id, at(2, 0), 4).await.unwrap(),
+        "a second replica reporting the same window does not count it again"
+    );
+    assert!(
         !store.advance_schedule(s.id, at(1, 0), 9).await.unwrap(),
         "a replica that looked earlier cannot rewind the mark"
     );
+    // A fire moves the mark; missed runs before a later window still count once.
+    store
+        .record_cron_fire(s.id, at(3, 0), &job("team-a", "nightly"))
+        .await
+        .unwrap();
+    assert!(store.advance_schedule(s.id, at(3, 0), 2).await.unwrap());
     let now = store.schedule("nightly").await.unwrap().unwrap();
     assert_eq!(
         (now.last_scheduled_at, now.missed_total),
-        (Some(at(2, 0)), 4)
+        (Some(at(3, 0)), 6)
     );
     db.drop_database().await;
 }

@@ -471,3 +471,37 @@ impl JobStore {
         Ok(rows.len() as u64)
     }
 }
+
+/// What [`JobStore::cancel_job`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The job was in this state and is now cancelled.
+    Cancelled(JobState),
+    /// The job had already ended (or is dead); nothing changed.
+    AlreadyEnded(JobState),
+}
+
+impl JobStore {
+    /// Cancels a job wherever it is in its lifecycle, retrying when it moves underneath
+    /// (the submitter acting at the same moment). A submitted or running job's
+    /// SparkApplication is then deleted by the submitter's tracker, which sees the job is
+    /// no longer active.
+    pub async fn cancel_job(&self, id: JobId, note: Note) -> Result<CancelOutcome> {
+        let mut last = None;
+        for _ in 0..8 {
+            let job = self.job(id).await?.ok_or(Error::NotFound(id))?;
+            if !crate::state::can_transition(Some(job.state), JobState::Cancelled) {
+                return Ok(CancelOutcome::AlreadyEnded(job.state));
+            }
+            match self
+                .transition(id, job.state, Target::Cancelled, note.clone())
+                .await
+            {
+                Ok(()) => return Ok(CancelOutcome::Cancelled(job.state)),
+                Err(e @ Error::StateConflict { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(Error::NotFound(id)))
+    }
+}

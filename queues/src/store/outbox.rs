@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{JobStore, to_u64};
 use crate::error::Result;
-use crate::job::Job;
+use crate::job::{Job, JobId};
 use crate::metrics::RetentionLabels;
 use crate::topology::Names;
 
@@ -207,54 +207,74 @@ impl JobStore {
         Ok(report)
     }
 
-    /// Fires a schedule exactly once for a nominal time: claims `(schedule, nominal_time)`
-    /// and puts the job on the outbox (published to `{p}.jobs` like any job, marked as a
-    /// cron job) in one transaction. Returns `false` when that fire already happened
-    /// (another replica won).
+    /// Fires a schedule exactly once for a nominal time: see [`JobStore::record_cron_fires`].
+    /// Returns `false` when that fire already happened (another replica won).
     pub async fn record_cron_fire(
         &self,
         schedule_id: Uuid,
         nominal: NaiveDateTime,
         job: &Job,
     ) -> Result<bool> {
-        let nominal = nominal.and_utc();
-        let mut tx = self.pool.begin().await?;
-        let fired = sqlx::query(
-            "INSERT INTO cron_fires (schedule_id, nominal_time, job_id) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(schedule_id)
-        .bind(nominal)
-        .bind(job.id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if fired {
-            sqlx::query(
-                "INSERT INTO outbox (kind, exchange, routing_key, mandatory, message_id, headers, body) \
-                 VALUES ('job', $1, $2, true, $3, $4, $5)",
-            )
-            .bind(self.names.jobs_exchange())
-            .bind(Names::routing_key(&job.namespace, job.priority))
-            .bind(job.id.to_string())
-            .bind(Json(serde_json::json!({ crate::amqp::SOURCE_HEADER: "cron" })))
-            .bind(serde_json::to_vec(job)?)
-            .execute(&mut *tx)
+        let fired = self
+            .record_cron_fires(&[(schedule_id, nominal, job.clone())])
             .await?;
-            sqlx::query(
-                "UPDATE schedules SET last_scheduled_at = GREATEST(last_scheduled_at, $2), \
-                 updated_at = now() WHERE id = $1",
-            )
-            .bind(schedule_id)
-            .bind(nominal)
-            .execute(&mut *tx)
-            .await?;
+        Ok(fired.contains(&job.id))
+    }
+
+    /// Fires schedules exactly once per nominal time, a batch in one transaction: claims each
+    /// `(schedule, nominal_time)` and puts the claimed ones' jobs on the outbox (published to
+    /// `{p}.jobs` like any job, marked as cron jobs) and moves each schedule's mark. Returns
+    /// the ids of the jobs enqueued; a fire another replica claimed first is left out.
+    pub async fn record_cron_fires(
+        &self,
+        fires: &[(Uuid, NaiveDateTime, Job)],
+    ) -> Result<Vec<JobId>> {
+        if fires.is_empty() {
+            return Ok(Vec::new());
         }
-        tx.commit().await?;
-        if fired {
+        let mut schedules = Vec::with_capacity(fires.len());
+        let mut nominals = Vec::with_capacity(fires.len());
+        let mut ids = Vec::with_capacity(fires.len());
+        let mut keys = Vec::with_capacity(fires.len());
+        let mut bodies = Vec::with_capacity(fires.len());
+        for (schedule, nominal, job) in fires {
+            schedules.push(*schedule);
+            nominals.push(nominal.and_utc());
+            ids.push(job.id.0);
+            keys.push(Names::routing_key(&job.namespace, job.priority));
+            bodies.push(serde_json::to_vec(job)?);
+        }
+        let claimed: Vec<Uuid> = sqlx::query_scalar(
+            "WITH input AS ( \
+               SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[], $4::text[], $5::bytea[]) \
+                 AS t(schedule_id, nominal_time, job_id, routing_key, body)), \
+             claimed AS ( \
+               INSERT INTO cron_fires (schedule_id, nominal_time, job_id) \
+               SELECT schedule_id, nominal_time, job_id FROM input ON CONFLICT DO NOTHING \
+               RETURNING schedule_id, nominal_time, job_id), \
+             queued AS ( \
+               INSERT INTO outbox (kind, exchange, routing_key, mandatory, message_id, headers, body) \
+               SELECT 'job', $6, i.routing_key, true, i.job_id::text, $7, i.body \
+               FROM input i JOIN claimed c ON c.job_id = i.job_id ORDER BY c.nominal_time), \
+             marked AS ( \
+               UPDATE schedules s SET last_scheduled_at = GREATEST(s.last_scheduled_at, m.t), \
+                 updated_at = now() \
+               FROM (SELECT schedule_id, max(nominal_time) AS t FROM claimed GROUP BY schedule_id) m \
+               WHERE s.id = m.schedule_id) \
+             SELECT job_id FROM claimed",
+        )
+        .bind(&schedules)
+        .bind(&nominals)
+        .bind(&ids)
+        .bind(&keys)
+        .bind(&bodies)
+        .bind(self.names.jobs_exchange())
+        .bind(Json(serde_json::json!({ crate::amqp::SOURCE_HEADER: "cron" })))
+        .fetch_all(&self.pool)
+        .await?;
+        if !claimed.is_empty() {
             self.outbox_written();
         }
-        Ok(fired)
+        Ok(claimed.into_iter().map(JobId).collect())
     }
 }

@@ -250,8 +250,9 @@ impl JobStore {
     }
 
     /// Records nominal times handled without a fire (missed, or passed while suspended):
-    /// moves the schedule's mark forward and counts `missed`. Only moves forward, so a
-    /// replica that looked earlier cannot rewind it. Returns whether this call moved it.
+    /// moves the schedule's mark forward to `through` and counts `missed` runs for the
+    /// window ending there. Each window is counted once however many replicas report it, and
+    /// the mark never moves back. Returns whether this call counted the window.
     pub async fn advance_schedule(
         &self,
         id: Uuid,
@@ -259,9 +260,10 @@ impl JobStore {
         missed: u64,
     ) -> Result<bool> {
         let n = sqlx::query(
-            "UPDATE schedules SET last_scheduled_at = $2, \
-             missed_total = missed_total + $3, updated_at = now() \
-             WHERE id = $1 AND (last_scheduled_at IS NULL OR last_scheduled_at < $2)",
+            "UPDATE schedules SET \
+               last_scheduled_at = GREATEST(last_scheduled_at, $2), \
+               missed_total = missed_total + $3, missed_through = $2, updated_at = now() \
+             WHERE id = $1 AND (missed_through IS NULL OR missed_through < $2)",
         )
         .bind(id)
         .bind(label(through))

@@ -1,0 +1,338 @@
+//! `/v1/jobs`: submit, list (filters, cursor pagination), show (state, reason, attempts,
+//! queue position, history), cancel.
+//!
+//! Submitting is idempotent on the job id: the same job again answers `200` with the stored
+//! state (a client retrying after a timeout is safe); a *different* job under an id already
+//! used answers `409`.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use queues::store::{
+    CancelOutcome, JobDetail, JobFilter, JobSource, JobSummary, Note, Page, PageRequest,
+    TransitionRecord, WaitInfo,
+};
+use queues::{Job, JobId, JobState, Priority, ProblemCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::{Caller, Role};
+use super::error::ApiError;
+use super::extract::{Authed, JsonBytes, PathParam, QueryParams, page_limit};
+use super::state::ApiState;
+
+/// `POST /v1/jobs`: validate against the catalog, store, `202 {id}`.
+pub async fn submit(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    Authed(caller): Authed,
+    JsonBytes(body): JsonBytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Submit, None)?;
+    let job = queues::parse_job(&body, &state.catalog).map_err(|rejection| {
+        let status = if rejection.has(ProblemCode::TooLarge) {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let n = rejection.problems.len();
+        ApiError::new(
+            status,
+            "invalid-job",
+            format!(
+                "the job is invalid ({n} problem{}): {}",
+                if n == 1 { "" } else { "s" },
+                rejection.summary()
+            ),
+        )
+        .with_problems(rejection.problems)
+    })?;
+    caller.require(Role::Submit, Some(&job.namespace))?;
+    let location = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)).ok();
+    if state.store.enqueue(&job, JobSource::Http).await? {
+        tracing::info!(job = %job.id, namespace = %job.namespace, priority = %job.priority.as_str(), "job accepted");
+        let mut response = (
+            StatusCode::ACCEPTED,
+            Json(accepted(&job, JobState::Queued, false)),
+        )
+            .into_response();
+        if let Some(l) = location {
+            response.headers_mut().insert(header::LOCATION, l);
+        }
+        return Ok(response);
+    }
+    // The id is taken: the same job again is a retry; anything else is a conflict.
+    match state.store.job(job.id).await? {
+        Some(stored) if stored.job == job => {
+            Ok((StatusCode::OK, Json(accepted(&job, stored.state, true))).into_response())
+        }
+        _ => Err(ApiError::conflict(format!(
+            "job id {} is already used by a different job; omit \"id\" to get a fresh one",
+            job.id
+        ))),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted<'a> {
+    id: JobId,
+    name: &'a str,
+    namespace: &'a str,
+    priority: Priority,
+    state: JobState,
+    duplicate: bool,
+}
+
+fn accepted(job: &Job, state: JobState, duplicate: bool) -> Accepted<'_> {
+    Accepted {
+        id: job.id,
+        name: &job.name,
+        namespace: &job.namespace,
+        priority: job.priority,
+        state,
+        duplicate,
+    }
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    namespace: Option<String>,
+    state: Option<JobState>,
+    priority: Option<Priority>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A page of job summaries, newest first.
+#[derive(Debug, Serialize)]
+pub struct JobPage {
+    items: Vec<JobSummary>,
+    next: Option<String>,
+}
+
+/// The namespaces a listing covers: the one asked for (checked), or every namespace the
+/// caller may see (`None`: all, unfiltered).
+pub fn listing_scope(
+    state: &ApiState,
+    caller: &Caller,
+    asked: Option<&str>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    if let Some(ns) = asked {
+        if state.catalog.namespace(ns).is_none() {
+            return Err(ApiError::bad_request(
+                "invalid-query",
+                format!(
+                    "namespace {:?} is not served; served: {}",
+                    truncate(ns, 80),
+                    state
+                        .catalog
+                        .namespace_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        caller.require(Role::Read, Some(ns))?;
+        return Ok(Some(vec![ns.to_owned()]));
+    }
+    Ok(caller.namespaces().map(|set: &BTreeSet<String>| {
+        set.iter()
+            .filter(|ns| state.catalog.namespace(ns).is_some())
+            .cloned()
+            .collect()
+    }))
+}
+
+/// `GET /v1/jobs?namespace=&state=&priority=&limit=&cursor=`.
+pub async fn list(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    Authed(caller): Authed,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<Json<JobPage>, ApiError> {
+    caller.require(Role::Read, None)?;
+    let limit = page_limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<JobId>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid-query",
+                    "cursor is not one this API returned (a job id)",
+                )
+            })
+        })
+        .transpose()?;
+    let page = PageRequest { after, limit };
+    let scope = listing_scope(&state, &caller, q.namespace.as_deref())?;
+    let filter = |namespace: Option<String>| JobFilter {
+        namespace,
+        state: q.state,
+        priority: q.priority,
+    };
+    let result = match scope {
+        None => state.store.list_jobs(&filter(None), page).await?,
+        Some(namespaces) => {
+            let mut pages = Vec::new();
+            for ns in namespaces {
+                pages.push(state.store.list_jobs(&filter(Some(ns)), page).await?);
+            }
+            // Ids order the listing (newest first): the first `limit` of the merged pages are
+            // the first `limit` over all these namespaces.
+            merge_pages(
+                pages,
+                limit,
+                |j: &JobSummary| std::cmp::Reverse(j.id),
+                |j| j.id,
+            )
+        }
+    };
+    Ok(Json(JobPage {
+        items: result.items,
+        next: result.next.map(|id| id.to_string()),
+    }))
+}
+
+/// Merges keyset pages of disjoint listings that share one order and cursor into the page
+/// the union would have given.
+pub fn merge_pages<T, C, K: Ord>(
+    pages: Vec<Page<T, C>>,
+    limit: u32,
+    order: impl Fn(&T) -> K,
+    cursor: impl Fn(&T) -> C,
+) -> Page<T, C> {
+    let any_next = pages.iter().any(|p| p.next.is_some());
+    let mut items: Vec<T> = pages.into_iter().flat_map(|p| p.items).collect();
+    items.sort_by_key(|i| order(i));
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = items.len() > limit || any_next;
+    items.truncate(limit);
+    let next = if more {
+        items.last().map(&cursor)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn show(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    Authed(caller): Authed,
+    PathParam(id): PathParam<JobId>,
+) -> Result<Json<JobView>, ApiError> {
+    caller.require(Role::Read, None)?;
+    let detail = state
+        .store
+        .job_detail(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
+    caller.require(Role::Read, Some(&detail.job.job.namespace))?;
+    Ok(Json(JobView::from(detail)))
+}
+
+/// A job as `GET /v1/jobs/{id}` shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    id: JobId,
+    name: String,
+    namespace: String,
+    priority: Priority,
+    state: JobState,
+    reason: Option<String>,
+    message: Option<String>,
+    attempt: u32,
+    max_attempts: u32,
+    retries_left: u32,
+    queue_position: Option<u64>,
+    waiting: Option<WaitInfo>,
+    spark_application: Option<String>,
+    source: String,
+    enqueued_at: DateTime<Utc>,
+    queued_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    history: Vec<TransitionRecord>,
+    job: Job,
+}
+
+impl From<JobDetail> for JobView {
+    fn from(d: JobDetail) -> Self {
+        let s = d.job;
+        Self {
+            id: s.job.id,
+            name: s.job.name.clone(),
+            namespace: s.job.namespace.clone(),
+            priority: s.job.priority,
+            state: s.state,
+            reason: s.state_reason.clone(),
+            message: s.state_message.clone(),
+            attempt: s.attempt,
+            max_attempts: s.max_attempts,
+            retries_left: s.retries_left(),
+            queue_position: d.queue_position,
+            waiting: s.waiting.clone(),
+            spark_application: s.spark_app_name.clone(),
+            source: s.source.clone(),
+            enqueued_at: s.enqueued_at,
+            queued_at: s.queued_at,
+            updated_at: s.updated_at,
+            finished_at: s.finished_at,
+            next_attempt_at: s.next_attempt_at,
+            expires_at: s.expires_at,
+            history: d.history,
+            job: s.job,
+        }
+    }
+}
+
+/// `POST /v1/jobs/{id}/cancel`: a job not yet finished becomes `cancelled` (409 when it has
+/// ended). A submitted or running job's SparkApplication is then deleted by the tracker.
+pub async fn cancel(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    Authed(caller): Authed,
+    PathParam(id): PathParam<JobId>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Submit, None)?;
+    let stored = state
+        .store
+        .job(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
+    caller.require(Role::Submit, Some(&stored.job.namespace))?;
+    let note = Note::new(
+        "cancelled",
+        format!("cancelled through the API by {}", caller.name),
+    );
+    match state.store.cancel_job(id, note).await? {
+        CancelOutcome::Cancelled(from) => {
+            tracing::info!(job = %id, from = %from, "job cancelled");
+            Ok(Json(json!({
+                "id": id,
+                "state": JobState::Cancelled,
+                "previousState": from,
+                "message": if from.is_active() {
+                    "cancelled; its SparkApplication is being deleted"
+                } else {
+                    "cancelled"
+                },
+            })))
+        }
+        CancelOutcome::AlreadyEnded(now) => Err(ApiError::conflict(format!(
+            "job {id} is {now}; only queued, waiting, submitted, running or retrying jobs can be cancelled"
+        ))),
+    }
+}
+
+/// At most `n` characters of an untrusted string, for messages.
+pub fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}

@@ -1,0 +1,131 @@
+//! `GET /v1/queues`: for every (namespace, priority) queue the caller may see — depth
+//! (queued, waiting), the oldest wait, and the first jobs in line with their waiting reasons.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use queues::store::QueueStats;
+use queues::{JobId, JobState, Priority};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Role;
+use super::error::ApiError;
+use super::extract::{Authed, QueryParams};
+use super::jobs::listing_scope;
+use super::state::ApiState;
+
+/// Query of `GET /v1/queues`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueuesQuery {
+    namespace: Option<String>,
+    /// Jobs shown per queue (0–100, default 5).
+    heads: Option<u32>,
+}
+
+/// One queue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueView {
+    namespace: String,
+    priority: Priority,
+    depth: u64,
+    queued: u64,
+    waiting: u64,
+    oldest_queued_at: Option<DateTime<Utc>>,
+    oldest_wait_seconds: Option<f64>,
+    heads: Vec<HeadView>,
+}
+
+/// A job near the front of its queue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadView {
+    id: JobId,
+    name: String,
+    state: JobState,
+    position: u64,
+    attempt: u32,
+    queued_at: DateTime<Utc>,
+    waiting_reason: Option<String>,
+    waiting_message: Option<String>,
+}
+
+/// The response.
+#[derive(Debug, Serialize)]
+pub struct QueueList {
+    queues: Vec<QueueView>,
+}
+
+/// `GET /v1/queues?namespace=&heads=`: every served queue in scope, high before normal,
+/// empty ones included (depth 0).
+pub async fn list(
+    State(state): State<ApiState>,
+    Authed(caller): Authed,
+    QueryParams(q): QueryParams<QueuesQuery>,
+) -> Result<Json<QueueList>, ApiError> {
+    caller.require(Role::Read, None)?;
+    let heads_per_queue = match q.heads {
+        None => 5,
+        Some(n) if n <= 100 => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(
+                "invalid-query",
+                format!("heads {n} is out of range; use 0 to 100"),
+            ));
+        }
+    };
+    let scope = listing_scope(&state, &caller, q.namespace.as_deref())?;
+    let namespaces: Vec<String> = match scope {
+        Some(list) => list,
+        None => state.catalog.namespace_names().map(str::to_owned).collect(),
+    };
+    let stats: HashMap<(String, Priority), QueueStats> = state
+        .store
+        .queue_stats()
+        .await?
+        .into_iter()
+        .map(|s| ((s.namespace.clone(), s.priority), s))
+        .collect();
+    let mut heads: HashMap<(String, Priority), Vec<HeadView>> = HashMap::new();
+    if heads_per_queue > 0 {
+        for p in state.store.pending_heads(heads_per_queue).await? {
+            heads
+                .entry((p.job.namespace.clone(), p.job.priority))
+                .or_default()
+                .push(HeadView {
+                    id: p.job.id,
+                    name: p.job.name.clone(),
+                    state: p.state,
+                    position: p.position,
+                    attempt: p.attempt,
+                    queued_at: p.queued_at,
+                    waiting_reason: p.waiting.as_ref().map(|w| w.code.clone()),
+                    waiting_message: p.waiting.as_ref().map(|w| w.message.clone()),
+                });
+        }
+    }
+    let now = Utc::now();
+    let mut queues = Vec::new();
+    for priority in [Priority::High, Priority::Normal] {
+        for ns in &namespaces {
+            let key = (ns.clone(), priority);
+            let s = stats.get(&key);
+            let oldest = s.and_then(|s| s.oldest_queued_at);
+            queues.push(QueueView {
+                namespace: ns.clone(),
+                priority,
+                queued: s.map_or(0, |s| s.queued),
+                waiting: s.map_or(0, |s| s.waiting),
+                depth: s.map_or(0, |s| s.queued + s.waiting),
+                oldest_queued_at: oldest,
+                oldest_wait_seconds: oldest
+                    .map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0),
+                heads: heads.remove(&key).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(Json(QueueList { queues }))
+}

@@ -1,9 +1,18 @@
-//! Command-line interface: argument definitions and the offline commands.
+//! Command-line interface: argument definitions and the commands.
 //!
-//! Exit codes are part of the interface: 0 success, 1 the input was refused (e.g. an invalid
-//! job), 2 usage or config errors.
+//! `validate` works offline; `run` and `migrate` drive the daemon; `enqueue`, `jobs`, `dlq`
+//! and `schedules` are clients of the HTTP API ([`client`] makes the request, [`output`]
+//! prints tables). Exit codes are part of the interface: 0 success, 1 the input was refused
+//! (e.g. an invalid job, an unknown id: any 4xx from the API), 2 usage, config or transport
+//! errors (and 5xx answers).
 
+pub mod client;
+pub mod dlq;
+pub mod enqueue;
+pub mod jobs;
+pub mod output;
 pub mod run;
+pub mod schedules;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -56,4 +65,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Apply the database schema (migrations) and exit.
     Migrate,
+    /// Submit a job file through the API.
+    Enqueue(enqueue::EnqueueArgs),
+    /// List, show and cancel jobs through the API.
+    Jobs(jobs::JobsArgs),
+    /// List, inspect, requeue and purge dead letters through the API.
+    Dlq(dlq::DlqArgs),
+    /// Create, list, show, pause, resume and delete cron schedules through the API.
+    Schedules(schedules::SchedulesArgs),
 }

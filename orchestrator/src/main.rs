@@ -6,7 +6,7 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-use orchestrator::cli::{Cli, Command, Exit, run, validate};
+use orchestrator::cli::{Cli, Command, Exit, dlq, enqueue, jobs, run, schedules, validate};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -31,5 +31,17 @@ fn main() -> ExitCode {
         .into(),
         Command::Run(args) => run::run(&cli.config, args).into(),
         Command::Migrate => run::migrate(&cli.config).into(),
+        Command::Enqueue(args) => {
+            enqueue::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+        }
+        Command::Jobs(args) => {
+            jobs::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+        }
+        Command::Dlq(args) => {
+            dlq::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+        }
+        Command::Schedules(args) => {
+            schedules::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! `/v1/jobs` over real HTTP on a fresh database: submit (valid, invalid, duplicate, too
 //! large, not JSON, hostile), list with filters and pagination, show, cancel.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is how a test reports failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
 
 #[path = "support/api.rs"]
 mod support;
@@ -17,24 +21,36 @@ use support::{ADMIN, READ_A, READ_AB, SUBMIT_A, SUBMIT_B, TestApi, job};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_job_is_accepted_stored_and_shown_with_history_and_position() {
     let api = TestApi::start().await;
-    let first = api.post("/v1/jobs", SUBMIT_A, &job("team-a", "first")).await;
+    let first = api
+        .post("/v1/jobs", SUBMIT_A, &job("team-a", "first"))
+        .await;
     assert_eq!(first.status, 202, "{}", first.text);
     let id = first.body["id"].as_str().unwrap().to_owned();
     assert_eq!(first.body["state"], "queued");
     assert_eq!(first.body["duplicate"], false);
     assert_eq!(first.headers["location"], format!("/v1/jobs/{id}").as_str());
-    let second = api.post("/v1/jobs", SUBMIT_A, &job("team-a", "second")).await;
+    let second = api
+        .post("/v1/jobs", SUBMIT_A, &job("team-a", "second"))
+        .await;
     assert_eq!(second.status, 202);
 
     let stored = api.store.job(id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(stored.source, "http");
     assert_eq!(stored.job.name, "first");
 
-    let shown = api.get(&format!("/v1/jobs/{}", second.body["id"].as_str().unwrap()), READ_A).await;
+    let shown = api
+        .get(
+            &format!("/v1/jobs/{}", second.body["id"].as_str().unwrap()),
+            READ_A,
+        )
+        .await;
     assert_eq!(shown.status, 200, "{}", shown.text);
     let v = &shown.body;
     assert_eq!(v["state"], "queued");
-    assert_eq!(v["queuePosition"], 2, "second in the team-a normal queue: {v}");
+    assert_eq!(
+        v["queuePosition"], 2,
+        "second in the team-a normal queue: {v}"
+    );
     assert_eq!(v["attempt"], 1);
     assert_eq!(v["source"], "http");
     assert_eq!(v["job"]["executor"]["instances"], 2);
@@ -57,7 +73,12 @@ async fn an_invalid_job_is_refused_with_every_problem_and_nothing_is_stored() {
     let problems = answer.body["problems"].as_array().unwrap();
     let found: HashSet<(String, String)> = problems
         .iter()
-        .map(|p| (p["code"].as_str().unwrap().to_owned(), p["path"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_owned(),
+                p["path"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for expected in [
         ("invalid-name", "$.name"),
@@ -69,7 +90,11 @@ async fn an_invalid_job_is_refused_with_every_problem_and_nothing_is_stored() {
             "{expected:?} missing from {problems:?}"
         );
     }
-    assert!(problems.iter().all(|p| p["message"].as_str().is_some_and(|m| !m.is_empty())));
+    assert!(
+        problems
+            .iter()
+            .all(|p| p["message"].as_str().is_some_and(|m| !m.is_empty()))
+    );
     let unknown_ns = api.post("/v1/jobs", ADMIN, &job("team-zz", "x")).await;
     assert_eq!(unknown_ns.status, 400);
     assert_eq!(unknown_ns.body["problems"][0]["code"], "unknown-namespace");
@@ -106,16 +131,15 @@ async fn bad_bodies_get_json_errors_with_the_right_status() {
     let empty = post("application/json", Vec::new()).await;
     assert_eq!(empty.status, 400);
 
-    let text = post("text/plain", serde_json::to_vec(&job("team-a", "x")).unwrap()).await;
+    let text = post(
+        "text/plain",
+        serde_json::to_vec(&job("team-a", "x")).unwrap(),
+    )
+    .await;
     assert_eq!(text.status, 415, "{}", text.text);
     assert_eq!(text.body["error"], "unsupported-media-type");
     let none = api
-        .request(
-            Method::POST,
-            "/v1/jobs",
-            Some(SUBMIT_A),
-            None,
-        )
+        .request(Method::POST, "/v1/jobs", Some(SUBMIT_A), None)
         .await;
     assert_eq!(none.status, 415);
 
@@ -157,10 +181,24 @@ async fn hostile_strings_are_refused_or_stored_verbatim_never_crash() {
         j["arguments"] = json!([s]);
         j["tags"] = json!({ "team": s });
         let a = api.post("/v1/jobs", SUBMIT_A, &j).await;
-        assert!(a.status == 202 || a.status == 400, "{s:?}: {} {}", a.status, a.text);
+        assert!(
+            a.status == 202 || a.status == 400,
+            "{s:?}: {} {}",
+            a.status,
+            a.text
+        );
         if a.status == 202 {
-            let shown = api.get(&format!("/v1/jobs/{}", a.body["id"].as_str().unwrap()), READ_A).await;
-            assert_eq!(shown.body["job"]["arguments"][0], json!(s), "stored verbatim");
+            let shown = api
+                .get(
+                    &format!("/v1/jobs/{}", a.body["id"].as_str().unwrap()),
+                    READ_A,
+                )
+                .await;
+            assert_eq!(
+                shown.body["job"]["arguments"][0],
+                json!(s),
+                "stored verbatim"
+            );
         } else {
             assert!(!a.body["problems"].as_array().unwrap().is_empty());
         }
@@ -175,7 +213,11 @@ async fn hostile_strings_are_refused_or_stored_verbatim_never_crash() {
     ] {
         let a = api.get(path, ADMIN).await;
         assert_eq!(a.status, 400, "{path}: {}", a.text);
-        assert!(a.body["error"].is_string() && a.body["message"].is_string(), "{path}: {}", a.text);
+        assert!(
+            a.body["error"].is_string() && a.body["message"].is_string(),
+            "{path}: {}",
+            a.text
+        );
     }
     let health = api.get("/healthz", ADMIN).await;
     assert_eq!(health.status, 200);
@@ -199,7 +241,11 @@ async fn the_same_id_twice_is_idempotent_and_a_different_job_under_it_conflicts(
     assert_eq!(different.status, 409, "{}", different.text);
     assert_eq!(different.body["error"], "conflict");
     let listed = api.get("/v1/jobs", ADMIN).await;
-    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "one job stored");
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "one job stored"
+    );
     api.finish().await;
 }
 
@@ -209,7 +255,11 @@ async fn listing_filters_and_walks_every_page_without_duplicates_or_misses() {
     let mut expected: HashSet<String> = HashSet::new();
     let mut team_b = HashSet::new();
     for i in 0..23 {
-        let (ns, token) = if i % 3 == 0 { ("team-b", SUBMIT_B) } else { ("team-a", SUBMIT_A) };
+        let (ns, token) = if i % 3 == 0 {
+            ("team-b", SUBMIT_B)
+        } else {
+            ("team-a", SUBMIT_A)
+        };
         let mut j = job(ns, &format!("job-{i}"));
         if i % 4 == 0 {
             j["priority"] = json!("high");
@@ -254,21 +304,47 @@ async fn listing_filters_and_walks_every_page_without_duplicates_or_misses() {
     }
     // A team-a reader sees only team-a, unasked.
     let a_only = api.get("/v1/jobs?limit=1000", READ_A).await;
-    let ids: HashSet<String> = a_only.body["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
+    let ids: HashSet<String> = a_only.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids, expected.difference(&team_b).cloned().collect());
     // Filters.
     let b = api.get("/v1/jobs?namespace=team-b&limit=1000", ADMIN).await;
-    let ids: HashSet<String> = b.body["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
+    let ids: HashSet<String> = b.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids, team_b);
     let high = api.get("/v1/jobs?priority=high&limit=1000", ADMIN).await;
     assert_eq!(high.body["items"].as_array().unwrap().len(), 6);
-    assert!(high.body["items"].as_array().unwrap().iter().all(|j| j["priority"] == "high"));
-    let queued = api.get("/v1/jobs?state=queued&namespace=team-a", READ_A).await;
+    assert!(
+        high.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["priority"] == "high")
+    );
+    let queued = api
+        .get("/v1/jobs?state=queued&namespace=team-a", READ_A)
+        .await;
     assert_eq!(queued.status, 200);
     let running = api.get("/v1/jobs?state=running", ADMIN).await;
     assert_eq!(running.body["items"], json!([]));
     // Bad queries.
-    for q in ["state=finished", "priority=urgent", "limit=0", "limit=1001", "limit=x", "colour=blue", "namespace=team-zz"] {
+    for q in [
+        "state=finished",
+        "priority=urgent",
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "colour=blue",
+        "namespace=team-zz",
+    ] {
         let a = api.get(&format!("/v1/jobs?{q}"), ADMIN).await;
         assert_eq!(a.status, 400, "{q}: {}", a.text);
     }
@@ -278,42 +354,80 @@ async fn listing_filters_and_walks_every_page_without_duplicates_or_misses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_moves_unfinished_jobs_to_cancelled_and_refuses_finished_ones() {
     let api = TestApi::start().await;
-    let queued = api.post("/v1/jobs", SUBMIT_A, &job("team-a", "to-cancel")).await;
+    let queued = api
+        .post("/v1/jobs", SUBMIT_A, &job("team-a", "to-cancel"))
+        .await;
     let id = queued.body["id"].as_str().unwrap().to_owned();
-    let cancelled = api.post_empty(&format!("/v1/jobs/{id}/cancel"), SUBMIT_A).await;
+    let cancelled = api
+        .post_empty(&format!("/v1/jobs/{id}/cancel"), SUBMIT_A)
+        .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.text);
     assert_eq!(cancelled.body["state"], "cancelled");
     assert_eq!(cancelled.body["previousState"], "queued");
     let shown = api.get(&format!("/v1/jobs/{id}"), READ_A).await;
     assert_eq!(shown.body["state"], "cancelled");
     assert_eq!(shown.body["queuePosition"], Value::Null);
-    let last = shown.body["history"].as_array().unwrap().last().unwrap().clone();
+    let last = shown.body["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["to"], "cancelled");
-    assert!(last["message"].as_str().unwrap().contains("submitter-a"), "{last}");
-    let again = api.post_empty(&format!("/v1/jobs/{id}/cancel"), SUBMIT_A).await;
+    assert!(
+        last["message"].as_str().unwrap().contains("submitter-a"),
+        "{last}"
+    );
+    let again = api
+        .post_empty(&format!("/v1/jobs/{id}/cancel"), SUBMIT_A)
+        .await;
     assert_eq!(again.status, 409, "{}", again.text);
 
     // A running job can be cancelled too (its application is then the tracker's to delete).
-    let running = api.post("/v1/jobs", SUBMIT_A, &job("team-a", "running")).await;
+    let running = api
+        .post("/v1/jobs", SUBMIT_A, &job("team-a", "running"))
+        .await;
     let rid: JobId = running.body["id"].as_str().unwrap().parse().unwrap();
     let submission = queues::store::Submission {
         spark_app_name: format!("running-{}", rid.short()),
         attempt: 1,
         footprint: queues::store::Footprint::default(),
     };
-    api.store.transition(rid, JobState::Queued, Target::Submitted(submission), Note::new("test", "submitted")).await.unwrap();
-    api.store.transition(rid, JobState::Submitted, Target::Running, Note::new("test", "running")).await.unwrap();
-    let c = api.post_empty(&format!("/v1/jobs/{rid}/cancel"), SUBMIT_A).await;
+    api.store
+        .transition(
+            rid,
+            JobState::Queued,
+            Target::Submitted(submission),
+            Note::new("test", "submitted"),
+        )
+        .await
+        .unwrap();
+    api.store
+        .transition(
+            rid,
+            JobState::Submitted,
+            Target::Running,
+            Note::new("test", "running"),
+        )
+        .await
+        .unwrap();
+    let c = api
+        .post_empty(&format!("/v1/jobs/{rid}/cancel"), SUBMIT_A)
+        .await;
     assert_eq!(c.status, 200, "{}", c.text);
     assert_eq!(c.body["previousState"], "running");
 
-    let missing = api.post_empty(&format!("/v1/jobs/{}/cancel", JobId::generate()), SUBMIT_A).await;
+    let missing = api
+        .post_empty(&format!("/v1/jobs/{}/cancel", JobId::generate()), SUBMIT_A)
+        .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["error"], "not-found");
     let bad_id = api.post_empty("/v1/jobs/not-a-uuid/cancel", SUBMIT_A).await;
     assert_eq!(bad_id.status, 400);
     assert_eq!(bad_id.body["error"], "invalid-path");
-    let unknown = api.get(&format!("/v1/jobs/{}", JobId::generate()), ADMIN).await;
+    let unknown = api
+        .get(&format!("/v1/jobs/{}", JobId::generate()), ADMIN)
+        .await;
     assert_eq!(unknown.status, 404);
     api.finish().await;
 }

@@ -1,7 +1,11 @@
 //! Health, readiness (including a failing component), metrics, the queues view, JSON answers
 //! for unknown paths and methods, and the OpenAPI document held to the router's routes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is how a test reports failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
 
 #[path = "support/api.rs"]
 mod support;
@@ -23,7 +27,10 @@ async fn health_and_readiness_answer_and_readiness_names_a_failing_component() {
     assert_eq!((h.status, h.body.clone()), (200, json!({"status": "ok"})));
     let r = api.request(Method::GET, "/readyz", None, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body, json!({"ready": true, "components": {"database": {"ok": true}}}));
+    assert_eq!(
+        r.body,
+        json!({"ready": true, "components": {"database": {"ok": true}}})
+    );
     api.finish().await;
 
     // The same probe over a database that does not exist: not ready, and it says why.
@@ -32,7 +39,11 @@ async fn health_and_readiness_answer_and_readiness_names_a_failing_component() {
             .acquire_timeout(std::time::Duration::from_secs(1))
             .connect_lazy("postgres://postgres@127.0.0.1:5432/orchhttp_no_such_database")
             .unwrap();
-        let store = JobStore::new(pool, Names::new("x").unwrap(), Arc::new(queues::Metrics::default()));
+        let store = JobStore::new(
+            pool,
+            Names::new("x").unwrap(),
+            Arc::new(queues::Metrics::default()),
+        );
         s.readiness = Arc::new(StoreReadiness::new(store));
         s
     })
@@ -41,8 +52,21 @@ async fn health_and_readiness_answer_and_readiness_names_a_failing_component() {
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(r.body["ready"], false);
     assert_eq!(r.body["components"]["database"]["ok"], false);
-    assert!(r.body["components"]["database"]["error"].as_str().unwrap().contains("orchhttp_no_such_database"), "{}", r.text);
-    assert_eq!(down.request(Method::GET, "/healthz", None, None).await.status, 200, "alive though not ready");
+    assert!(
+        r.body["components"]["database"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("orchhttp_no_such_database"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        down.request(Method::GET, "/healthz", None, None)
+            .await
+            .status,
+        200,
+        "alive though not ready"
+    );
     down.finish().await;
 
     // A schema without the migrations is not ready either.
@@ -52,7 +76,10 @@ async fn health_and_readiness_answer_and_readiness_names_a_failing_component() {
         impl Readiness for Stale {
             async fn check(&self) -> Vec<Component> {
                 let mut c = StoreReadiness::new(self.0.clone()).check().await;
-                c.push(Component::new("kubernetes", Err("connection refused".into())));
+                c.push(Component::new(
+                    "kubernetes",
+                    Err("connection refused".into()),
+                ));
                 c
             }
         }
@@ -63,27 +90,66 @@ async fn health_and_readiness_answer_and_readiness_names_a_failing_component() {
     let r = stale.request(Method::GET, "/readyz", None, None).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body["components"]["database"]["ok"], true);
-    assert_eq!(r.body["components"]["kubernetes"], json!({"ok": false, "error": "connection refused"}));
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)")
-        .execute(stale.store.pool())
-        .await
-        .unwrap();
+    assert_eq!(
+        r.body["components"]["kubernetes"],
+        json!({"ok": false, "error": "connection refused"})
+    );
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+    )
+    .execute(stale.store.pool())
+    .await
+    .unwrap();
     let r = stale.request(Method::GET, "/readyz", None, None).await;
-    assert!(r.body["components"]["database"]["error"].as_str().unwrap().contains("orchestrator migrate"), "{}", r.text);
+    assert!(
+        r.body["components"]["database"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("orchestrator migrate"),
+        "{}",
+        r.text
+    );
     stale.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_render_the_registry_and_can_require_a_token() {
     let api = TestApi::start().await;
-    let a = api.post("/v1/jobs", SUBMIT_A, &job("team-a", "doomed")).await;
+    let a = api
+        .post("/v1/jobs", SUBMIT_A, &job("team-a", "doomed"))
+        .await;
     let id: JobId = a.body["id"].as_str().unwrap().parse().unwrap();
-    api.store.dead_letter(id, JobState::Queued, DeadReason::NeverFits, "no node can hold it").await.unwrap();
+    api.store
+        .dead_letter(
+            id,
+            JobState::Queued,
+            DeadReason::NeverFits,
+            "no node can hold it",
+        )
+        .await
+        .unwrap();
     let m = api.request(Method::GET, "/metrics", None, None).await;
     assert_eq!(m.status, 200);
-    assert!(m.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
-    assert!(m.text.contains("# TYPE orchestrator_dead_letters counter"), "{}", m.text);
-    let line = m.text.lines().find(|l| l.starts_with("orchestrator_dead_letters_total{") && l.contains("team-a") && l.contains("never-fits")).unwrap_or_else(|| panic!("{}", m.text));
+    assert!(
+        m.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(
+        m.text.contains("# TYPE orchestrator_dead_letters counter"),
+        "{}",
+        m.text
+    );
+    let line = m
+        .text
+        .lines()
+        .find(|l| {
+            l.starts_with("orchestrator_dead_letters_total{")
+                && l.contains("team-a")
+                && l.contains("never-fits")
+        })
+        .unwrap_or_else(|| panic!("{}", m.text));
     assert!(line.ends_with(" 1"), "{line}");
     assert!(m.text.trim_end().ends_with("# EOF"));
     api.finish().await;
@@ -97,7 +163,13 @@ async fn metrics_render_the_registry_and_can_require_a_token() {
     let m = closed.request(Method::GET, "/metrics", None, None).await;
     assert_eq!(m.status, 401);
     assert_eq!(m.body["error"], "unauthenticated");
-    assert_eq!(closed.request(Method::GET, "/metrics", Some(READ_A), None).await.status, 200);
+    assert_eq!(
+        closed
+            .request(Method::GET, "/metrics", Some(READ_A), None)
+            .await
+            .status,
+        200
+    );
     closed.finish().await;
 }
 
@@ -106,7 +178,9 @@ async fn queues_show_depth_oldest_wait_and_heads_with_waiting_reasons() {
     let api = TestApi::start().await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let a = api.post("/v1/jobs", SUBMIT_A, &job("team-a", &format!("n{i}"))).await;
+        let a = api
+            .post("/v1/jobs", SUBMIT_A, &job("team-a", &format!("n{i}")))
+            .await;
         ids.push(a.body["id"].as_str().unwrap().parse::<JobId>().unwrap());
     }
     let mut high = job("team-b", "urgent");
@@ -124,8 +198,25 @@ async fn queues_show_depth_oldest_wait_and_heads_with_waiting_reasons() {
     let q = api.get("/v1/queues?heads=2", ADMIN).await;
     assert_eq!(q.status, 200, "{}", q.text);
     let queues = q.body["queues"].as_array().unwrap();
-    let keys: Vec<(String, String)> = queues.iter().map(|q| (q["namespace"].as_str().unwrap().into(), q["priority"].as_str().unwrap().into())).collect();
-    assert_eq!(keys, [("team-a", "high"), ("team-b", "high"), ("team-a", "normal"), ("team-b", "normal")].map(|(a, b)| (a.to_owned(), b.to_owned())));
+    let keys: Vec<(String, String)> = queues
+        .iter()
+        .map(|q| {
+            (
+                q["namespace"].as_str().unwrap().into(),
+                q["priority"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("team-a", "high"),
+            ("team-b", "high"),
+            ("team-a", "normal"),
+            ("team-b", "normal")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
     let a_normal = &queues[2];
     assert_eq!(a_normal["depth"], 3);
     assert_eq!(a_normal["queued"], 2);
@@ -142,7 +233,13 @@ async fn queues_show_depth_oldest_wait_and_heads_with_waiting_reasons() {
     assert_eq!(queues[0]["depth"], 0);
     assert_eq!(queues[0]["oldestWaitSeconds"], Value::Null);
     let none = api.get("/v1/queues?heads=0&namespace=team-a", READ_A).await;
-    assert!(none.body["queues"].as_array().unwrap().iter().all(|q| q["heads"] == json!([])));
+    assert!(
+        none.body["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["heads"] == json!([]))
+    );
     assert_eq!(api.get("/v1/queues?heads=101", ADMIN).await.status, 400);
     api.finish().await;
 }
@@ -153,7 +250,9 @@ async fn unknown_paths_and_methods_answer_json() {
     let a = api.get("/v1/nothing-here", ADMIN).await;
     assert_eq!(a.status, 404);
     assert_eq!(a.body["error"], "not-found");
-    let a = api.request(Method::DELETE, "/v1/jobs", Some(ADMIN), None).await;
+    let a = api
+        .request(Method::DELETE, "/v1/jobs", Some(ADMIN), None)
+        .await;
     assert_eq!(a.status, 405, "{}", a.text);
     assert_eq!(a.body["error"], "method-not-allowed");
     api.finish().await;
@@ -175,10 +274,16 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         .unwrap()
         .iter()
         .flat_map(|(path, ops)| {
-            ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), path.clone()))
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
         })
         .collect();
-    let served: BTreeSet<(String, String)> = routes().iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect();
+    let served: BTreeSet<(String, String)> = routes()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect();
     assert_eq!(documented, served, "the document and the router disagree");
 
     // Every route is really served (no 404 "no such endpoint", no 405), and documented paths
@@ -187,11 +292,24 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     for path in paths {
         for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
             let a = api
-                .request(method.clone(), &concrete(path), Some(ADMIN), Some(("application/json", b"{}".to_vec())))
+                .request(
+                    method.clone(),
+                    &concrete(path),
+                    Some(ADMIN),
+                    Some(("application/json", b"{}".to_vec())),
+                )
                 .await;
             let is_route = served.contains(&(method.to_string(), path.to_owned()));
-            let unrouted = a.status == 405 || (a.status == 404 && a.body["message"].as_str().is_some_and(|m| m.contains("no such endpoint")));
-            assert_eq!(!unrouted, is_route, "{method} {path}: {} {}", a.status, a.text);
+            let unrouted = a.status == 405
+                || (a.status == 404
+                    && a.body["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("no such endpoint")));
+            assert_eq!(
+                !unrouted, is_route,
+                "{method} {path}: {} {}",
+                a.status, a.text
+            );
         }
     }
 
@@ -208,7 +326,10 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     // Every operation says what it answers.
     for (_, ops) in doc["paths"].as_object().unwrap() {
         for (m, op) in ops.as_object().unwrap() {
-            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{m}");
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{m}"
+            );
             assert!(op["summary"].is_string());
         }
     }

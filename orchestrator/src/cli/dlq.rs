@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::Exit;
 use super::client::{self, Call, ClientArgs, Payload, query};
-use super::output::{Table, block, field, next_page, text};
+use super::output::{Table, block, clean_multiline, field, next_page};
 
 /// Arguments of `dlq`.
 #[derive(Debug, Args)]
@@ -224,7 +224,10 @@ fn render_show(v: &Value, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     writeln!(out, "body:")?;
-    writeln!(out, "{}", text(v.get("body").unwrap_or(&Value::Null)))
+    match v.get("body").and_then(Value::as_str) {
+        Some(body) => writeln!(out, "{}", clean_multiline(body)),
+        None => writeln!(out, "(not UTF-8 text; {} bytes)", field(v, "bodyBytes")),
+    }
 }
 
 fn render_requeue(v: &Value, out: &mut dyn Write) -> io::Result<()> {

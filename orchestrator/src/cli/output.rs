@@ -12,6 +12,19 @@ pub fn clean(s: &str) -> String {
         .collect()
 }
 
+/// Like [`clean`], keeping line breaks and tabs (for message bodies shown as blocks).
+pub fn clean_multiline(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// A field of a JSON object as display text: strings unquoted, `null`/absent as `-`.
 pub fn field(v: &Value, key: &str) -> String {
     text(v.get(key).unwrap_or(&Value::Null))

@@ -2,7 +2,10 @@
 //! served on 127.0.0.1:0 in-process, with a token per role and namespace scope. Databases
 //! left by crashed runs are swept after two hours.
 
-#![allow(dead_code, reason = "each test file uses a different part of the helper")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the helper"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,7 +45,8 @@ fn pg(database: &str) -> PgConnectOptions {
 
 /// The example config's catalog (namespaces team-a and team-b, node types small/medium/large).
 pub fn catalog() -> Catalog {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/orchestrator.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/orchestrator.toml");
     Config::from_file(&path).unwrap().catalog
 }
 
@@ -127,7 +131,11 @@ impl TestApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let token = CancellationToken::new();
-        let server = tokio::spawn(http::serve(listener, http::router(state.clone()), token.clone()));
+        let server = tokio::spawn(http::serve(
+            listener,
+            http::router(state.clone()),
+            token.clone(),
+        ));
         Self {
             url,
             store,
@@ -174,7 +182,8 @@ impl TestApi {
 
     /// GET.
     pub async fn get(&self, path: &str, token: &str) -> Answer {
-        self.request(reqwest::Method::GET, path, Some(token), None).await
+        self.request(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     /// POST JSON.
@@ -190,7 +199,8 @@ impl TestApi {
 
     /// POST with no body.
     pub async fn post_empty(&self, path: &str, token: &str) -> Answer {
-        self.request(reqwest::Method::POST, path, Some(token), None).await
+        self.request(reqwest::Method::POST, path, Some(token), None)
+            .await
     }
 
     /// Stops the server and drops the database.
@@ -225,11 +235,12 @@ async fn create_database() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let stale: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
-        .bind(format!("{DB_PREFIX}%"))
-        .fetch_all(&mut admin)
-        .await
-        .unwrap_or_default();
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+            .bind(format!("{DB_PREFIX}%"))
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
     for name in stale {
         let created: Option<u64> = name
             .strip_prefix(DB_PREFIX)
@@ -237,7 +248,9 @@ async fn create_database() -> String {
             .and_then(|s| s.parse().ok());
         if created.is_some_and(|s| s + 7200 < now) {
             let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
                 .await;
         }
     }
@@ -253,7 +266,9 @@ async fn create_database() -> String {
 async fn drop_database(name: &str) {
     if let Ok(mut admin) = pg("postgres").connect().await {
         let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
             .await;
     }
 }

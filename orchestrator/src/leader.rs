@@ -42,9 +42,7 @@ pub fn elect(
     let task = tokio::spawn(async move {
         let mut failures = 0u32;
         loop {
-            let duration = u64::try_from(config.lease_duration.0.as_secs())
-                .unwrap_or(15)
-                .max(2);
+            let duration = config.lease_duration.0.as_secs().max(2);
             let built = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
                 .with_namespace(&config.lease_namespace)
                 .with_identity(&identity)

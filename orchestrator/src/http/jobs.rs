@@ -336,3 +336,54 @@ pub async fn cancel(
 pub fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(items: &[i64], next: bool) -> Page<i64, i64> {
+        Page {
+            items: items.to_vec(),
+            next: next.then(|| *items.last().unwrap()),
+        }
+    }
+
+    #[test]
+    fn merged_pages_equal_the_union_listing() {
+        // Three namespaces' ids, listed ascending with limit 3 after cursor 0.
+        let cases: [(&[Page<i64, i64>], &[i64], Option<i64>); 4] = [
+            (
+                &[
+                    page(&[1, 4, 7], true),
+                    page(&[2, 5], false),
+                    page(&[3], false),
+                ],
+                &[1, 2, 3],
+                Some(3),
+            ),
+            (&[page(&[1], false), page(&[2], false)], &[1, 2], None),
+            (
+                &[page(&[1, 2, 3], false), page(&[], false)],
+                &[1, 2, 3],
+                None,
+            ),
+            (
+                &[page(&[5, 6, 7], true), page(&[1, 2, 3], false)],
+                &[1, 2, 3],
+                Some(3),
+            ),
+        ];
+        for (pages, items, next) in cases {
+            let merged = merge_pages(pages.to_vec(), 3, |i| *i, |i| *i);
+            assert_eq!(merged.items, items);
+            assert_eq!(merged.next, next);
+        }
+        let desc = merge_pages(
+            vec![page(&[9, 3], false), page(&[8, 7], false)],
+            3,
+            |i| std::cmp::Reverse(*i),
+            |i| *i,
+        );
+        assert_eq!((desc.items, desc.next), (vec![9, 8, 7], Some(7)));
+    }
+}

@@ -89,7 +89,14 @@ pub fn check(
 ) -> Result<NewSchedule, Vec<Problem>> {
     let mut problems = Vec::new();
     if let Err(m) = queues::names::check_job_name(&request.name) {
-        problems.push(problem(ProblemCode::InvalidName, "$.name", m));
+        problems.push(problem(
+            ProblemCode::InvalidName,
+            "$.name",
+            format!(
+                "schedule name {:?} is invalid: {m}",
+                truncate(&request.name, 80)
+            ),
+        ));
     }
     match request.time_zone.parse::<chrono_tz::Tz>() {
         Err(_) => problems.push(problem(
@@ -440,4 +447,73 @@ pub async fn resume(
     PathParam(name): PathParam<String>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     set_suspended(state, caller, name, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn catalog() -> queues::Catalog {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/orchestrator.toml");
+        crate::config::Config::from_file(&path).unwrap().catalog
+    }
+
+    fn request(edit: impl FnOnce(&mut Value)) -> ScheduleRequest {
+        let mut v = json!({
+            "name": "nightly",
+            "cron": "0 2 * * *",
+            "jobTemplate": {
+                "apiVersion": "v1", "name": "etl", "namespace": "team-a", "mainApplicationFile": "local:///app.jar",
+                "mainClass": "Main", "driver": {"nodeType": "small"},
+                "executor": {"nodeType": "small", "instances": 1}
+            }
+        });
+        edit(&mut v);
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_and_the_namespace_comes_from_the_template() {
+        let s = check(request(|_| {}), &catalog()).unwrap();
+        assert_eq!(s.namespace, "team-a");
+        assert_eq!(s.time_zone, "UTC");
+        assert_eq!(
+            (s.missed_run_policy.as_str(), s.concurrency_policy.as_str()),
+            ("skip", "allow")
+        );
+        assert_eq!((s.catch_up_limit, s.starting_deadline_seconds), (1, 300));
+    }
+
+    #[test]
+    fn each_mistake_is_one_problem_at_its_path() {
+        let cases: [(fn(&mut Value), &str); 8] = [
+            (|v| v["name"] = json!("UPPER"), "$.name"),
+            (|v| v["cron"] = json!("0 2 * *"), "$.cron"),
+            (|v| v["timeZone"] = json!("Nowhere/Town"), "$.timeZone"),
+            (
+                |v| v["missedRunPolicy"] = json!("later"),
+                "$.missedRunPolicy",
+            ),
+            (|v| v["catchUpLimit"] = json!(5000), "$.catchUpLimit"),
+            (
+                |v| v["concurrencyPolicy"] = json!("never"),
+                "$.concurrencyPolicy",
+            ),
+            (
+                |v| v["jobTemplate"]["id"] = json!("0190d3c4-0000-7000-8000-000000000001"),
+                "$.jobTemplate.id",
+            ),
+            (
+                |v| v["jobTemplate"]["driver"] = json!({"nodeType": "nope"}),
+                "$.jobTemplate.driver.nodeType",
+            ),
+        ];
+        for (edit, path) in cases {
+            let problems = check(request(edit), &catalog()).unwrap_err();
+            assert_eq!(problems.len(), 1, "{path}: {problems:?}");
+            assert_eq!(problems[0].path, path);
+        }
+    }
 }

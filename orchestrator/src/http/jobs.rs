@@ -348,10 +348,13 @@ mod tests {
         }
     }
 
+    /// Pages of each namespace, the merged items, the merged cursor.
+    type Case<'a> = (&'a [Page<i64, i64>], &'a [i64], Option<i64>);
+
     #[test]
     fn merged_pages_equal_the_union_listing() {
         // Three namespaces' ids, listed ascending with limit 3 after cursor 0.
-        let cases: [(&[Page<i64, i64>], &[i64], Option<i64>); 4] = [
+        let cases: [Case<'_>; 4] = [
             (
                 &[
                     page(&[1, 4, 7], true),

@@ -488,7 +488,8 @@ mod tests {
 
     #[test]
     fn each_mistake_is_one_problem_at_its_path() {
-        let cases: [(fn(&mut Value), &str); 8] = [
+        type Edit = fn(&mut Value);
+        let cases: [(Edit, &str); 8] = [
             (|v| v["name"] = json!("UPPER"), "$.name"),
             (|v| v["cron"] = json!("0 2 * *"), "$.cron"),
             (|v| v["timeZone"] = json!("Nowhere/Town"), "$.timeZone"),

@@ -91,7 +91,7 @@ impl Drop for Run {
 async fn measure(label: &str, pending: usize, rounds: f64) {
     let mut cluster = e2e::world::default_cluster(2);
     for n in 0..NAMESPACES {
-        cluster = cluster.with_namespace(format!("team-{n}"));
+        cluster = cluster.with_namespace(&format!("team-{n}"));
     }
     let sim = Simulator::start(cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
     let db = TestDb::new().await;

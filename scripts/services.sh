@@ -66,5 +66,6 @@ ensure_tools() {
 
 ensure_postgres
 ensure_rabbitmq
-ensure_tools
+# `--core`: only the services (the demo); otherwise also the test tools.
+[ "${1:-}" = "--core" ] || ensure_tools
 log "PostgreSQL and RabbitMQ answer on 127.0.0.1"

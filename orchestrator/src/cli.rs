@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod enqueue;
 pub mod jobs;
 pub mod output;
+pub mod queues;
 pub mod run;
 pub mod schedules;
 pub mod validate;
@@ -73,4 +74,6 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Create, list, show, pause, resume and delete cron schedules through the API.
     Schedules(schedules::SchedulesArgs),
+    /// Queue depths, oldest waits and the jobs at the front, with why they wait.
+    Queues(queues::QueuesArgs),
 }

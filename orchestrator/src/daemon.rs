@@ -8,7 +8,6 @@
 //! flush the outbox, close connections — all within a deadline.
 
 mod health;
-mod http_min;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +28,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 pub use self::health::Health;
 use crate::config::Config;
 use crate::cron::runner::CronRunner;
+use crate::http::ApiState;
+use crate::http::auth::Authenticator;
 use crate::leader;
 use crate::metrics::{CronMetrics, DaemonMetrics};
 
@@ -49,9 +50,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// The cluster snapshot never became ready.
-    #[error("capacity: {0}")]
-    Capacity(String),
+    /// The `[auth]` section is unusable.
+    #[error("auth: {0}")]
+    Auth(String),
 }
 
 /// A running daemon.
@@ -170,10 +171,22 @@ impl Daemon {
         }));
 
         let health = Health::new(store.clone(), connection.status().clone(), client.clone());
-        let registry = Arc::new(registry);
+        let auth = Authenticator::new(&config.auth).map_err(StartError::Auth)?;
+        if auth.disabled() {
+            warn!(
+                "API authentication is OFF ([auth] disabled = true): anyone who can reach the port is admin"
+            );
+        }
+        let api = crate::http::router(ApiState::new(
+            store.clone(),
+            catalog.clone(),
+            Arc::new(auth),
+            Arc::new(registry),
+            Arc::new(health),
+        ));
         tasks.push(spawn(
             "http",
-            http_min::serve(listener, registry, health, token.clone()),
+            crate::http::serve(listener, api, token.clone()),
         ));
 
         let (leader_rx, lease_task) = leader::elect(

@@ -6,7 +6,7 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-use orchestrator::cli::{Cli, Command, Exit, dlq, enqueue, jobs, run, schedules, validate};
+use orchestrator::cli::{Cli, Command, Exit, dlq, enqueue, jobs, queues, run, schedules, validate};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -42,6 +42,9 @@ fn main() -> ExitCode {
         }
         Command::Schedules(args) => {
             schedules::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+        }
+        Command::Queues(args) => {
+            queues::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
         }
     }
 }

@@ -277,12 +277,10 @@ impl Recorder {
         }
         app.update_stuck(t);
         let (driver, running, job) = (app.driver_running(), app.executors_running(), app.job);
-        if let Some(j) = self.jobs.get_mut(job) {
-            if driver {
-                j.driver_running.get_or_insert(t);
-                if running >= j.required_executors {
-                    j.executors_ready.get_or_insert(t);
-                }
+        if driver && let Some(j) = self.jobs.get_mut(job) {
+            j.driver_running.get_or_insert(t);
+            if running >= j.required_executors {
+                j.executors_ready.get_or_insert(t);
             }
         }
     }

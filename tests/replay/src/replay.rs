@@ -521,7 +521,7 @@ fn watch_apps(
             let t = clock.now();
             match event {
                 Ok(Event::Apply(app) | Event::InitApply(app)) => {
-                    let Some(id) = app.labels().get(JOB_ID_LABEL).map(String::clone) else {
+                    let Some(id) = app.labels().get(JOB_ID_LABEL).map(ToString::to_string) else {
                         continue;
                     };
                     let key = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());

@@ -2,7 +2,10 @@
 //! once, on two nodes) replayed with the orchestrator and with the Spark Operator alone.
 //! Properties only — no wall-clock figures.
 
-#![allow(clippy::unwrap_used, reason = "test code: a panic is how a test reports failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
 
 use replay::Policy;
 use replay::generate;
@@ -37,7 +40,9 @@ async fn the_orchestrator_runs_every_job_without_a_stuck_application_the_operato
         .count();
     assert!(waiting_fit > 0, "jobs queued while the cluster was full");
 
-    let alone = run(&trace, Policy::NoOrchestrator, &config()).await.unwrap();
+    let alone = run(&trace, Policy::NoOrchestrator, &config())
+        .await
+        .unwrap();
     let s = alone.summary();
     // Drivers take the room their executors need. kube-sim lets an application progress at
     // the share of its executors running, so apps crawl on partial executors rather than

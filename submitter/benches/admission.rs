@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
     let policy = Policy {
         promote_after: Duration::from_secs(3600),
         max_admissions: 10_000,
+        backfill: true,
     };
     let mut group = c.benchmark_group("admission_round");
     group.sample_size(10);

@@ -192,6 +192,7 @@ pub async fn round(shared: &Shared, now: DateTime<Utc>) -> Result<RoundReport> {
     let policy = Policy {
         promote_after: shared.config.promote_after.0,
         max_admissions: shared.config.max_admissions_per_round,
+        backfill: shared.config.backfill,
     };
     let decisions = {
         let mut room = ClusterRoom::new(&view);

@@ -23,6 +23,10 @@ pub struct SubmitterConfig {
     /// Most applications created per round.
     #[serde(default = "defaults::max_admissions")]
     pub max_admissions_per_round: usize,
+    /// Let jobs behind a blocked one use capacity it cannot (default). `false` is strict
+    /// head-of-line order, kept as a baseline for the scheduling-quality benchmark.
+    #[serde(default = "defaults::backfill")]
+    pub backfill: bool,
     /// A driver running with executors Pending this long is stuck: the application is deleted
     /// and the job retried (or dead-lettered).
     #[serde(default = "defaults::stuck_after")]
@@ -46,6 +50,7 @@ impl Default for SubmitterConfig {
             heads_per_queue: defaults::heads_per_queue(),
             promote_after: defaults::promote_after(),
             max_admissions_per_round: defaults::max_admissions(),
+            backfill: defaults::backfill(),
             stuck_after: defaults::stuck_after(),
             lost_after: defaults::lost_after(),
             service_account: None,
@@ -99,6 +104,9 @@ mod defaults {
     }
     pub fn max_admissions() -> usize {
         100
+    }
+    pub fn backfill() -> bool {
+        true
     }
     pub fn stuck_after() -> JobDuration {
         JobDuration(Duration::from_secs(300))

@@ -44,6 +44,10 @@ pub struct Policy {
     pub promote_after: Duration,
     /// Most admissions in one round (bounds API writes per round).
     pub max_admissions: usize,
+    /// Whether jobs ordered after a blocked one may use capacity it cannot (rule 3). `false`
+    /// is strict head-of-line order: the first job that must wait blocks every job after it
+    /// (a baseline for measuring what backfill buys).
+    pub backfill: bool,
 }
 
 /// One decision.
@@ -130,6 +134,7 @@ pub fn decide(
     let mut decisions = Vec::new();
     let mut admitted = 0usize;
     let mut position = 0u32;
+    let mut blocked_by: Option<JobId> = None;
     for lvl in Priority::ALL {
         // Namespaces of this level by (share, oldest head); only the namespace just served
         // changes its share, so it alone is re-keyed.
@@ -172,6 +177,20 @@ pub fn decide(
                 }
                 continue;
             }
+            if let Some(head) = blocked_by {
+                decisions.push(Decision::Wait {
+                    id: c.id,
+                    reason: behind(head),
+                    position,
+                });
+                if let Some(next) = queues
+                    .get(&queue_key)
+                    .and_then(|q| key(&queue_key.1, q, &usage))
+                {
+                    turns.push(next);
+                }
+                continue;
+            }
             match room.admit(&c.gang) {
                 Verdict::Fits(placement) => {
                     let used = usage.entry(c.namespace.clone()).or_default();
@@ -183,6 +202,9 @@ pub fn decide(
                     });
                 }
                 Verdict::Wait(reason) => {
+                    if !policy.backfill {
+                        blocked_by = Some(c.id);
+                    }
                     room.hold(&c.gang);
                     decisions.push(Decision::Wait {
                         id: c.id,
@@ -229,6 +251,18 @@ impl Ord for Turn {
             .total_cmp(&other.share)
             .then_with(|| self.head.cmp(&other.head))
             .then_with(|| self.namespace.cmp(&other.namespace))
+    }
+}
+
+fn behind(head: JobId) -> WaitReason {
+    WaitReason {
+        kind: capacity::WaitKind::Reserved {
+            holder: head.to_string(),
+        },
+        message: format!(
+            "waiting behind job {head}, which does not fit yet (backfill is off: no job \
+             overtakes a blocked one)"
+        ),
     }
 }
 
@@ -346,6 +380,7 @@ mod tests {
         Policy {
             promote_after: Duration::from_secs(3600),
             max_admissions: 100,
+            backfill: true,
         }
     }
 
@@ -627,6 +662,53 @@ mod tests {
                 .count(),
             3
         );
+    }
+
+    #[test]
+    fn without_backfill_a_blocked_head_stops_every_job_behind_it() {
+        // Job 1 (oldest) needs 800 of 500 free; job 2 (100) fits. With backfill it runs in
+        // the room job 1 cannot use; without, it waits behind job 1 — in every namespace.
+        let jobs = || {
+            vec![
+                job(1, "a", Priority::Normal, 30, 800),
+                job(2, "a", Priority::Normal, 20, 100),
+                job(3, "b", Priority::Normal, 10, 100),
+            ]
+        };
+        let with = decide(
+            t0(),
+            jobs(),
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &policy(),
+            &mut cpus(500),
+        );
+        assert_eq!(admitted(&with), [2, 3]);
+        let strict = Policy {
+            backfill: false,
+            ..policy()
+        };
+        let without = decide(
+            t0(),
+            jobs(),
+            &BTreeMap::new(),
+            &entitled(&[("a", 1), ("b", 1)]),
+            &strict,
+            &mut cpus(500),
+        );
+        assert!(admitted(&without).is_empty(), "{without:?}");
+        let behind: Vec<u32> = without
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Wait {
+                    reason, position, ..
+                } if matches!(&reason.kind, WaitKind::Reserved { holder } if *holder == JobId(Uuid::from_u128(1)).to_string()) => {
+                    Some(*position)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(behind, [2, 3], "both later jobs name the blocked head");
     }
 
     #[test]

@@ -153,6 +153,7 @@ mod tests {
         let policy = Policy {
             promote_after: Duration::from_secs(3600),
             max_admissions: 100,
+            backfill: true,
         };
         decide(
             DateTime::from_timestamp(1_800_000_000, 0).unwrap(),

@@ -1,0 +1,591 @@
+//! The replayer: one trace, one policy, one fresh world.
+//!
+//! It builds an e2e [`World`] (kube-sim with the trace's cluster, a fresh database, a unique
+//! RabbitMQ topology, intake, relay and housekeeping), starts the submitter the policy calls
+//! for, then publishes every job over AMQP at its submit offset on the simulated clock (without
+//! the orchestrator: creates its SparkApplication at that moment instead). Watches on
+//! SparkApplications and pods feed the [`Recorder`]; a sampler reads the cluster from its own
+//! watch cache. The replay ends when every job has ended, or `drain` simulated seconds after
+//! the last submission.
+//!
+//! Simulated time: the orchestrator's own timers run on the wall clock, so the submitter's
+//! durations that mean something in the workload's time (promotion age, stuck limit) are the
+//! simulated values divided by the speed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use capacity::{Capacity, CapacityConfig, ClusterView, GangDemand, Verdict};
+use e2e::world::{World, WorldConfig};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
+use queues::JobId;
+use submitter::admission::Shared as Shared_;
+use submitter::footprint::Footprint;
+use submitter::kube_apps::SparkApplication;
+use submitter::naming::JOB_ID_LABEL;
+use submitter::service::Submitter;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{Summary, summarize};
+use crate::mvp::MvpChecker;
+use crate::record::{Phase, Recorder, Role, Sample};
+use crate::trace::TraceJob;
+use crate::{Policy, cluster};
+
+/// Errors of a replay.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A trace line is not a valid job for the replay's catalog.
+    #[error("trace line {line} ({name}): {message}")]
+    Job {
+        /// 1-based line.
+        line: usize,
+        /// Job name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// Kubernetes (kube-sim) refused or failed a call.
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    /// The capacity watch cache did not sync.
+    #[error("capacity: {0}")]
+    Capacity(#[from] capacity::Error),
+    /// The job store failed.
+    #[error("job store: {0}")]
+    Store(#[from] sqlx::Error),
+    /// The broker did not confirm a publish.
+    #[error("publishing: {0}")]
+    Publish(String),
+    /// The configuration is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Replay settings.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Cluster nodes (16 cpu / 64 GiB each).
+    pub nodes: usize,
+    /// Simulated seconds per wall second.
+    pub speed: f64,
+    /// A driver running with executors pending longer than this is stuck (simulated s).
+    pub stuck_limit: f64,
+    /// Give up this long after the last submission (simulated s).
+    pub drain: f64,
+    /// Cluster sample period (simulated s).
+    pub sample_every: f64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            nodes: 100,
+            speed: 100.0,
+            stuck_limit: 120.0,
+            drain: 4.0 * 3600.0,
+            sample_every: 30.0,
+        }
+    }
+}
+
+/// What one replay produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The policy.
+    pub policy: Policy,
+    /// Everything recorded.
+    pub recorder: Recorder,
+    /// When it ended (simulated s since start).
+    pub end: f64,
+    /// Wall time it took.
+    pub wall: Duration,
+    /// The stuck limit used.
+    pub stuck_limit: f64,
+}
+
+impl RunOutput {
+    /// The report line.
+    pub fn summary(&self) -> Summary {
+        let apps: Vec<_> = self.recorder.apps.values().collect();
+        summarize(
+            self.policy.name(),
+            &self.recorder.jobs,
+            &apps,
+            &self.recorder.samples,
+            self.stuck_limit,
+            self.end,
+        )
+    }
+}
+
+/// Simulated seconds since the replay started (kube-sim's clock runs at a constant speed from
+/// the same wall instant source).
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall0: Instant,
+    speed: f64,
+}
+
+impl Clock {
+    fn now(&self) -> f64 {
+        self.wall0.elapsed().as_secs_f64() * self.speed
+    }
+    fn wall(&self, sim_seconds: f64) -> Duration {
+        Duration::from_secs_f64((sim_seconds / self.speed).max(0.0))
+    }
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A trace job made ready: its message, parsed job, footprint and gang.
+struct Prepared {
+    id: String,
+    body: Vec<u8>,
+    job: queues::Job,
+    footprint: Footprint,
+    gang: GangDemand,
+}
+
+fn prepare(trace: &[TraceJob], catalog: &queues::Catalog) -> Result<Vec<Prepared>, Error> {
+    trace
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let fail = |message: String| Error::Job {
+                line: i + 1,
+                name: t.name.clone(),
+                message,
+            };
+            let id = JobId::generate().to_string();
+            let body = serde_json::to_vec(&t.job_message(&id)).map_err(|e| fail(e.to_string()))?;
+            let job = queues::parse_job(&body, catalog).map_err(|e| fail(e.to_string()))?;
+            let footprint = Footprint::of(&job, catalog).map_err(|e| fail(e.to_string()))?;
+            let gang = footprint.gang(
+                id.clone(),
+                &job.namespace,
+                BTreeMap::new(),
+                &BTreeMap::new(),
+            );
+            Ok(Prepared {
+                id,
+                body,
+                job,
+                footprint,
+                gang,
+            })
+        })
+        .collect()
+}
+
+/// Replays `trace` under `policy`.
+pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<RunOutput, Error> {
+    if !(cfg.speed.is_finite() && cfg.speed > 0.0 && cfg.nodes > 0) {
+        return Err(Error::Config("speed must be > 0 and nodes ≥ 1".into()));
+    }
+    let started = Instant::now();
+    let mut wc = WorldConfig {
+        cluster: cluster::sim_config(trace, cfg.nodes, cfg.speed),
+        catalog: cluster::catalog_toml(trace),
+        ..WorldConfig::default()
+    };
+    let scaled = |sim: f64, floor: Duration| Duration::from_secs_f64(sim / cfg.speed).max(floor);
+    wc.submitter.promote_after.0 = scaled(3600.0, Duration::from_millis(100));
+    wc.submitter.stuck_after.0 = scaled(300.0, Duration::from_secs(1));
+    wc.submitter.lost_after.0 = scaled(600.0, Duration::from_secs(5));
+    wc.submitter.backfill = policy != Policy::StrictFifo;
+    let submitter_config = wc.submitter.clone();
+    let mut world = World::start(wc).await;
+    let result = drive(&mut world, trace, policy, cfg, submitter_config).await;
+    world.cleanup().await;
+    let (recorder, end) = result?;
+    Ok(RunOutput {
+        policy,
+        recorder,
+        end,
+        wall: started.elapsed(),
+        stuck_limit: cfg.stuck_limit,
+    })
+}
+
+async fn drive(
+    world: &mut World,
+    trace: &[TraceJob],
+    policy: Policy,
+    cfg: &RunConfig,
+    submitter_config: submitter::config::SubmitterConfig,
+) -> Result<(Recorder, f64), Error> {
+    let prepared = prepare(trace, &world.catalog)?;
+    let token = CancellationToken::new();
+    let meter = Capacity::new(
+        world.client.clone(),
+        &CapacityConfig::default(),
+        capacity::Metrics::new(),
+    );
+    let runner = meter.clone();
+    let meter_token = token.child_token();
+    let mut tasks: Vec<JoinHandle<()>> = vec![tokio::spawn(async move {
+        let _ = runner.run(meter_token).await;
+    })];
+    let ids: Vec<String> = prepared.iter().map(|p| p.id.clone()).collect();
+    let rec: Shared<Recorder> = Arc::new(Mutex::new(Recorder::new(trace, &ids)));
+    let result = async {
+        meter.wait_ready(Duration::from_secs(30)).await?;
+        let clock = Clock {
+            wall0: Instant::now(),
+            speed: cfg.speed,
+        };
+        tasks.push(watch_apps(
+            world.client.clone(),
+            rec.clone(),
+            clock,
+            token.child_token(),
+        ));
+        tasks.push(watch_pods(
+            world.client.clone(),
+            rec.clone(),
+            clock,
+            token.child_token(),
+        ));
+        match policy {
+            Policy::Orchestrator | Policy::StrictFifo => world.start_submitter(),
+            Policy::Mvp => {
+                let shared = Shared_::new(
+                    world.store.clone(),
+                    Arc::new(MvpChecker::new(meter.snapshot().clone())),
+                    world.client.clone(),
+                    world.catalog.clone(),
+                    submitter_config,
+                    Arc::new(submitter::metrics::Metrics::default()),
+                );
+                let t = token.child_token();
+                tasks.push(tokio::spawn(
+                    async move { Submitter::new(shared).run(t).await },
+                ));
+            }
+            Policy::NoOrchestrator => {}
+        }
+        let sampler = sample_loop(
+            &meter,
+            &rec,
+            &prepared,
+            clock,
+            cfg.sample_every,
+            token.clone(),
+        );
+        let main = async {
+            let published = publish_loop(world, trace, &prepared, policy, &rec, clock).await;
+            let last = trace.last().map_or(0.0, |j| j.at);
+            published?;
+            wait_until_done(world, policy, &rec, clock, last + cfg.drain, trace.len()).await?;
+            token.cancel();
+            Ok::<f64, Error>(clock.now())
+        };
+        let (end, ()) = tokio::join!(main, sampler);
+        let end = end?;
+        record_ends(world, policy, &rec, end).await?;
+        Ok::<f64, Error>(end)
+    }
+    .await;
+    token.cancel();
+    world.kill_submitter().await;
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    let end = result?;
+    let recorder = std::mem::take(&mut *lock(&rec));
+    Ok((recorder, end))
+}
+
+async fn publish_loop(
+    world: &World,
+    trace: &[TraceJob],
+    prepared: &[Prepared],
+    policy: Policy,
+    rec: &Shared<Recorder>,
+    clock: Clock,
+) -> Result<(), Error> {
+    let mut i = 0;
+    while i < trace.len() {
+        let now = clock.now();
+        if now < trace[i].at {
+            let nap = clock
+                .wall(trace[i].at - now)
+                .min(Duration::from_millis(500));
+            tokio::time::sleep(nap).await;
+            continue;
+        }
+        let mut j = i;
+        while j < trace.len() && trace[j].at <= now {
+            j += 1;
+        }
+        {
+            let mut r = lock(rec);
+            for k in i..j {
+                r.enqueued(k, now);
+            }
+        }
+        if policy == Policy::NoOrchestrator {
+            for p in &prepared[i..j] {
+                create_directly(world, p).await?;
+            }
+        } else {
+            let messages: Vec<queues::Outgoing> = prepared[i..j]
+                .iter()
+                .map(|p| queues::Outgoing::raw(&p.job.namespace, p.job.priority, p.body.clone()))
+                .collect();
+            for chunk in messages.chunks(200) {
+                for r in world.publisher.publish_all(chunk).await {
+                    r.map_err(|e| Error::Publish(e.to_string()))?;
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(())
+}
+
+/// The Spark Operator alone: the application the submitter would create, created now.
+async fn create_directly(world: &World, p: &Prepared) -> Result<(), Error> {
+    let rendered = submitter::spark_app::spark_application(
+        &p.job,
+        &p.footprint,
+        1,
+        &submitter::spark_app::EmitSettings::default(),
+    );
+    let app = SparkApplication::from_rendered(rendered)
+        .map_err(|e| Error::Config(format!("rendering {}: {e}", p.job.name)))?;
+    Api::<SparkApplication>::namespaced(world.client.clone(), &p.job.namespace)
+        .create(&PostParams::default(), &app)
+        .await?;
+    Ok(())
+}
+
+const ENDED: &str = "SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled')";
+
+async fn wait_until_done(
+    world: &World,
+    policy: Policy,
+    rec: &Shared<Recorder>,
+    clock: Clock,
+    deadline: f64,
+    jobs: usize,
+) -> Result<(), Error> {
+    loop {
+        let ended = if policy == Policy::NoOrchestrator {
+            lock(rec).jobs_with_ended_app()
+        } else {
+            usize::try_from(
+                sqlx::query_scalar::<_, i64>(ENDED)
+                    .fetch_one(&world.db.pool)
+                    .await?,
+            )
+            .unwrap_or(0)
+        };
+        if ended >= jobs || clock.now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Final states: the store's for orchestrated policies, the applications' otherwise.
+async fn record_ends(
+    world: &World,
+    policy: Policy,
+    rec: &Shared<Recorder>,
+    end: f64,
+) -> Result<(), Error> {
+    if policy == Policy::NoOrchestrator {
+        let mut r = lock(rec);
+        let mut last: HashMap<usize, (f64, String)> = HashMap::new();
+        for app in r.apps.values() {
+            if let Some((t, s)) = &app.terminal
+                && last.get(&app.job).is_none_or(|(lt, _)| t > lt)
+            {
+                last.insert(app.job, (*t, s.clone()));
+            }
+        }
+        for (job, (_, state)) in last {
+            r.finish_job(job, &state, end);
+        }
+        return Ok(());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id::text, state FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled')",
+    )
+    .fetch_all(&world.db.pool)
+    .await?;
+    let mut r = lock(rec);
+    for (id, state) in rows {
+        if let Some(job) = r.job_index(&id) {
+            r.finish_job(job, &state, end);
+        }
+    }
+    Ok(())
+}
+
+async fn sample_loop(
+    meter: &Capacity,
+    rec: &Shared<Recorder>,
+    prepared: &[Prepared],
+    clock: Clock,
+    every: f64,
+    token: CancellationToken,
+) {
+    let period = clock.wall(every).max(Duration::from_millis(20));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let t = clock.now();
+        let nodes = meter.snapshot().with_cache(|c| c.nodes().to_vec());
+        let waiting = lock(rec).waiting();
+        let view = ClusterView {
+            nodes,
+            ..ClusterView::default()
+        };
+        let mut tried: Vec<Vec<(u64, u64)>> = Vec::new();
+        let mut fits = false;
+        for &i in &waiting {
+            let gang = &prepared[i].gang;
+            let shape: Vec<(u64, u64)> = gang
+                .pods
+                .iter()
+                .map(|p| (p.requests.cpu_millis, p.requests.memory_bytes))
+                .collect();
+            if tried.contains(&shape) {
+                continue;
+            }
+            if matches!(capacity::decide(&view, gang), Verdict::Fits(_)) {
+                fits = true;
+                break;
+            }
+            tried.push(shape);
+        }
+        let (alloc, req) = view.nodes.iter().filter(|n| !n.unschedulable).fold(
+            (
+                capacity::Resources::default(),
+                capacity::Resources::default(),
+            ),
+            |(a, r), n| {
+                (
+                    a.saturating_add(&n.allocatable),
+                    r.saturating_add(&n.requested),
+                )
+            },
+        );
+        lock(rec).samples.push(Sample {
+            t,
+            cpu_requested: req.cpu_millis,
+            cpu_allocatable: alloc.cpu_millis,
+            memory_requested: req.memory_bytes,
+            memory_allocatable: alloc.memory_bytes,
+            waiting: waiting.len(),
+            waiting_fits: fits,
+        });
+    }
+}
+
+fn watch_apps(
+    client: kube::Client,
+    rec: Shared<Recorder>,
+    clock: Clock,
+    token: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let api: Api<SparkApplication> = Api::all(client);
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        loop {
+            let event = tokio::select! {
+                _ = token.cancelled() => return,
+                e = events.next() => e,
+            };
+            let Some(event) = event else { return };
+            let t = clock.now();
+            match event {
+                Ok(Event::Apply(app) | Event::InitApply(app)) => {
+                    let Some(id) = app.labels().get(JOB_ID_LABEL).map(ToString::to_string) else {
+                        continue;
+                    };
+                    let key = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());
+                    lock(&rec).app_seen(&key, &id, app.state(), t);
+                }
+                Ok(Event::Delete(app)) => {
+                    let key = format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any());
+                    lock(&rec).app_gone(&key, t);
+                }
+                Ok(_) => {}
+                Err(e) => tracing_warn("sparkapplications", &e.to_string()),
+            }
+        }
+    })
+}
+
+fn watch_pods(
+    client: kube::Client,
+    rec: Shared<Recorder>,
+    clock: Clock,
+    token: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let api: Api<Pod> = Api::all(client);
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        loop {
+            let event = tokio::select! {
+                _ = token.cancelled() => return,
+                e = events.next() => e,
+            };
+            let Some(event) = event else { return };
+            let t = clock.now();
+            let (pod, deleted) = match event {
+                Ok(Event::Apply(p) | Event::InitApply(p)) => (p, false),
+                Ok(Event::Delete(p)) => (p, true),
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing_warn("pods", &e.to_string());
+                    continue;
+                }
+            };
+            let labels = pod.labels();
+            let (Some(app), Some(role), Some(id)) = (
+                labels.get("sparkoperator.k8s.io/app-name"),
+                labels.get("spark-role"),
+                labels.get(JOB_ID_LABEL),
+            ) else {
+                continue;
+            };
+            let role = match role.as_str() {
+                "driver" => Role::Driver,
+                "executor" => Role::Executor,
+                _ => continue,
+            };
+            let phase = (!deleted)
+                .then(|| Phase::parse(pod.status.as_ref().and_then(|s| s.phase.as_deref())));
+            let key = format!("{}/{app}", pod.namespace().unwrap_or_default());
+            lock(&rec).pod(&key, id, &pod.name_any(), role, phase, t);
+        }
+    })
+}
+
+fn tracing_warn(what: &str, error: &str) {
+    eprintln!("replay: watch on {what} failed (retrying): {error}");
+}

@@ -7,10 +7,12 @@
 //! [`files`] holds the texts; [`grafana`] reads a dashboard into panels, targets and
 //! variables; [`rules`] reads the alert rules; [`query`] works on the query texts: Grafana
 //! variable substitution, metric names, the `<signal> <op> <threshold>` split of an alert.
+//! [`exposition`] reads `/metrics` text into the sample names a query may use.
 //! Data flows one way: file text → model → query strings the tests run.
 
 #![forbid(unsafe_code)]
 
+pub mod exposition;
 pub mod files;
 pub mod grafana;
 pub mod query;

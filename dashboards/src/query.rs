@@ -268,7 +268,10 @@ mod tests {
     fn lists_variables() {
         let q = "x{a=~\"$namespace\", b=\"${pool:regex}\"}[$__rate_interval] $__timeFilter(d)";
         let got: Vec<_> = variables(q).into_iter().collect();
-        assert_eq!(got, ["__rate_interval", "__timeFilter", "namespace", "pool"]);
+        assert_eq!(
+            got,
+            ["__rate_interval", "__timeFilter", "namespace", "pool"]
+        );
     }
 
     #[test]
@@ -297,7 +300,10 @@ mod tests {
         );
         assert_eq!((c.op.as_str(), c.threshold), (">", 600.0));
         let c = split_comparison("(sum(x) or vector(0)) < 1").unwrap();
-        assert_eq!((c.signal.as_str(), c.op.as_str()), ("(sum(x) or vector(0))", "<"));
+        assert_eq!(
+            (c.signal.as_str(), c.op.as_str()),
+            ("(sum(x) or vector(0))", "<")
+        );
         let c = split_comparison(r#"up{job="j"} == 0"#).unwrap();
         assert_eq!(c.op, "==");
         assert_eq!(split_comparison("a > 1 and b < 2"), None);

@@ -78,7 +78,10 @@ mod tests {
         )
         .unwrap();
         let r: Vec<_> = f.rules().collect();
-        assert_eq!((r[0].alert.as_str(), r[0].for_.as_deref()), ("A", Some("1m")));
+        assert_eq!(
+            (r[0].alert.as_str(), r[0].for_.as_deref()),
+            ("A", Some("1m"))
+        );
         assert!(RuleFile::parse("a.yml", "groups:\n  - name: g\n    rulez: []\n").is_err());
     }
 }

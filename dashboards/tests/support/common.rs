@@ -1,4 +1,9 @@
 //! Shared by the dashboards' test files: the metrics the code registers, promtool, and the
+
+#![allow(
+    dead_code,
+    reason = "shared by several test files, each of which uses part of it"
+)]
 //! values tests give Grafana's variables.
 
 use std::path::{Path, PathBuf};

@@ -25,9 +25,10 @@ mod common;
 mod http;
 #[path = "support/processes.rs"]
 mod processes;
+#[path = "support/workload.rs"]
+mod workload;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,8 +37,7 @@ use dashboards::grafana::{self, Dashboard};
 use dashboards::query::{metric_names, split_comparison, substitute};
 use dashboards::rules::RuleFile;
 use http::{Http, Prometheus};
-use queues::store::NewSchedule;
-use queues::{JobStore, Names, Outgoing, Priority, Publisher, Topology, TopologyConfig};
+use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
 use serde_json::{Value, json};
 
 /// Families that have no series in a healthy short run, and why. An expression using one of
@@ -89,131 +89,6 @@ fn quiet(expr: &str) -> bool {
         .any(|n| QUIET.iter().any(|(q, _)| q == n))
 }
 
-/// The daemon's config: the demo's file with this test's database, prefix, cluster and a
-/// listener on a free port; JSON logs so the test can read the address it bound.
-fn daemon_config(root: &Path, db: &str, prefix: &str, kubeconfig: &Path) -> String {
-    let text = std::fs::read_to_string(root.join("examples/orchestrator.toml")).unwrap();
-    let mut doc: toml::Table = toml::from_str(&text).unwrap();
-    let section = |doc: &mut toml::Table, name: &str, entries: Value| {
-        let table: toml::Table = serde_json::from_value(entries).unwrap();
-        let entry = doc
-            .entry(name)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        entry.as_table_mut().unwrap().extend(table);
-    };
-    section(
-        &mut doc,
-        "amqp",
-        json!({ "url": e2e::world::AMQP_URL, "prefix": prefix }),
-    );
-    section(&mut doc, "database", json!({ "url": e2e::pg::url(db) }));
-    section(&mut doc, "http", json!({ "listen": "127.0.0.1:0" }));
-    section(
-        &mut doc,
-        "kubernetes",
-        json!({ "kubeconfig": kubeconfig.display().to_string() }),
-    );
-    section(&mut doc, "logging", json!({ "format": "json" }));
-    section(&mut doc, "submitter", json!({ "interval": "250ms" }));
-    section(&mut doc, "cron", json!({ "interval": "500ms" }));
-    toml::to_string(&doc).unwrap()
-}
-
-fn example_job(root: &Path, name: &str) -> Value {
-    let text = std::fs::read_to_string(root.join("examples/jobs").join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Two schedules, made before the daemon starts: one firing every two seconds with
-/// concurrency Forbid (so some fires are skipped), one whose last run was ten minutes ago
-/// with a 5 s starting deadline, as if the daemon had been down (its runs count as missed).
-async fn create_schedules(store: &JobStore, db: &sqlx::PgPool, root: &Path) {
-    let mut template = example_job(root, "spark-pi.json");
-    template["annotations"] = json!({ "kube-sim.dev/runtime": "10s" });
-    let mut schedule = NewSchedule {
-        name: "dash-every-2s".into(),
-        namespace: "team-a".into(),
-        cron: "*/2 * * * * *".into(),
-        time_zone: "UTC".into(),
-        job_template: template.clone(),
-        missed_run_policy: "skip".into(),
-        catch_up_limit: 1,
-        starting_deadline_seconds: 60,
-        concurrency_policy: "forbid".into(),
-        suspended: false,
-    };
-    store.create_schedule(&schedule).await.unwrap();
-    schedule.name = "dash-hourly-missed".into();
-    schedule.cron = "0 * * * * *".into();
-    schedule.starting_deadline_seconds = 5;
-    let missed = store.create_schedule(&schedule).await.unwrap();
-    sqlx::query(
-        "UPDATE schedules SET created_at = now() - interval '1 hour', \
-         last_scheduled_at = date_trunc('minute', now()) - interval '10 minutes' WHERE id = $1",
-    )
-    .bind(missed.id)
-    .execute(db)
-    .await
-    .unwrap();
-}
-
-/// Publishes one round of the workload. Round 1: the demo jobs as they are, two invalid
-/// messages and a job that fails twice. Round 2: the demo jobs again with fresh ids (and the
-/// fixed-id one again, a duplicate) and a burst of spark-pi jobs that exceeds team-a's room,
-/// so some wait for capacity.
-async fn publish_round(publisher: &Publisher, root: &Path, round: u32) {
-    let mut messages: Vec<(String, Priority, Vec<u8>)> = Vec::new();
-    let mut job = |mut v: Value, fresh_id: bool| {
-        if fresh_id && let Some(o) = v.as_object_mut() {
-            o.remove("id");
-        }
-        let ns = v["namespace"].as_str().unwrap().to_owned();
-        let prio = v
-            .get("priority")
-            .and_then(Value::as_str)
-            .unwrap_or("normal");
-        messages.push((ns, prio.parse().unwrap(), serde_json::to_vec(&v).unwrap()));
-    };
-    for name in [
-        "spark-pi.json",
-        "nightly-etl-high.json",
-        "pyspark-report-spot.json",
-        "backfill-large.json",
-        "never-fits.json",
-    ] {
-        job(example_job(root, name), round > 1);
-    }
-    if round == 1 {
-        let mut failing = example_job(root, "spark-pi.json");
-        failing["name"] = json!("spark-pi-fails");
-        failing["annotations"] =
-            json!({ "kube-sim.dev/runtime": "10s", "kube-sim.dev/outcome": "Failed" });
-        failing["retry"] = json!({ "maxAttempts": 2, "backoff": { "initial": "1s", "max": "1s", "multiplier": 1.0 } });
-        job(failing, false);
-        for (ns, file) in [
-            ("team-a", "examples/invalid/not-json.txt"),
-            ("team-b", "examples/invalid/many-mistakes.json"),
-        ] {
-            messages.push((
-                ns.into(),
-                Priority::Normal,
-                std::fs::read(root.join(file)).unwrap(),
-            ));
-        }
-    } else {
-        job(example_job(root, "nightly-etl-high.json"), false);
-        for _ in 0..8 {
-            job(example_job(root, "spark-pi.json"), true);
-        }
-    }
-    for (ns, prio, body) in messages {
-        publisher
-            .publish(&Outgoing::raw(ns, prio, body))
-            .await
-            .unwrap();
-    }
-}
-
 /// One expression to run, with where it comes from.
 struct Check {
     place: String,
@@ -222,6 +97,8 @@ struct Check {
     /// False for a whole alert expression: it is empty unless the alert fires; its signal
     /// (a separate check) is what must have data.
     needs_data: bool,
+    /// For a variable (`label_values(metric, label)`): the label whose values it lists.
+    label: Option<String>,
 }
 
 /// Every panel target, every variable and every alert, ready to run.
@@ -240,6 +117,7 @@ fn checks() -> Vec<Check> {
                         expr: substitute(t.query().unwrap(), &vars).unwrap(),
                         instant: t.instant,
                         needs_data: true,
+                        label: None,
                     });
                 }
             }
@@ -259,6 +137,7 @@ fn checks() -> Vec<Check> {
                     expr: format!("count by ({}) ({})", label.trim(), metric.trim()),
                     instant: true,
                     needs_data: true,
+                    label: Some(label.trim().to_owned()),
                 });
             }
         }
@@ -269,12 +148,14 @@ fn checks() -> Vec<Check> {
             expr: r.expr.clone(),
             instant: true,
             needs_data: false,
+            label: None,
         });
         out.push(Check {
             place: format!("alert {} (signal)", r.alert),
             expr: split_comparison(&r.expr).unwrap().signal,
             instant: false,
             needs_data: true,
+            label: None,
         });
     }
     out
@@ -291,7 +172,7 @@ async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
     let prefix = e2e::unique("dash");
     let names = Names::new(prefix.clone()).unwrap();
     let store = JobStore::new(db.pool.clone(), names, Arc::new(queues::Metrics::default()));
-    create_schedules(&store, &db.pool, &root).await;
+    workload::create_schedules(&store, &db.pool, &root).await;
 
     let (_sim, kubeconfig) = processes::kube_sim(
         &bins.kube_sim,
@@ -299,7 +180,7 @@ async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
         dir.path(),
     )
     .await;
-    let config = daemon_config(&root, &db.name, &prefix, &kubeconfig);
+    let config = workload::daemon_config(&root, &db.name, &prefix, &kubeconfig);
     let config_path = dir.path().join("orchestrator.toml");
     std::fs::write(&config_path, &config).unwrap();
     let (mut daemon, daemon_addr) =
@@ -337,10 +218,10 @@ async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
 
     // Round 2 starts once Prometheus has seen round 1 admitted, so counters and histograms
     // move between scrapes and rates and quantiles have something to show.
-    publish_round(&publisher, &root, 1).await;
+    workload::publish_round(&publisher, &root, 1).await;
     let seen = r#"count(orchestrator_queue_wait_seconds_count{stage="store"}) >= 2"#;
     wait_until(&api, &daemon, seen, Duration::from_secs(90)).await;
-    publish_round(&publisher, &root, 2).await;
+    workload::publish_round(&publisher, &root, 2).await;
 
     let mut pending = checks();
     let total = pending.len();
@@ -359,7 +240,14 @@ async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
             let series = result.unwrap_or_else(|e| {
                 panic!("{}: Prometheus refused the query: {e}\n{}", c.place, c.expr)
             });
-            if !c.needs_data || series.iter().any(http::Series::has_finite) {
+            let has_data = match &c.label {
+                // A variable needs values of its label to offer.
+                Some(label) => series
+                    .iter()
+                    .any(|s| s.labels[label].as_str().is_some_and(|v| !v.is_empty())),
+                None => series.iter().any(http::Series::has_finite),
+            };
+            if !c.needs_data || has_data {
                 continue;
             }
             if quiet(&c.expr) {

@@ -1,6 +1,11 @@
 //! A small HTTP/1 client for 127.0.0.1 (Prometheus' API, the daemon's `/metrics`), and
 //! Prometheus' query API on top of it.
 
+#![allow(
+    dead_code,
+    reason = "shared by the live test and the live_stack example, each of which uses part of it"
+)]
+
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -3,6 +3,11 @@
 //! killed when dropped; their output goes to log files in the test's temporary directory,
 //! quoted when something fails.
 
+#![allow(
+    dead_code,
+    reason = "shared by the live test and the live_stack example, each of which uses part of it"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

@@ -300,6 +300,56 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_overrides_the_file_and_bad_values_are_named() {
+        let mut c = Config::from_toml_str(MINIMAL, "t").unwrap();
+        let env = |k: &str| match k {
+            "ORCHESTRATOR_AMQP_URL" => Some("amqp://u:p@10.0.0.1:5672/v".to_owned()),
+            "ORCHESTRATOR_DATABASE_URL" => Some("postgres://db/x".to_owned()),
+            "ORCHESTRATOR_HTTP_ADDR" => Some("127.0.0.1:9999".to_owned()),
+            "KUBECONFIG" => Some("/tmp/kc".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(c.amqp.url, "amqp://u:p@10.0.0.1:5672/v");
+        assert_eq!(c.database.url, "postgres://db/x");
+        assert_eq!(c.http.listen, "127.0.0.1:9999");
+        assert_eq!(
+            c.kubernetes.kubeconfig.as_deref(),
+            Some(Path::new("/tmp/kc"))
+        );
+
+        let err = c
+            .apply_env(|k| match k {
+                "ORCHESTRATOR_HTTP_ADDR" => Some("everywhere".to_owned()),
+                "ORCHESTRATOR_LOG_FORMAT" => Some("xml".to_owned()),
+                _ => None,
+            })
+            .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["ORCHESTRATOR_HTTP_ADDR", "ORCHESTRATOR_LOG_FORMAT"]);
+        assert_eq!(
+            c.http.listen, "127.0.0.1:9999",
+            "a bad value changes nothing"
+        );
+    }
+
+    #[test]
+    fn daemon_sections_are_checked_with_their_keys() {
+        let err = Config::from_toml_str(
+            "[namespaces.team-a]\n[http]\nlisten = \"port 80\"\n[auth]\ntokens = [{ name = \"x\", token = \"short\", roles = [\"read\"], namespaces = [\"*\"] }]\n[logging]\nlevel = \"=[\"\n",
+            "t",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"http.listen"), "{keys:?}");
+        assert!(keys.contains(&"auth"), "{keys:?}");
+        assert!(keys.contains(&"logging.level"), "{keys:?}");
+        let err = Config::from_toml_str("[namespaces.team-a]\n[leader]\nlease_secs = 3\n", "t")
+            .unwrap_err();
+        assert_eq!(err.problems[0].key, "leader.lease_secs");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         for (text, key, word) in [
             (

@@ -93,6 +93,8 @@ async fn serve(config: Config, identity: String) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube_client(&config).await?;
     let daemon = Daemon::start(config, client, identity).await?;
+    // Scripts and tests read the address from here (the listen port may be 0).
+    println!("orchestrator listening on http://{}", daemon.http_addr());
     wait_for_signal().await?;
     daemon.shutdown().await;
     Ok(())

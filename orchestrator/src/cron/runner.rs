@@ -8,16 +8,18 @@
 //! any other. A template that no longer validates (the catalog changed) becomes a dead
 //! letter with its problems instead of vanishing.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::StreamExt;
 use queues::store::{CancelOutcome, IntakeItem, NewDeadLetter, Note, Schedule};
 use queues::validate::parse_job;
 use queues::{Catalog, DeadReason, Job, JobId, JobStore};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::policy::{ConcurrencyAction, ConcurrencyPolicy, MissedRunPolicy, plan};
@@ -60,6 +62,8 @@ pub struct CronRunner {
     store: JobStore,
     catalog: Arc<Catalog>,
     metrics: Arc<CronMetrics>,
+    /// Parsed rules and checked templates by schedule, valid while `updated_at` is unchanged.
+    prepared: Arc<Mutex<HashMap<Uuid, Prepared>>>,
     /// Longest sleep between looks (schedules created meanwhile are seen this late).
     pub interval: Duration,
 }
@@ -71,8 +75,34 @@ impl CronRunner {
             store,
             catalog,
             metrics,
+            prepared: Arc::default(),
             interval: Duration::from_secs(1),
         }
+    }
+
+    /// A schedule's rules and its template as a job (`None` when it does not validate),
+    /// parsed once per version of the schedule.
+    fn prepared(&self, s: &Schedule) -> Result<(Arc<Rules>, Option<Job>), String> {
+        let mut cache = self
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = cache.get(&s.id)
+            && p.updated_at == s.updated_at
+        {
+            return Ok((p.rules.clone(), p.template.clone()));
+        }
+        let rules = Arc::new(Rules::of(s)?);
+        let template = parse_job(&with_id(&s.job_template, JobId::generate()), &self.catalog).ok();
+        cache.insert(
+            s.id,
+            Prepared {
+                updated_at: s.updated_at,
+                rules: rules.clone(),
+                template: template.clone(),
+            },
+        );
+        Ok((rules, template))
     }
 
     /// Looks at every schedule at `now` and acts on what is due. Fires of schedules that
@@ -89,8 +119,8 @@ impl CronRunner {
         for (index, schedule) in schedules.iter().enumerate() {
             let span = tracing::info_span!("schedule", schedule = %schedule.name, namespace = %schedule.namespace);
             let _entered = span.enter();
-            let rules = match Rules::of(schedule) {
-                Ok(rules) => rules,
+            let (rules, template) = match self.prepared(schedule) {
+                Ok(prepared) => prepared,
                 Err(why) => {
                     report.broken += 1;
                     warn!(%why, "schedule cannot be read; it fires nothing until fixed");
@@ -109,11 +139,10 @@ impl CronRunner {
             report.next_at = earliest(report.next_at, fire_plan.next_at);
             for fire in &fire_plan.fire {
                 if rules.concurrency == ConcurrencyPolicy::Allow
-                    && let Ok(job) = parse_job(
-                        &with_id(&schedule.job_template, JobId::generate()),
-                        &self.catalog,
-                    )
+                    && let Some(template) = &template
                 {
+                    let mut job = template.clone();
+                    job.id = JobId::generate();
                     batch.push((schedule.id, fire.nominal, job));
                     batch_meta.push((index, *fire));
                 } else {
@@ -130,20 +159,42 @@ impl CronRunner {
         }
 
         // Fires first, marks after: a crash in between repeats a look, never loses a fire.
-        for chunk in batch.chunks(FIRE_BATCH).zip(batch_meta.chunks(FIRE_BATCH)) {
-            let (fires, meta) = chunk;
-            let fired = self.store.record_cron_fires(fires).await?;
-            for ((_, _, job), (index, fire)) in fires.iter().zip(meta) {
+        // Batches go in parallel on the pool's connections.
+        let mut chunks = Vec::new();
+        while !batch.is_empty() {
+            let take = batch.len().min(FIRE_BATCH);
+            chunks.push((
+                batch.drain(..take).collect::<Vec<_>>(),
+                batch_meta.drain(..take).collect::<Vec<_>>(),
+            ));
+        }
+        let claims = futures::stream::iter(chunks.into_iter().map(|(fires, meta)| {
+            let store = self.store.clone();
+            async move {
+                let fired: HashSet<JobId> =
+                    store.record_cron_fires(&fires).await?.into_iter().collect();
+                Ok::<_, queues::Error>((fires, meta, fired, lag_now(now, started)))
+            }
+        }))
+        .buffer_unordered(PARALLEL_BATCHES)
+        .collect::<Vec<_>>()
+        .await;
+        for claim in claims {
+            let (fires, meta, fired, elapsed) = claim?;
+            for ((_, _, job), (index, fire)) in fires.iter().zip(&meta) {
                 let schedule = &schedules[*index];
                 if fired.contains(&job.id) {
                     report.fired += 1;
                     self.metrics.fire(schedule, "fired");
-                    self.metrics.lag(lag(now, fire, started));
-                    info!(schedule = %schedule.name, job = %job.id, nominal = %fire.nominal, "fired");
+                    self.metrics.lag(lag_of(fire, elapsed));
+                    debug!(schedule = %schedule.name, job = %job.id, nominal = %fire.nominal, "fired");
                 } else {
                     report.lost_races += 1;
                 }
             }
+        }
+        if report.fired > 0 {
+            info!(fired = report.fired, "cron fired");
         }
         for (index, through, missed, more) in advances {
             let schedule = &schedules[index];
@@ -291,11 +342,23 @@ impl CronRunner {
 }
 
 /// Most fires claimed in one transaction.
-const FIRE_BATCH: usize = 1_000;
+const FIRE_BATCH: usize = 500;
+
+/// Claiming transactions run at once.
+const PARALLEL_BATCHES: usize = 4;
 
 /// How late a fire is: from its instant to `now` (the tick's time) plus the tick's work so far.
 fn lag(now: DateTime<Utc>, fire: &Fire, started: Instant) -> Duration {
-    (now - fire.at).to_std().unwrap_or_default() + started.elapsed()
+    lag_of(fire, lag_now(now, started))
+}
+
+/// The tick's `now` advanced by the work done since it started.
+fn lag_now(now: DateTime<Utc>, started: Instant) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default()
+}
+
+fn lag_of(fire: &Fire, at: DateTime<Utc>) -> Duration {
+    (at - fire.at).to_std().unwrap_or_default()
 }
 
 fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -303,6 +366,13 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// A schedule's parsed rules and checked template.
+struct Prepared {
+    updated_at: DateTime<Utc>,
+    rules: Arc<Rules>,
+    template: Option<Job>,
 }
 
 /// A schedule's row read into rules.

@@ -118,9 +118,20 @@ impl CronSpec {
 
     /// The next fires strictly after an instant.
     pub fn fires_after(&self, after: DateTime<Utc>) -> impl Iterator<Item = Fire> + '_ {
-        // Start a little before the wall-clock reading: near a fall-back hour the wall clock
-        // repeats, and a nominal time already passed once must not come around again.
-        let start = self.local(after) - Duration::hours(3);
+        // Start before the wall-clock reading by as much as the clocks went back lately (a
+        // fall-back hour repeats wall-clock times; one already passed must not come around
+        // again, which the filter ensures). Without a recent fall-back that is one second, so
+        // a per-second schedule costs one step, not hours of them.
+        let offset = |t: DateTime<Utc>| {
+            i64::from(
+                self.zone
+                    .offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            )
+        };
+        let went_back = (offset(after - Duration::hours(3)) - offset(after)).max(0);
+        let start = self.local(after) - Duration::seconds(went_back + 1);
         self.nominal_after(start)
             .map(|nominal| Fire {
                 nominal,

@@ -1,0 +1,347 @@
+//! `orchestrator run` as real processes against kube-sim, RabbitMQ and PostgreSQL: leader
+//! failover after a SIGKILL with no job admitted twice, SIGTERM shutdown releasing the lease,
+//! and cron jobs travelling through RabbitMQ into the queues like any job.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e::eventually;
+use e2e::pg::TestDb;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams};
+use kube_sim::{SimHandle, Simulator};
+use queues::store::{JobFilter, JobSource, NewSchedule, PageRequest};
+use queues::{
+    Catalog, CatalogConfig, JobId, JobState, JobStore, Names, Publisher, Topology, TopologyConfig,
+};
+use serde_json::{Value, json};
+use submitter::kube_apps::SparkApplication;
+
+/// A cluster, a database, a topology prefix and a config file for daemons to share.
+struct Site {
+    sim: SimHandle,
+    db: TestDb,
+    dir: tempfile::TempDir,
+    prefix: String,
+    lease: String,
+    store: JobStore,
+    catalog: Arc<Catalog>,
+}
+
+impl Site {
+    async fn new() -> Self {
+        let sim = Simulator::start(
+            e2e::world::default_cluster(3),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kubeconfig"), sim.kubeconfig_yaml()).unwrap();
+        let prefix = e2e::unique("d");
+        let lease = e2e::unique("lease");
+        let config = format!(
+            "{catalog}\n[amqp]\nprefix = \"{prefix}\"\n[database]\nurl = \"{url}\"\nmax_connections = 4\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[auth]\ndisabled = true\n\
+             [leader]\nlease_name = \"{lease}\"\nlease_duration = \"3s\"\n\
+             [submitter]\ninterval = \"100ms\"\nlost_after = \"5s\"\n[cron]\ninterval = \"200ms\"\n\
+             [shutdown]\ntimeout = \"10s\"\n",
+            catalog = e2e::world::DEFAULT_CATALOG,
+            url = e2e::pg::url(&db.name),
+        );
+        std::fs::write(dir.path().join("orchestrator.toml"), config).unwrap();
+        let catalog: CatalogConfig = toml::from_str(e2e::world::DEFAULT_CATALOG).unwrap();
+        let catalog = Arc::new(Catalog::new(catalog).unwrap());
+        let store = JobStore::new(
+            db.pool.clone(),
+            Names::new(prefix.clone()).unwrap(),
+            Arc::new(queues::Metrics::default()),
+        );
+        Self {
+            sim,
+            db,
+            dir,
+            prefix,
+            lease,
+            store,
+            catalog,
+        }
+    }
+
+    /// Starts `orchestrator run` as `identity`; returns once it listens.
+    fn daemon(&self, identity: &str) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .arg("--config")
+            .arg(self.dir.path().join("orchestrator.toml"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .arg("--identity")
+            .arg(identity)
+            .env(
+                "RUST_LOG",
+                std::env::var("DAEMON_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("orchestrator listening on http://"),
+            "{identity} did not start: {line:?}"
+        );
+        Daemon { child }
+    }
+
+    async fn holder(&self) -> Option<String> {
+        let leases: Api<Lease> = Api::namespaced(self.sim.client().unwrap(), "default");
+        leases
+            .get_opt(&self.lease)
+            .await
+            .unwrap()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    }
+
+    async fn wait_leader(&self, identity: &str) {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{identity} leads"),
+            || async { (self.holder().await.as_deref() == Some(identity)).then_some(()) },
+        )
+        .await;
+    }
+
+    async fn publisher(&self) -> (lapin::Connection, Publisher) {
+        let connection = queues::amqp::connect(e2e::world::AMQP_URL, "daemon-test")
+            .await
+            .unwrap();
+        let topology =
+            Topology::new(TopologyConfig::new(self.prefix.clone()), &self.catalog).unwrap();
+        let publisher = Publisher::new(&connection, &topology).await.unwrap();
+        (connection, publisher)
+    }
+
+    async fn apps(&self) -> Vec<SparkApplication> {
+        let api: Api<SparkApplication> = Api::all(self.sim.client().unwrap());
+        api.list(&ListParams::default()).await.unwrap().items
+    }
+
+    async fn finish(self) {
+        self.db.drop_database().await;
+        drop(self.dir);
+    }
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn job(name: &str, runtime: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "id": JobId::generate().to_string(),
+        "name": name,
+        "namespace": "team-a",
+        "mainClass": "org.apache.spark.examples.SparkPi",
+        "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+        "driver": {"nodeType": "small"},
+        "executor": {"nodeType": "small", "instances": 1},
+        "annotations": {"kube-sim.dev/runtime": runtime}
+    })
+}
+
+async fn publish(publisher: &Publisher, job: &Value) -> JobId {
+    let message = queues::Outgoing::raw(
+        "team-a",
+        queues::Priority::Normal,
+        serde_json::to_vec(job).unwrap(),
+    );
+    publisher.publish(&message).await.unwrap();
+    job["id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn states(store: &JobStore, ids: &[JobId]) -> HashMap<JobState, usize> {
+    let mut out = HashMap::new();
+    for id in ids {
+        if let Some(j) = store.job(*id).await.unwrap() {
+            *out.entry(j.state).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_leader_is_killed_and_no_job_is_admitted_twice() {
+    let site = Site::new().await;
+    let mut a = site.daemon("replica-a");
+    site.wait_leader("replica-a").await;
+    let b = site.daemon("replica-b");
+    let (_connection, publisher) = site.publisher().await;
+
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(publish(&publisher, &job(&format!("before-{i}"), "40s")).await);
+    }
+    eventually(Duration::from_secs(60), "the leader admits", || async {
+        let s = states(&site.store, &ids).await;
+        let admitted = s.get(&JobState::Submitted).unwrap_or(&0)
+            + s.get(&JobState::Running).unwrap_or(&0)
+            + s.get(&JobState::Succeeded).unwrap_or(&0);
+        (admitted >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(site.holder().await.as_deref(), Some("replica-a"));
+
+    a.kill();
+    site.wait_leader("replica-b").await;
+    for i in 0..6 {
+        ids.push(publish(&publisher, &job(&format!("after-{i}"), "5s")).await);
+    }
+    eventually(Duration::from_secs(120), "every job succeeds", || async {
+        let s = states(&site.store, &ids).await;
+        (s.get(&JobState::Succeeded) == Some(&ids.len())).then_some(())
+    })
+    .await;
+
+    // No job admitted twice: one submission, one application each.
+    for id in &ids {
+        let history = site.store.history(*id).await.unwrap();
+        let submissions = history
+            .iter()
+            .filter(|t| t.to == JobState::Submitted)
+            .count();
+        assert_eq!(submissions, 1, "job {id}: {history:?}");
+    }
+    let apps = site.apps().await;
+    let mut per_job: HashMap<String, usize> = HashMap::new();
+    for app in &apps {
+        let labels = app.metadata.labels.clone().unwrap_or_default();
+        let id = labels
+            .get(submitter::naming::JOB_ID_LABEL)
+            .cloned()
+            .unwrap_or_default();
+        *per_job.entry(id).or_default() += 1;
+    }
+    assert!(per_job.values().all(|n| *n == 1), "{per_job:?}");
+
+    // SIGTERM: a clean exit that gives the lease up.
+    let status = b.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_ne!(site.holder().await.as_deref(), Some("replica-b"));
+    site.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_jobs_travel_through_rabbitmq_into_the_queues_and_run() {
+    let site = Site::new().await;
+    let _d = site.daemon("cron-replica");
+    site.store
+        .create_schedule(&NewSchedule {
+            name: "every-two-seconds".into(),
+            namespace: "team-a".into(),
+            cron: "*/2 * * * * *".into(),
+            time_zone: "UTC".into(),
+            job_template: {
+                let mut t = job("cron-pi", "1s");
+                t.as_object_mut().unwrap().remove("id");
+                t
+            },
+            missed_run_policy: "skip".into(),
+            catch_up_limit: 0,
+            starting_deadline_seconds: 60,
+            concurrency_policy: "forbid".into(),
+            suspended: false,
+        })
+        .await
+        .unwrap();
+    let job = eventually(Duration::from_secs(60), "a cron job succeeds", || async {
+        let page = site
+            .store
+            .list_jobs(&JobFilter::default(), PageRequest::first(50))
+            .await
+            .unwrap();
+        page.items
+            .into_iter()
+            .find(|j| j.state == JobState::Succeeded)
+    })
+    .await;
+    let stored = site.store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(stored.source, JobSource::Cron.as_str());
+    assert_eq!(stored.job.name, "cron-pi");
+    site.finish().await;
+}
+
+#[test]
+fn bad_configs_and_arguments_exit_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |config: &Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env_remove("ORCHESTRATOR_HTTP_ADDR")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let missing = dir.path().join("missing.toml");
+    let (code, err) = run(&missing, &["run"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cannot read the file"), "{err}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[namespaces.team-a]\n[leader]\nlease_duration = \"soon\"\n",
+    )
+    .unwrap();
+    let (code, err) = run(&bad, &["run"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("leader.lease_duration"), "{err}");
+
+    let ok = dir.path().join("ok.toml");
+    std::fs::write(&ok, "[namespaces.team-a]\n").unwrap();
+    let (code, err) = run(&ok, &["run", "--listen", "not-an-address"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--listen"), "{err}");
+    let (code, _) = run(&ok, &["run", "--no-such-flag"]);
+    assert_eq!(code, Some(2));
+}

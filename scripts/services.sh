@@ -64,8 +64,29 @@ ensure_tools() {
   fi
 }
 
+# The dashboards' tests run their own Prometheus (127.0.0.1, free port, temporary data dir) and
+# `promtool check rules`; only the binaries are needed. The package's own service is not
+# wanted: on hosts where installing it started one, stop it so it holds no port or data dir.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then return; fi
+  apt_install --no-install-recommends prometheus
+  command -v promtool >/dev/null || die "promtool missing after installing prometheus"
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    log "stopping and disabling the system prometheus service (tests start their own)"
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ] && /etc/init.d/prometheus status >/dev/null 2>&1; then
+    log "stopping the system prometheus service (tests start their own)"
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
+}
+
 ensure_postgres
 ensure_rabbitmq
 # `--core`: only the services (the demo); otherwise also the test tools.
-[ "${1:-}" = "--core" ] || ensure_tools
-log "PostgreSQL and RabbitMQ answer on 127.0.0.1"
+if [ "${1:-}" = "--core" ]; then
+  log "PostgreSQL and RabbitMQ answer on 127.0.0.1"
+else
+  ensure_tools
+  ensure_prometheus
+  log "PostgreSQL and RabbitMQ answer on 127.0.0.1; prometheus and promtool are installed"
+fi

@@ -1,0 +1,255 @@
+//! The real programs a live test runs: `kube-sim` and `orchestrator run` (built by cargo for
+//! this workspace), and Prometheus (the Debian package). Each runs as a child process that is
+//! killed when dropped; their output goes to log files in the test's temporary directory,
+//! quoted when something fails.
+
+#![allow(
+    dead_code,
+    reason = "shared by the live test and the live_stack example, each of which uses part of it"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+use super::http::Http;
+
+/// Paths of the workspace's binaries.
+pub struct Binaries {
+    /// `orchestrator`.
+    pub orchestrator: PathBuf,
+    /// `kube-sim`.
+    pub kube_sim: PathBuf,
+}
+
+/// Builds (or finds up to date) `orchestrator` and `kube-sim` with the cargo running the
+/// tests, in the same target directory and profile.
+pub fn build_binaries() -> Binaries {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .args([
+            "-p",
+            "orchestrator",
+            "--bin",
+            "orchestrator",
+            "-p",
+            "kube-sim",
+            "--bin",
+            "kube-sim",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cannot run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build of orchestrator and kube-sim failed"
+    );
+    let mut orchestrator = None;
+    let mut kube_sim = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
+        match msg["target"]["name"].as_str() {
+            Some("orchestrator") => orchestrator = Some(PathBuf::from(exe)),
+            Some("kube-sim") => kube_sim = Some(PathBuf::from(exe)),
+            _ => {}
+        }
+    }
+    Binaries {
+        orchestrator: orchestrator.expect("cargo built no orchestrator binary"),
+        kube_sim: kube_sim.expect("cargo built no kube-sim binary"),
+    }
+}
+
+/// A child process and where its output goes.
+pub struct Proc {
+    /// The process (killed on drop).
+    pub child: Child,
+    /// Its combined output.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// The last lines of its output, for failure messages.
+    pub fn tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// SIGTERM, then waits up to `grace` before killing.
+    pub async fn terminate(&mut self, grace: Duration) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Copies a stream into the log file, handing each line to `watch` until it returns `Some`,
+/// which is sent once on `found`.
+fn drain<R, F>(stream: R, log: PathBuf, mut watch: F, found: Option<oneshot::Sender<String>>)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    F: FnMut(&str) -> Option<String> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .await
+            .unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let mut found = found;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+            if found.is_some()
+                && let Some(v) = watch(&line)
+                && let Some(tx) = found.take()
+            {
+                let _ = tx.send(v);
+            }
+        }
+    });
+}
+
+/// Starts `kube-sim --config <config> --listen 127.0.0.1:0 --kubeconfig-out <dir>/kubeconfig`
+/// and waits for its first line, `kube-sim listening on http://ADDR`.
+pub async fn kube_sim(bin: &Path, config: &Path, dir: &Path) -> (Proc, PathBuf) {
+    let kubeconfig = dir.join("kubeconfig");
+    let log = dir.join("kube-sim.log");
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start kube-sim");
+    let (tx, rx) = oneshot::channel();
+    drain(
+        child.stdout.take().unwrap(),
+        log.clone(),
+        |l| l.strip_prefix("kube-sim listening on ").map(str::to_owned),
+        Some(tx),
+    );
+    drain(child.stderr.take().unwrap(), log.clone(), |_| None, None);
+    let proc = Proc { child, log };
+    match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        Ok(Ok(_addr)) => (proc, kubeconfig),
+        _ => panic!("kube-sim did not say where it listens:\n{}", proc.tail(30)),
+    }
+}
+
+/// Starts `orchestrator run --config <config>` (JSON logs) and waits for its
+/// `orchestrator started` line, returning the address its HTTP listener bound.
+pub async fn orchestrator(bin: &Path, config: &Path, dir: &Path) -> (Proc, String) {
+    let log = dir.join("orchestrator.log");
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start orchestrator");
+    let (tx, rx) = oneshot::channel();
+    drain(
+        child.stderr.take().unwrap(),
+        log.clone(),
+        |l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["fields"]["message"] == "orchestrator started")
+                .then(|| v["fields"]["http"].as_str().map(str::to_owned))
+                .flatten()
+        },
+        Some(tx),
+    );
+    drain(child.stdout.take().unwrap(), log.clone(), |_| None, None);
+    let proc = Proc { child, log };
+    match tokio::time::timeout(Duration::from_secs(120), rx).await {
+        Ok(Ok(addr)) => (proc, addr),
+        _ => panic!("orchestrator did not start:\n{}", proc.tail(40)),
+    }
+}
+
+/// A port nobody listens on right now (Prometheus cannot bind port 0 and say which it got).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts Prometheus on 127.0.0.1 with `config` and a data directory under `dir`, and waits
+/// until `/-/ready` answers. Retries on another port if the chosen one was taken meanwhile.
+pub async fn prometheus(config: &Path, dir: &Path) -> (Proc, String) {
+    let http = Http::new();
+    for attempt in 0..3 {
+        let port = free_port();
+        let log = dir.join(format!("prometheus-{attempt}.log"));
+        let data = dir.join(format!("prometheus-data-{attempt}"));
+        let mut child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start prometheus ({e}); scripts/services.sh installs it (Debian package prometheus)")
+            });
+        drain(child.stdout.take().unwrap(), log.clone(), |_| None, None);
+        drain(child.stderr.take().unwrap(), log.clone(), |_| None, None);
+        let mut proc = Proc { child, log };
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = proc.child.try_wait() {
+                break;
+            }
+            if let Ok((200, _)) = http.get(&format!("{base}/-/ready")).await {
+                return (proc, base);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eprintln!(
+            "prometheus on port {port} did not become ready:\n{}",
+            proc.tail(20)
+        );
+        let _ = proc.child.kill().await;
+    }
+    panic!("prometheus did not start in three attempts");
+}

@@ -27,7 +27,10 @@ fn the_demo_runs_to_the_expected_outcome() {
         stdout.contains("the largest node in the cluster has"),
         "the never-fitting job is dead-lettered with its reason:\n{stdout}"
     );
-    assert!(stdout.contains("scheduled-report"), "the schedule fired:\n{stdout}");
+    assert!(
+        stdout.contains("scheduled-report"),
+        "the schedule fired:\n{stdout}"
+    );
     assert!(
         stdout.contains("invalid") || stderr.contains("invalid"),
         "the invalid job is refused with reasons:\n{stdout}\n{stderr}"

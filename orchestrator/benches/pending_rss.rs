@@ -166,14 +166,20 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
         .unwrap_or_else(|| panic!("daemon did not start: {line:?}"))
         .to_owned();
     let run = Run { child, addr };
+    // Rounds over an empty store are not counted: give the idle daemon a fixed while.
+    if pending == 0 {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
     let deadline = Instant::now() + Duration::from_secs(300);
-    while metric(&run.addr, "orchestrator_admission_rounds_total").await < rounds {
+    while pending > 0 && metric(&run.addr, "orchestrator_admission_rounds_total").await < rounds {
         assert!(Instant::now() < deadline, "no admission rounds");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let depth = metric(&run.addr, "orchestrator_queue_depth").await;
     let round = metric(&run.addr, "orchestrator_admission_round_seconds_sum").await
-        / metric(&run.addr, "orchestrator_admission_round_seconds_count").await;
+        / metric(&run.addr, "orchestrator_admission_round_seconds_count")
+            .await
+            .max(1.0);
     let (rss, hwm) = memory_mib(run.child.id());
     println!(
         "{label}: {pending} pending ({depth} by the depth gauge), after {rounds} admission rounds: \

@@ -45,12 +45,13 @@ ensure_postgres() {
 }
 
 ensure_rabbitmq() {
-  if port_open 5672 && rabbitmqctl -q status >/dev/null 2>&1; then return; fi
+  # The port answering is the check: `rabbitmqctl` can hang for minutes (it resolves the
+  # host name through Erlang's distribution), so it is only used, bounded, to start.
+  if port_open 5672; then return; fi
   command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
   log "starting RabbitMQ"
   rabbitmq-server -detached >/dev/null 2>&1 || true
-  wait_for "RabbitMQ" 120 rabbitmqctl -q await_startup
-  wait_for "RabbitMQ port 5672" 30 port_open 5672
+  wait_for "RabbitMQ port 5672" 180 port_open 5672
 }
 
 ensure_tools() {

@@ -50,6 +50,9 @@ ensure_rabbitmq() {
   if port_open 5672; then return; fi
   command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
   log "starting RabbitMQ"
+  # Quorum queues hold file handles; the default 1024 runs out with a few hundred queues and
+  # the broker then stops answering handshakes.
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   rabbitmq-server -detached >/dev/null 2>&1 || true
   wait_for "RabbitMQ port 5672" 180 port_open 5672
 }

@@ -187,6 +187,14 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
         round * 1000.0
     );
     drop(run);
+    let connection = queues::amqp::connect(e2e::world::AMQP_URL, "pending-rss")
+        .await
+        .unwrap();
+    let topology = queues::Topology::new(queues::TopologyConfig::new(prefix), &catalog).unwrap();
+    let _ = topology
+        .delete(&connection.create_channel().await.unwrap())
+        .await;
+    let _ = connection.close(200, "done".into()).await;
     db.drop_database().await;
 }
 

@@ -141,7 +141,14 @@ impl Site {
         api.list(&ListParams::default()).await.unwrap().items
     }
 
+    /// Deletes the RabbitMQ topology and the database (daemons must be stopped first).
     async fn finish(self) {
+        let (connection, _) = self.publisher().await;
+        let topology =
+            Topology::new(TopologyConfig::new(self.prefix.clone()), &self.catalog).unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let _ = topology.delete(&channel).await;
+        let _ = connection.close(200, "test done".into()).await;
         self.db.drop_database().await;
         drop(self.dir);
     }
@@ -269,7 +276,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_and_no_job_is_admitted
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cron_jobs_travel_through_rabbitmq_into_the_queues_and_run() {
     let site = Site::new().await;
-    let _d = site.daemon("cron-replica");
+    let daemon = site.daemon("cron-replica");
     site.store
         .create_schedule(&NewSchedule {
             name: "every-two-seconds".into(),
@@ -303,6 +310,7 @@ async fn cron_jobs_travel_through_rabbitmq_into_the_queues_and_run() {
     let stored = site.store.job(job.id).await.unwrap().unwrap();
     assert_eq!(stored.source, JobSource::Cron.as_str());
     assert_eq!(stored.job.name, "cron-pi");
+    drop(daemon);
     site.finish().await;
 }
 

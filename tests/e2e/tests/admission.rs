@@ -103,10 +103,12 @@ async fn without_the_orchestrator_ten_applications_deadlock() {
         .await
         .unwrap();
     }
-    // Eight drivers take every slot; executors can never be scheduled.
+    // Drivers take (nearly) every slot; executors can never all be scheduled. How many
+    // drivers win the race against the first executors varies with load; six or more
+    // stuck applications on eight slots leave no job room to finish.
     eventually(LONG, "drivers running with executors pending", || async {
         let stuck = stuck_apps(&world).await;
-        (stuck.len() >= 8).then_some(())
+        (stuck.len() >= 6).then_some(())
     })
     .await;
     world.sim.advance(Duration::from_secs(3600));
@@ -121,7 +123,7 @@ async fn without_the_orchestrator_ten_applications_deadlock() {
         completed, 0,
         "an hour later nothing has finished: the cluster is deadlocked"
     );
-    assert!(stuck_apps(&world).await.len() >= 8);
+    assert!(stuck_apps(&world).await.len() >= 6);
     world.cleanup().await;
 }
 

@@ -29,7 +29,6 @@ mod processes;
 mod workload;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashboards::exposition;
@@ -37,8 +36,7 @@ use dashboards::grafana::{self, Dashboard};
 use dashboards::query::{metric_names, split_comparison, substitute};
 use dashboards::rules::RuleFile;
 use http::{Http, Prometheus};
-use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Families that have no series in a healthy short run, and why. An expression using one of
 /// them must parse but may return nothing; every other expression must return data.
@@ -163,65 +161,22 @@ fn checks() -> Vec<Check> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
-    let bins = tokio::task::spawn_blocking(processes::build_binaries)
-        .await
-        .unwrap();
-    let root = common::crate_dir().join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let db = e2e::pg::TestDb::new().await;
-    let prefix = e2e::unique("dash");
-    let names = Names::new(prefix.clone()).unwrap();
-    let store = JobStore::new(db.pool.clone(), names, Arc::new(queues::Metrics::default()));
-    workload::create_schedules(&store, &db.pool, &root).await;
-
-    let (_sim, kubeconfig) = processes::kube_sim(
-        &bins.kube_sim,
-        &root.join("examples/cluster.toml"),
-        dir.path(),
-    )
-    .await;
-    let config = workload::daemon_config(&root, &db.name, &prefix, &kubeconfig);
-    let config_path = dir.path().join("orchestrator.toml");
-    std::fs::write(&config_path, &config).unwrap();
-    let (mut daemon, daemon_addr) =
-        processes::orchestrator(&bins.orchestrator, &config_path, dir.path()).await;
-
-    let prom_config = json!({
-        "global": { "scrape_interval": "1s", "evaluation_interval": "1s" },
-        "rule_files": [common::crate_dir().join("prometheus/alerts.yml")],
-        "scrape_configs": [{
-            "job_name": dashboards::files::SCRAPE_JOB,
-            "static_configs": [{ "targets": [daemon_addr] }],
-        }],
-    });
-    let prom_config_path = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_config_path,
-        serde_yaml_ng::to_string(&prom_config).unwrap(),
-    )
-    .unwrap();
-    let (_prom, base) = processes::prometheus(&prom_config_path, dir.path()).await;
+    let stack = workload::Stack::start("dash").await;
+    let (root, daemon, daemon_addr, db) =
+        (&stack.root, &stack.daemon, &stack.daemon_addr, &stack.db);
     let api = Prometheus {
         http: Http::new(),
-        base,
+        base: stack.prometheus.clone(),
     };
     let start = now();
-
-    let catalog = orchestrator::config::Config::from_toml_str(&config, "test")
-        .unwrap()
-        .catalog;
-    let topology = Topology::new(TopologyConfig::new(prefix.clone()), &catalog).unwrap();
-    let connection = queues::amqp::connect(e2e::world::AMQP_URL, "dashboards-test")
-        .await
-        .unwrap();
-    let publisher = Publisher::new(&connection, &topology).await.unwrap();
+    let publisher = &stack.publisher;
 
     // Round 2 starts once Prometheus has seen round 1 admitted, so counters and histograms
     // move between scrapes and rates and quantiles have something to show.
-    workload::publish_round(&publisher, &root, 1).await;
+    workload::publish_round(publisher, root, 1).await;
     let seen = r#"count(orchestrator_queue_wait_seconds_count{stage="store"}) >= 2"#;
-    wait_until(&api, &daemon, seen, Duration::from_secs(90)).await;
-    workload::publish_round(&publisher, &root, 2).await;
+    wait_until(&api, daemon, seen, Duration::from_secs(90)).await;
+    workload::publish_round(publisher, root, 2).await;
 
     let mut pending = checks();
     let total = pending.len();
@@ -283,15 +238,11 @@ async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
         now() - start
     );
 
-    check_metric_names(&api.http, &daemon_addr).await;
+    check_metric_names(&api.http, daemon_addr).await;
     check_rules_evaluate(&api).await;
     check_history_sql(&db.pool).await;
 
-    daemon.terminate(Duration::from_secs(30)).await;
-    let channel = connection.create_channel().await.unwrap();
-    let _ = topology.delete(&channel).await;
-    let _ = connection.close(200, "done".into()).await;
-    db.drop_database().await;
+    stack.stop().await;
 }
 
 /// Polls an instant query until it returns something, or panics with the daemon's log.

@@ -136,3 +136,104 @@ pub async fn publish_round(publisher: &Publisher, root: &Path, round: u32) {
             .unwrap();
     }
 }
+
+/// The whole live stack: kube-sim with the demo cluster, `orchestrator run` on a fresh
+/// database and a unique RabbitMQ prefix with the schedules created, Prometheus scraping it
+/// every second with the alert rules loaded, and a publisher on the daemon's topology.
+pub struct Stack {
+    /// The repository root.
+    pub root: std::path::PathBuf,
+    /// Logs and configs.
+    pub dir: tempfile::TempDir,
+    /// The daemon's database.
+    pub db: e2e::pg::TestDb,
+    /// The daemon.
+    pub daemon: crate::processes::Proc,
+    /// Its listen address (`host:port`).
+    pub daemon_addr: String,
+    /// Prometheus' base URL.
+    pub prometheus: String,
+    /// Publishes jobs to the daemon's queues.
+    pub publisher: Publisher,
+    topology: queues::Topology,
+    connection: lapin::Connection,
+    _sim: crate::processes::Proc,
+    _prometheus: crate::processes::Proc,
+}
+
+impl Stack {
+    /// Builds the binaries and starts everything; `tag` prefixes the unique names.
+    pub async fn start(tag: &str) -> Self {
+        use crate::{common, processes};
+        let bins = tokio::task::spawn_blocking(processes::build_binaries)
+            .await
+            .unwrap();
+        let root = common::crate_dir().join("..");
+        let dir = tempfile::tempdir().unwrap();
+        let db = e2e::pg::TestDb::new().await;
+        let prefix = e2e::unique(tag);
+        let names = queues::Names::new(prefix.clone()).unwrap();
+        let store = JobStore::new(
+            db.pool.clone(),
+            names,
+            std::sync::Arc::new(queues::Metrics::default()),
+        );
+        create_schedules(&store, &db.pool, &root).await;
+        let (sim, kubeconfig) = processes::kube_sim(
+            &bins.kube_sim,
+            &root.join("examples/cluster.toml"),
+            dir.path(),
+        )
+        .await;
+        let config = daemon_config(&root, &db.name, &prefix, &kubeconfig);
+        let config_path = dir.path().join("orchestrator.toml");
+        std::fs::write(&config_path, &config).unwrap();
+        let (daemon, daemon_addr) =
+            processes::orchestrator(&bins.orchestrator, &config_path, dir.path()).await;
+        let prom_config = json!({
+            "global": { "scrape_interval": "1s", "evaluation_interval": "1s" },
+            "rule_files": [common::crate_dir().join("prometheus/alerts.yml")],
+            "scrape_configs": [{
+                "job_name": dashboards::files::SCRAPE_JOB,
+                "static_configs": [{ "targets": [daemon_addr] }],
+            }],
+        });
+        let prom_path = dir.path().join("prometheus.yml");
+        std::fs::write(&prom_path, serde_yaml_ng::to_string(&prom_config).unwrap()).unwrap();
+        let (prom, prometheus) = processes::prometheus(&prom_path, dir.path()).await;
+
+        let catalog = orchestrator::config::Config::from_toml_str(&config, tag)
+            .unwrap()
+            .catalog;
+        let topology =
+            queues::Topology::new(queues::TopologyConfig::new(prefix), &catalog).unwrap();
+        let connection = queues::amqp::connect(e2e::world::AMQP_URL, tag)
+            .await
+            .unwrap();
+        let publisher = Publisher::new(&connection, &topology).await.unwrap();
+        Self {
+            root,
+            dir,
+            db,
+            daemon,
+            daemon_addr,
+            prometheus,
+            publisher,
+            topology,
+            connection,
+            _sim: sim,
+            _prometheus: prom,
+        }
+    }
+
+    /// Stops the daemon, deletes the topology and the database.
+    pub async fn stop(mut self) {
+        self.daemon
+            .terminate(std::time::Duration::from_secs(30))
+            .await;
+        let channel = self.connection.create_channel().await.unwrap();
+        let _ = self.topology.delete(&channel).await;
+        let _ = self.connection.close(200, "done".into()).await;
+        self.db.drop_database().await;
+    }
+}

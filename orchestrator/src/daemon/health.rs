@@ -5,6 +5,8 @@ use std::time::Duration;
 use lapin::ConnectionStatus;
 use queues::JobStore;
 
+use crate::http::{Component, Readiness};
+
 /// The dependencies `/readyz` checks.
 #[derive(Clone)]
 pub struct Health {
@@ -12,9 +14,6 @@ pub struct Health {
     broker: ConnectionStatus,
     client: kube::Client,
 }
-
-/// One component's state: `Ok`, or why not.
-pub type Check = (&'static str, Result<(), String>);
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -29,7 +28,7 @@ impl Health {
     }
 
     /// Checks every component (each bounded by a short timeout), concurrently.
-    pub async fn check(&self) -> Vec<Check> {
+    async fn components(&self) -> Vec<Component> {
         let database = async {
             match tokio::time::timeout(
                 CHECK_TIMEOUT,
@@ -58,9 +57,16 @@ impl Health {
         };
         let (database, kubernetes) = tokio::join!(database, kubernetes);
         vec![
-            ("broker", broker),
-            ("database", database),
-            ("kubernetes", kubernetes),
+            Component::new("broker", broker),
+            Component::new("database", database),
+            Component::new("kubernetes", kubernetes),
         ]
+    }
+}
+
+#[async_trait::async_trait]
+impl Readiness for Health {
+    async fn check(&self) -> Vec<Component> {
+        self.components().await
     }
 }

@@ -37,17 +37,6 @@ pub trait Readiness: Send + Sync {
     async fn check(&self) -> Vec<Component>;
 }
 
-#[async_trait::async_trait]
-impl Readiness for crate::daemon::Health {
-    async fn check(&self) -> Vec<Component> {
-        crate::daemon::Health::check(self)
-            .await
-            .into_iter()
-            .map(|(name, status)| Component::new(name, status))
-            .collect()
-    }
-}
-
 /// A readiness probe over the job store alone: the database answers, and its schema has
 /// every migration this build knows (a replica on an old schema is not ready). For tests and
 /// for tools that serve the API without the broker or Kubernetes.

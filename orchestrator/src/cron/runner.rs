@@ -80,6 +80,15 @@ impl CronRunner {
         }
     }
 
+    /// Drops prepared entries of schedules that no longer exist.
+    fn forget_deleted(&self, schedules: &[Schedule]) {
+        let live: HashSet<Uuid> = schedules.iter().map(|s| s.id).collect();
+        self.prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|id, _| live.contains(id));
+    }
+
     /// A schedule's rules and its template as a job (`None` when it does not validate),
     /// parsed once per version of the schedule.
     fn prepared(&self, s: &Schedule) -> Result<(Arc<Rules>, Option<Job>), String> {
@@ -113,6 +122,7 @@ impl CronRunner {
         let mut report = TickReport::default();
         let schedules = self.store.schedules().await?;
         self.metrics.set_schedules(&schedules);
+        self.forget_deleted(&schedules);
         let mut batch: Vec<(Uuid, NaiveDateTime, Job)> = Vec::new();
         let mut batch_meta: Vec<(usize, Fire)> = Vec::new();
         let mut advances = Vec::new();

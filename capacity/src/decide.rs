@@ -73,6 +73,15 @@ pub fn check_quota(namespace: &str, quota: Option<&QuotaView>, total: &Resources
 impl WorkingSet<'_> {
     /// Never, quota, then packing (see the module docs); charges the working set on `Fits`.
     pub fn admit(&mut self, gang: &GangDemand) -> Verdict {
+        self.verdict(gang, true)
+    }
+
+    /// The verdict [`WorkingSet::admit`] would give, leaving the working set as it was.
+    pub fn probe_admit(&mut self, gang: &GangDemand) -> Verdict {
+        self.verdict(gang, false)
+    }
+
+    fn verdict(&mut self, gang: &GangDemand, charge: bool) -> Verdict {
         if let Err(never) = self.never(gang) {
             return Verdict::Never(never);
         }
@@ -82,9 +91,16 @@ impl WorkingSet<'_> {
             QuotaOutcome::ExceedsHard(never) => return Verdict::Never(never),
             QuotaOutcome::Short(wait) => return Verdict::Wait(wait),
         }
-        match self.pack(gang) {
+        let packed = if charge {
+            self.pack(gang)
+        } else {
+            self.probe(gang)
+        };
+        match packed {
             Ok(placement) => {
-                self.charge_quota(&gang.namespace, &total);
+                if charge {
+                    self.charge_quota(&gang.namespace, &total);
+                }
                 Verdict::Fits(placement)
             }
             Err(shortfall) => Verdict::Wait(shortfall.wait_reason()),

@@ -365,3 +365,39 @@ fn scale_up_is_flagged_in_the_placement() {
     );
     assert!(p.nodes.iter().all(|n| n.starts_with("spot/+")));
 }
+
+#[test]
+fn a_probe_answers_like_admit_and_spends_nothing() {
+    // One 8-cpu node and a pool that may add one more: the probe's verdicts match admit's,
+    // and after any number of probes the same gangs still fit exactly as before.
+    let v = view(
+        vec![node("a", 8000, gi(32), None)],
+        vec![pool("spot", 8000, gi(32), 0, 1)],
+        &[("ns", res(30_000, UNLIMITED, UNLIMITED), res(0, 0, 0))],
+    );
+    let big = gang("big", "ns", (2000, gi(2)), 2, (6000, gi(8)));
+    let mut ws = WorkingSet::new(&v);
+    for _ in 0..3 {
+        let Verdict::Fits(p) = ws.probe_admit(&big) else {
+            panic!("the gang fits on the node plus one added node")
+        };
+        assert_eq!(p.scale_up.len(), 1, "{p:?}");
+    }
+    assert_eq!(ws.free(0), Some(v.nodes[0].free()), "the node is untouched");
+    assert_eq!(
+        ws.quotas()["ns"].used,
+        res(0, 0, 0),
+        "the quota is untouched"
+    );
+    assert_eq!(
+        code(&ws.admit(&big)),
+        "fits+scale-up",
+        "the pool's one node is still free"
+    );
+    assert_eq!(
+        code(&ws.probe_admit(&big)),
+        "wait:insufficient",
+        "the admitted gang spent the node and the pool's headroom"
+    );
+    assert_eq!(code(&ws.admit(&big)), "wait:insufficient");
+}

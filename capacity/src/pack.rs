@@ -240,11 +240,25 @@ impl<'v> WorkingSet<'v> {
     /// placement returned; on failure nothing changes and the [`Shortfall`] says which pod
     /// did not fit and by how much. Quotas are not consulted (see `admit`).
     pub fn pack(&mut self, gang: &GangDemand) -> Result<Placement, Box<Shortfall>> {
+        self.pack_or_probe(gang, true)
+    }
+
+    /// What [`WorkingSet::pack`] would answer, leaving the working set as it was.
+    pub fn probe(&mut self, gang: &GangDemand) -> Result<Placement, Box<Shortfall>> {
+        self.pack_or_probe(gang, false)
+    }
+
+    fn pack_or_probe(
+        &mut self,
+        gang: &GangDemand,
+        keep: bool,
+    ) -> Result<Placement, Box<Shortfall>> {
         let virtuals_before = self.virtuals.len();
         let opened_before = self.opened.clone();
         let last_before = self.last_ordinal.clone();
         let mut taken: Vec<(Bin, Resources)> = Vec::with_capacity(gang.pods.len());
         let mut bins: Vec<Option<Bin>> = vec![None; gang.pods.len()];
+        let mut shortfall = None;
         for i in self.order(gang) {
             let pod = &gang.pods[i];
             let bin = match self.best_bin(pod) {
@@ -252,20 +266,26 @@ impl<'v> WorkingSet<'v> {
                 None => self.open_virtual(pod),
             };
             let Some(bin) = bin else {
-                let shortfall = self.shortfall(gang, i, taken.len());
-                for (bin, amount) in taken {
-                    self.give(bin, &amount);
-                }
-                self.virtuals.truncate(virtuals_before);
-                self.opened = opened_before;
-                self.last_ordinal = last_before;
-                return Err(Box::new(shortfall));
+                shortfall = Some(self.shortfall(gang, i, taken.len()));
+                break;
             };
             self.take(bin, &pod.requests);
             taken.push((bin, pod.requests));
             bins[i] = Some(bin);
         }
-        Ok(self.placement(&bins))
+        let result = match shortfall {
+            None => Ok(self.placement(&bins)),
+            Some(s) => Err(Box::new(s)),
+        };
+        if result.is_err() || !keep {
+            for (bin, amount) in taken {
+                self.give(bin, &amount);
+            }
+            self.virtuals.truncate(virtuals_before);
+            self.opened = opened_before;
+            self.last_ordinal = last_before;
+        }
+        result
     }
 
     /// For a gang that must wait but keeps its place: sets aside the room it is waiting for so

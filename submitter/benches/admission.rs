@@ -67,6 +67,7 @@ fn bench(c: &mut Criterion) {
         promote_after: Duration::from_secs(3600),
         max_admissions: 10_000,
         backfill: true,
+        reservations: 2,
     };
     let mut group = c.benchmark_group("admission_round");
     group.sample_size(10);

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::StreamExt;
+
 use capacity::{CapacityChecker, ClusterView, GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
@@ -193,54 +195,42 @@ pub async fn round(shared: &Shared, now: DateTime<Utc>) -> Result<RoundReport> {
         promote_after: shared.config.promote_after.0,
         max_admissions: shared.config.max_admissions_per_round,
         backfill: shared.config.backfill,
+        reservations: shared.config.reservations,
     };
     let decisions = {
         let mut room = ClusterRoom::new(&view);
-        ordering::decide(now, candidates, &usage, &entitlements, &policy, &mut room)
+        let decisions =
+            ordering::decide(now, candidates, &usage, &entitlements, &policy, &mut room);
+        shared
+            .metrics
+            .holds
+            .set(i64::try_from(room.holders()).unwrap_or(i64::MAX));
+        decisions
     };
 
     let mut marks = Vec::new();
     let mut waiting: HashMap<WaitingLabels, i64> = HashMap::new();
+    let mut wait = |s: &Sized, code: &str, message: String, position: u64| {
+        *waiting.entry(waiting_labels(&s.pending, code)).or_default() += 1;
+        marks.push(WaitingMark {
+            job: s.pending.job.id,
+            code: code.into(),
+            message,
+            position: Some(position),
+        });
+    };
+    let mut admits = Vec::new();
     for decision in decisions {
         match decision {
-            Decision::Admit { id, .. } => {
-                let Some(s) = sized.get(&id) else { continue };
-                match admit(shared, s).await {
-                    Ok(Admitted::Yes) => report.admitted.push(id),
-                    Ok(Admitted::Wait(code, message)) => {
-                        *waiting
-                            .entry(waiting_labels(&s.pending, &code))
-                            .or_default() += 1;
-                        marks.push(WaitingMark {
-                            job: id,
-                            code,
-                            message,
-                            position: Some(s.pending.position),
-                        });
-                    }
-                    Ok(Admitted::Dead) => report.dead.push(id),
-                    Err(e) => {
-                        report.errors += 1;
-                        shared.metrics.error("admission", e.metric_label());
-                        tracing::warn!(job = %id, namespace = %s.pending.job.namespace, error = %e, "admission failed; retrying next round");
-                    }
-                }
-            }
+            Decision::Admit { id, .. } => admits.extend(sized.get(&id)),
             Decision::Wait {
                 id,
                 reason,
                 position,
             } => {
-                let Some(s) = sized.get(&id) else { continue };
-                *waiting
-                    .entry(waiting_labels(&s.pending, reason.kind.code()))
-                    .or_default() += 1;
-                marks.push(WaitingMark {
-                    job: id,
-                    code: reason.kind.code().into(),
-                    message: reason.message,
-                    position: Some(u64::from(position)),
-                });
+                if let Some(s) = sized.get(&id) {
+                    wait(s, reason.kind.code(), reason.message, u64::from(position));
+                }
             }
             Decision::Never { id, reason } => {
                 let Some(s) = sized.get(&id) else { continue };
@@ -250,6 +240,30 @@ pub async fn round(shared: &Shared, now: DateTime<Utc>) -> Result<RoundReport> {
                     DeadReason::NeverFits
                 };
                 dead_letter(shared, &s.pending, dead, &reason.message, &mut report).await;
+            }
+        }
+    }
+
+    // Each admission's capacity confirmation and reservation happen one at a time, in the
+    // decided order (each sees the reservations before it); the creates and records, which
+    // wait on the API server and the database, overlap.
+    let confirm = Mutex::new(());
+    let confirm = &confirm;
+    let admissions: Vec<_> = admits.iter().map(|s| admit(shared, s, confirm)).collect();
+    let outcomes: Vec<Result<Admitted>> = futures::stream::iter(admissions)
+        .buffered(ADMISSIONS_IN_FLIGHT)
+        .collect()
+        .await;
+    for (s, outcome) in admits.into_iter().zip(outcomes) {
+        let id = s.pending.job.id;
+        match outcome {
+            Ok(Admitted::Yes) => report.admitted.push(id),
+            Ok(Admitted::Wait(code, message)) => wait(s, &code, message, s.pending.position),
+            Ok(Admitted::Dead) => report.dead.push(id),
+            Err(e) => {
+                report.errors += 1;
+                shared.metrics.error("admission", e.metric_label());
+                tracing::warn!(job = %id, namespace = %s.pending.job.namespace, error = %e, "admission failed; retrying next round");
             }
         }
     }
@@ -315,7 +329,10 @@ enum Admitted {
     Dead,
 }
 
-async fn admit(shared: &Shared, s: &Sized) -> Result<Admitted> {
+/// Admissions of one round whose create and record run at the same time.
+const ADMISSIONS_IN_FLIGHT: usize = 16;
+
+async fn admit(shared: &Shared, s: &Sized, confirm: &Mutex<()>) -> Result<Admitted> {
     let p = &s.pending;
     let job = &p.job;
     let labels = || OutcomeLabels {
@@ -335,7 +352,13 @@ async fn admit(shared: &Shared, s: &Sized) -> Result<Admitted> {
     };
 
     // The strategy's own confirmation (dry-run admission, placeholders bound) on the live view.
-    let placement = match shared.checker.check(&s.gang).await? {
+    let confirmed = confirm.lock().await;
+    let verdict = shared.checker.check(&s.gang).await?;
+    if let Verdict::Fits(placement) = &verdict {
+        shared.checker.reserve(&s.gang, placement);
+    }
+    drop(confirmed);
+    let placement = match verdict {
         Verdict::Fits(placement) => placement,
         Verdict::Wait(w) => return Ok(Admitted::Wait(w.kind.code().into(), w.message)),
         Verdict::Never(n) => {
@@ -351,7 +374,6 @@ async fn admit(shared: &Shared, s: &Sized) -> Result<Admitted> {
             return Ok(Admitted::Dead);
         }
     };
-    shared.checker.reserve(&s.gang, &placement);
 
     let rendered = spark_application(job, &s.footprint, p.attempt, &shared.emit_settings());
     let app =

@@ -27,6 +27,13 @@ pub struct SubmitterConfig {
     /// head-of-line order, kept as a baseline for the scheduling-quality benchmark.
     #[serde(default = "defaults::backfill")]
     pub backfill: bool,
+    /// Most waiting jobs that set room aside each round: the longest-waiting jobs of the most
+    /// urgent level that do not fit yet. Held room idles until its job fits, so a few
+    /// reservations keep big jobs from being overtaken forever while backfill keeps the rest of
+    /// the cluster busy; `0` lets every job that fits go first (big jobs may wait for promotion
+    /// and luck).
+    #[serde(default = "defaults::reservations")]
+    pub reservations: usize,
     /// A driver running with executors Pending this long is stuck: the application is deleted
     /// and the job retried (or dead-lettered).
     #[serde(default = "defaults::stuck_after")]
@@ -51,6 +58,7 @@ impl Default for SubmitterConfig {
             promote_after: defaults::promote_after(),
             max_admissions_per_round: defaults::max_admissions(),
             backfill: defaults::backfill(),
+            reservations: defaults::reservations(),
             stuck_after: defaults::stuck_after(),
             lost_after: defaults::lost_after(),
             service_account: None,
@@ -73,6 +81,9 @@ impl SubmitterConfig {
         if !(1..=10_000).contains(&self.max_admissions_per_round) {
             problems
                 .push("submitter.max_admissions_per_round: must be between 1 and 10000".to_owned());
+        }
+        if self.reservations > 1000 {
+            problems.push("submitter.reservations: must be at most 1000".to_owned());
         }
         if self.stuck_after.0 < Duration::from_secs(1) {
             problems.push("submitter.stuck_after: must be at least 1s".to_owned());
@@ -107,6 +118,9 @@ mod defaults {
     }
     pub fn backfill() -> bool {
         true
+    }
+    pub fn reservations() -> usize {
+        2
     }
     pub fn stuck_after() -> JobDuration {
         JobDuration(Duration::from_secs(300))

@@ -6,9 +6,14 @@
 //!    any normal job;
 //! 2. among namespaces at one level, the one using the smallest dominant share of its
 //!    entitlement goes first, ties to the oldest head; within a namespace and level, FIFO;
-//! 3. a job that does not fit keeps its place: the [`Room`] reserves what it will need, and jobs
-//!    behind it are admitted only into capacity that reservation does not claim (backfill that
-//!    never delays it);
+//! 3. a job that does not fit keeps its place in the order, and the longest-waiting such jobs of
+//!    the most urgent level (at most [`Policy::reservations`]) have the [`Room`] set aside what
+//!    they will need, so jobs behind them are admitted only into capacity those reservations do
+//!    not claim (backfill that never delays them). Reservations go by age, not by the fair-share
+//!    order, so the same jobs keep them from round to round and the room they accumulate is not
+//!    handed to another job half-drained; the cap keeps idle held room small (every waiting
+//!    job holding room is strict order in disguise: the cluster idles while work that fits
+//!    waits);
 //! 4. a job that can never fit is not waited for.
 
 use std::cmp::{Ordering, Reverse};
@@ -48,6 +53,8 @@ pub struct Policy {
     /// is strict head-of-line order: the first job that must wait blocks every job after it
     /// (a baseline for measuring what backfill buys).
     pub backfill: bool,
+    /// Most waiting jobs that set room aside in a round (rule 3).
+    pub reservations: usize,
 }
 
 /// One decision.
@@ -83,6 +90,8 @@ pub enum Decision {
 pub trait Room {
     /// The verdict for the gang now, outside every hold; on `Fits` its room is taken.
     fn admit(&mut self, gang: &GangDemand) -> Verdict;
+    /// The verdict [`Room::admit`] would give now, taking nothing.
+    fn probe(&mut self, gang: &GangDemand) -> Verdict;
     /// Sets aside the room a blocked gang is waiting for, so later admissions only backfill
     /// capacity it cannot use.
     fn hold(&mut self, gang: &GangDemand);
@@ -128,6 +137,10 @@ pub fn decide(
     for q in queues.values_mut() {
         q.make_contiguous()
             .sort_by_key(|c| (c.rank, c.enqueued_at, c.id));
+    }
+
+    if policy.backfill {
+        reserve(&queues, policy, room);
     }
 
     let mut usage = usage.clone();
@@ -204,8 +217,10 @@ pub fn decide(
                 Verdict::Wait(reason) => {
                     if !policy.backfill {
                         blocked_by = Some(c.id);
+                        room.hold(&c.gang);
                     }
-                    room.hold(&c.gang);
+                    // With backfill, the holders set their room aside before the round's first
+                    // admission (`reserve`).
                     decisions.push(Decision::Wait {
                         id: c.id,
                         reason,
@@ -227,6 +242,38 @@ pub fn decide(
         }
     }
     decisions
+}
+
+/// Rule 3's reservations, made before any admission of the round: walks the candidates by
+/// (level, age) and has the room hold for each one that does not fit now, until
+/// `policy.reservations` hold. Fitting jobs are only probed (the fair-share pass admits them);
+/// the walk stops after `max_admissions + reservations` jobs, since beyond that the round
+/// admits nobody anyway. Room only shrinks during a round, so a holder still waits when its
+/// fair-share turn comes.
+fn reserve(
+    queues: &BTreeMap<(Priority, String), VecDeque<Candidate>>,
+    policy: &Policy,
+    room: &mut impl Room,
+) {
+    if policy.reservations == 0 {
+        return;
+    }
+    let mut by_age: Vec<(Priority, &Candidate)> = queues
+        .iter()
+        .flat_map(|((level, _), q)| q.iter().map(move |c| (*level, c)))
+        .collect();
+    by_age.sort_by_key(|(level, c)| (*level, c.enqueued_at, c.id));
+    let budget = policy.max_admissions.saturating_add(policy.reservations);
+    let mut holders = 0;
+    for (_, c) in by_age.into_iter().take(budget) {
+        if let Verdict::Wait(_) = room.probe(&c.gang) {
+            room.hold(&c.gang);
+            holders += 1;
+            if holders == policy.reservations {
+                return;
+            }
+        }
+    }
 }
 
 /// A namespace's turn: smallest dominant share first, then the oldest head.
@@ -289,9 +336,18 @@ mod tests {
         eventual: u64,
         reserved: u64,
         largest_node: u64,
+        /// Keys of the gangs that held room, in order.
+        held: Vec<String>,
     }
 
     impl Room for Cpus {
+        fn probe(&mut self, gang: &GangDemand) -> Verdict {
+            let (free, eventual) = (self.free, self.eventual);
+            let verdict = self.admit(gang);
+            (self.free, self.eventual) = (free, eventual);
+            verdict
+        }
+
         fn admit(&mut self, gang: &GangDemand) -> Verdict {
             if gang
                 .pods
@@ -333,6 +389,7 @@ mod tests {
             let need = gang.total().cpu_millis;
             if need <= self.eventual.saturating_sub(self.reserved) {
                 self.reserved += need;
+                self.held.push(gang.key.clone());
             }
         }
     }
@@ -343,6 +400,7 @@ mod tests {
             eventual: free,
             reserved: 0,
             largest_node: u64::MAX,
+            held: Vec::new(),
         }
     }
 
@@ -381,6 +439,7 @@ mod tests {
             promote_after: Duration::from_secs(3600),
             max_admissions: 100,
             backfill: true,
+            reservations: 100,
         }
     }
 
@@ -533,6 +592,7 @@ mod tests {
             eventual: 4000,
             reserved: 0,
             largest_node: u64::MAX,
+            held: Vec::new(),
         };
         let ds = decide(
             t0(),
@@ -572,6 +632,7 @@ mod tests {
             eventual: 16_000,
             reserved: 0,
             largest_node: u64::MAX,
+            held: Vec::new(),
         };
         let ds = decide(
             t0(),
@@ -621,6 +682,7 @@ mod tests {
             eventual: 8000,
             reserved: 0,
             largest_node: 16_000,
+            held: Vec::new(),
         };
         let ds = decide(
             t0(),
@@ -709,6 +771,100 @@ mod tests {
             })
             .collect();
         assert_eq!(behind, [2, 3], "both later jobs name the blocked head");
+    }
+
+    #[test]
+    fn reservations_are_capped_and_go_to_the_longest_waiting() {
+        // 6 cpu free, 40 once running work ends. Three 12-cpu jobs cannot start; two 3-cpu jobs
+        // could. With one reservation only the oldest big job (3) holds 12 of the 40 and both
+        // small jobs start; with three, 36 are held and only one small job fits the rest.
+        let jobs = || {
+            vec![
+                job(1, "a", Priority::Normal, 30, 12_000),
+                job(2, "b", Priority::Normal, 40, 12_000),
+                job(3, "c", Priority::Normal, 50, 12_000),
+                job(4, "a", Priority::Normal, 20, 3000),
+                job(5, "b", Priority::Normal, 10, 3000),
+            ]
+        };
+        let entitled = entitled(&[("a", 1), ("b", 1), ("c", 1)]);
+        let room = || Cpus {
+            free: 6000,
+            eventual: 40_000,
+            reserved: 0,
+            largest_node: u64::MAX,
+            held: Vec::new(),
+        };
+        let run = |reservations: usize| {
+            let mut r = room();
+            let p = Policy {
+                reservations,
+                ..policy()
+            };
+            let ds = decide(t0(), jobs(), &BTreeMap::new(), &entitled, &p, &mut r);
+            (admitted(&ds), r.held)
+        };
+        assert_eq!(run(1), (vec![4, 5], vec!["3".to_owned()]));
+        assert_eq!(
+            run(3),
+            (
+                vec![4],
+                vec!["3".to_owned(), "2".to_owned(), "1".to_owned()]
+            )
+        );
+        let (ids, held) = run(0);
+        assert_eq!((ids, held.len()), (vec![4, 5], 0), "no reservations at all");
+    }
+
+    #[test]
+    fn reservations_go_to_high_jobs_first_then_by_age_not_share() {
+        // b's normal job is the oldest but a high job (younger) waits too: with one
+        // reservation the high job holds. Without it, the oldest normal job holds even though
+        // its namespace (b, busiest) comes last in the fair-share order.
+        let usage = BTreeMap::from([(
+            "b".to_owned(),
+            Resources {
+                cpu_millis: 8000,
+                memory_bytes: 0,
+                pods: 0,
+            },
+        )]);
+        let entitled = entitled(&[("a", 8000), ("b", 8000)]);
+        let one = Policy {
+            reservations: 1,
+            ..policy()
+        };
+        let fresh = || Cpus {
+            eventual: 20_000,
+            ..cpus(1000)
+        };
+        let mut room = fresh();
+        decide(
+            t0(),
+            vec![
+                job(1, "b", Priority::Normal, 90, 6000),
+                job(2, "a", Priority::Normal, 30, 6000),
+                job(3, "a", Priority::High, 10, 6000),
+            ],
+            &usage,
+            &entitled,
+            &one,
+            &mut room,
+        );
+        assert_eq!(room.held, ["3"]);
+        let mut room = fresh();
+        decide(
+            t0(),
+            vec![
+                job(1, "b", Priority::Normal, 90, 6000),
+                job(2, "a", Priority::Normal, 30, 6000),
+            ],
+            &usage,
+            &entitled,
+            &one,
+            &mut room,
+        );
+        assert_eq!(room.held, ["1"]);
     }
 
     #[test]

@@ -40,7 +40,14 @@ impl<'v> ClusterRoom<'v> {
         }
     }
 
-    fn verdict(&mut self, gang: &GangDemand) -> Verdict {
+    /// Gangs holding room this round.
+    pub fn holders(&self) -> usize {
+        self.holders.len()
+    }
+
+    /// The working set's verdict, answering a shape known not to pack without packing it
+    /// again; `take` says whether a fit takes its room.
+    fn verdict(&mut self, gang: &GangDemand, take: bool) -> Verdict {
         let key = shape(gang);
         if let Some(reason) = self.unpackable.get(&key) {
             // Quota is per namespace: its verdicts still come first.
@@ -54,7 +61,11 @@ impl<'v> ClusterRoom<'v> {
                 QuotaOutcome::Room => Verdict::Wait(reason.clone()),
             };
         }
-        let verdict = self.ws.admit(gang);
+        let verdict = if take {
+            self.ws.admit(gang)
+        } else {
+            self.ws.probe_admit(gang)
+        };
         if let Verdict::Wait(reason) = &verdict
             && matches!(reason.kind, WaitKind::Insufficient { .. })
         {
@@ -73,27 +84,30 @@ fn shape(gang: &GangDemand) -> Shape {
 
 impl Room for ClusterRoom<'_> {
     fn admit(&mut self, gang: &GangDemand) -> Verdict {
-        match self.verdict(gang) {
-            Verdict::Wait(mut reason)
-                if matches!(reason.kind, WaitKind::Insufficient { .. })
-                    && !self.holders.is_empty() =>
-            {
+        match self.verdict(gang, true) {
+            Verdict::Wait(mut reason) if matches!(reason.kind, WaitKind::Insufficient { .. }) => {
                 // The shortage may be room set aside for jobs ahead of it: say so.
-                let first = &self.holders[0];
-                let others = self.holders.len() - 1;
-                let ahead = if others == 0 {
-                    format!("job {first}")
-                } else {
-                    format!("job {first} and {others} more")
-                };
-                reason.message = format!(
-                    "{}; room is also held for {ahead} ahead in the queue",
-                    reason.message
-                );
+                let mut others = self.holders.iter().filter(|k| **k != gang.key);
+                if let Some(first) = others.next() {
+                    let more = others.count();
+                    let ahead = if more == 0 {
+                        format!("job {first}")
+                    } else {
+                        format!("job {first} and {more} more")
+                    };
+                    reason.message = format!(
+                        "{}; room is also held for {ahead} waiting longer",
+                        reason.message
+                    );
+                }
                 Verdict::Wait(reason)
             }
             other => other,
         }
+    }
+
+    fn probe(&mut self, gang: &GangDemand) -> Verdict {
+        self.verdict(gang, false)
     }
 
     fn hold(&mut self, gang: &GangDemand) {
@@ -154,6 +168,7 @@ mod tests {
             promote_after: Duration::from_secs(3600),
             max_admissions: 100,
             backfill: true,
+            reservations: 100,
         };
         decide(
             DateTime::from_timestamp(1_800_000_000, 0).unwrap(),

@@ -174,10 +174,10 @@ pub fn initial_executors(spec: &Value) -> u32 {
 
 /// The driver pod name (`spec.driver.podName`, the sparkConf override, or `<app>-driver`).
 pub fn driver_pod_name(app: &Value) -> String {
-    let spec = app.get("spec").cloned().unwrap_or(Value::Null);
+    let spec = app.get("spec").unwrap_or(&Value::Null);
     spec.pointer("/driver/podName")
         .and_then(Value::as_str)
-        .or_else(|| conf(&spec, "spark.kubernetes.driver.pod.name"))
+        .or_else(|| conf(spec, "spark.kubernetes.driver.pod.name"))
         .map(String::from)
         .unwrap_or_else(|| format!("{}-driver", crate::object::name(app)))
 }

@@ -188,11 +188,20 @@ fn main() -> anyhow::Result<()> {
                 md,
                 "{} jobs, {nodes} nodes of 16 cpu / 64 GiB, simulated time ×{speed}, stuck = driver \
                  running with an executor pending for more than {} in one stretch. Wait = enqueue → \
-                 all required executors running. Wall time per policy: {}.\n",
+                 all required executors running. Wall time per policy, and the replayer's own \
+                 stalls (the process did not run for over 100 ms, so what happened meanwhile \
+                 was seen late by that much simulated time): {}.\n",
                 jobs.len(),
                 report::duration(stuck_limit),
                 runs.iter()
-                    .map(|r| format!("{} {} s", r.policy.name(), r.wall.as_secs()))
+                    .zip(&summaries)
+                    .map(|(r, s)| format!(
+                        "{} {} s ({} stalls, longest {})",
+                        r.policy.name(),
+                        r.wall.as_secs(),
+                        s.stalls.0,
+                        report::duration(s.stalls.1)
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             );

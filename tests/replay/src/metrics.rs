@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::record::{AppTrack, Episode, JobRecord, Sample};
+use crate::record::{AppTrack, Episode, JobRecord, Recorder, Sample};
 use crate::trace::Priority;
 
 /// Nearest-rank percentile (`p` in 0..=100) of `values`; `None` when empty. Infinite values
@@ -123,17 +123,13 @@ pub struct Summary {
     pub fits_waiting_share: f64,
     /// Mean utilization (cpu, memory) over the makespan.
     pub util_overall: Option<(f64, f64)>,
+    /// Stretches in which the replayer itself stalled, and the longest (simulated s).
+    pub stalls: (usize, f64),
 }
 
 /// Summarizes a replay that ended at `end`.
-pub fn summarize(
-    policy: &str,
-    jobs: &[JobRecord],
-    apps: &[&AppTrack],
-    samples: &[Sample],
-    stuck_limit: f64,
-    end: f64,
-) -> Summary {
+pub fn summarize(policy: &str, recorder: &Recorder, stuck_limit: f64, end: f64) -> Summary {
+    let (jobs, samples) = (&recorder.jobs, &recorder.samples);
     let finished = jobs.iter().filter(|j| j.finished.is_some()).count();
     let succeeded = jobs
         .iter()
@@ -160,7 +156,7 @@ pub fn summarize(
         jobs: jobs.len(),
         finished,
         succeeded,
-        stuck: stuck_apps(apps.iter().copied(), stuck_limit, end),
+        stuck: stuck_apps(recorder.apps.values(), stuck_limit, end),
         stuck_limit,
         high: waits(jobs, |j| j.priority == Priority::High),
         normal: waits(jobs, |j| j.priority == Priority::Normal),
@@ -172,6 +168,10 @@ pub fn summarize(
             fits as f64 / in_span.len() as f64
         },
         util_overall: mean_utilization(&in_span, |_| true),
+        stalls: (
+            recorder.stalls.len(),
+            recorder.stalls.iter().copied().fold(0.0, f64::max),
+        ),
     }
 }
 
@@ -258,8 +258,11 @@ mod tests {
                 j.finished = Some(100.0);
             }
         }
-        let samples = [sample(0.0, 50, 100, true), sample(50.0, 100, 200, false)];
-        let s = summarize("x", &jobs, &[], &samples, 120.0, 500.0);
+        let mut recorder = Recorder::default();
+        recorder.jobs = jobs;
+        recorder.samples = vec![sample(0.0, 50, 100, true), sample(50.0, 100, 200, false)];
+        recorder.stalls = vec![15.0, 45.0];
+        let s = summarize("x", &recorder, 120.0, 500.0);
         assert_eq!((s.jobs, s.finished), (3, 2));
         assert_eq!(s.makespan, 500.0, "not all finished: up to the end");
         let high = s.high.unwrap();
@@ -268,5 +271,6 @@ mod tests {
         assert_eq!((normal.p50, normal.max), (10.0, f64::INFINITY));
         assert_eq!(s.fits_waiting_share, 0.5);
         assert_eq!(s.util_fits_waiting, Some((0.5, 0.5)));
+        assert_eq!(s.stalls, (2, 45.0));
     }
 }

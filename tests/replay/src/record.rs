@@ -38,6 +38,9 @@ pub struct JobRecord {
     pub end_state: Option<String>,
     /// SparkApplications created for it (attempts).
     pub applications: u32,
+    /// Its applications' longest stretch with the driver running and an executor pending
+    /// (simulated seconds; set by [`Recorder::close`]).
+    pub longest_stuck: f64,
 }
 
 impl JobRecord {
@@ -56,6 +59,7 @@ impl JobRecord {
             finished: None,
             end_state: None,
             applications: 0,
+            longest_stuck: 0.0,
         }
     }
 
@@ -185,6 +189,9 @@ pub struct Recorder {
     pub apps: BTreeMap<String, AppTrack>,
     /// Cluster samples.
     pub samples: Vec<Sample>,
+    /// Stretches in which the replay process itself did not run (simulated seconds each):
+    /// simulated time went on meanwhile, so what happened in them was seen late.
+    pub stalls: Vec<f64>,
     by_id: HashMap<String, usize>,
 }
 
@@ -195,6 +202,7 @@ impl Recorder {
             jobs: trace.iter().map(JobRecord::new).collect(),
             apps: BTreeMap::new(),
             samples: Vec::new(),
+            stalls: Vec::new(),
             by_id: ids
                 .iter()
                 .enumerate()
@@ -305,6 +313,18 @@ impl Recorder {
             }
         }
         ended.into_iter().filter(|e| *e).count()
+    }
+
+    /// At the replay's end: each job's longest stuck stretch over its applications (an open
+    /// one counted up to `end`).
+    pub fn close(&mut self, end: f64) {
+        for app in self.apps.values() {
+            if let Some(j) = self.jobs.get_mut(app.job) {
+                j.longest_stuck = j
+                    .longest_stuck
+                    .max(crate::metrics::longest_episode(&app.stuck, end));
+            }
+        }
     }
 
     /// Marks job `job` ended in `state`: its finish time is the last terminal or deletion
@@ -475,6 +495,9 @@ mod tests {
             Some(50.0),
             "deleted app: its deletion time"
         );
+        r.close(99.0);
+        assert_eq!(r.jobs[1].longest_stuck, 19.0, "the longer of 19 s and 10 s");
+        assert_eq!(r.jobs[0].longest_stuck, 0.0);
     }
 
     #[test]

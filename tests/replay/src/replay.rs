@@ -114,12 +114,9 @@ pub struct RunOutput {
 impl RunOutput {
     /// The report line.
     pub fn summary(&self) -> Summary {
-        let apps: Vec<_> = self.recorder.apps.values().collect();
         summarize(
             self.policy.name(),
-            &self.recorder.jobs,
-            &apps,
-            &self.recorder.samples,
+            &self.recorder,
             self.stuck_limit,
             self.end,
         )
@@ -258,6 +255,7 @@ async fn drive(
             clock,
             token.child_token(),
         ));
+        tasks.push(watch_lag(rec.clone(), clock, token.child_token()));
         match policy {
             Policy::Orchestrator | Policy::StrictFifo => world.start_submitter(),
             Policy::Mvp => {
@@ -295,6 +293,7 @@ async fn drive(
         let (end, ()) = tokio::join!(main, sampler);
         let end = end?;
         record_ends(world, policy, &rec, end).await?;
+        lock(&rec).close(end);
         Ok::<f64, Error>(end)
     }
     .await;
@@ -582,6 +581,27 @@ fn watch_pods(
                 .then(|| Phase::parse(pod.status.as_ref().and_then(|s| s.phase.as_deref())));
             let key = format!("{}/{app}", pod.namespace().unwrap_or_default());
             lock(&rec).pod(&key, id, &pod.name_any(), role, phase, t);
+        }
+    })
+}
+
+/// Records the stretches in which this process's runtime did not run a task for more than
+/// [`STALL`] (CPU starvation, a blocking section): measurements inside them are late by that
+/// much simulated time, so the report shows how faithful a run was.
+fn watch_lag(rec: Shared<Recorder>, clock: Clock, token: CancellationToken) -> JoinHandle<()> {
+    const TICK: Duration = Duration::from_millis(20);
+    const STALL: Duration = Duration::from_millis(100);
+    tokio::spawn(async move {
+        loop {
+            let before = Instant::now();
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            let late = before.elapsed().saturating_sub(TICK);
+            if late > STALL {
+                lock(&rec).stalls.push(late.as_secs_f64() * clock.speed);
+            }
         }
     })
 }

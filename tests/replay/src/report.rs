@@ -177,6 +177,7 @@ mod tests {
             util_fits_waiting: Some((0.9, 0.5)),
             fits_waiting_share: 0.1,
             util_overall: Some((0.7, 0.6)),
+            stalls: (0, 0.0),
         }
     }
 

@@ -171,21 +171,21 @@ pub fn step(c: &mut Cluster) {
 
 fn reconcile(c: &mut Cluster, run: &mut Run) {
     let now = c.clock.now();
-    let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1) else {
+    let Some(app_obj) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1) else {
         run.phase = Phase::Finished;
         return;
     };
-    let app = app.value.clone();
+    let app = &app_obj.value;
     match run.phase {
         Phase::New => {
             if now < run.created + c.cfg.simulation.submit_delay {
                 return;
             }
-            submit(c, run, &app);
+            submit(c, run, app);
         }
         Phase::Submitted | Phase::Running => {
             let Some(sub) = run.sub.clone() else { return };
-            let driver_name = spark::driver_pod_name(&app);
+            let driver_name = spark::driver_pod_name(app);
             let driver = c.store.get(Res::Pod, &run.key.0, &driver_name);
             let Some(driver) = driver.filter(|d| {
                 d.labels.get("sparkoperator.k8s.io/submission-id") == Some(&sub.submission_id)
@@ -215,7 +215,7 @@ fn reconcile(c: &mut Cluster, run: &mut Run) {
                             s.insert("sparkApplicationId".into(), json!(app_id));
                         });
                     }
-                    progress(c, run, &app, &sub, &driver.value, now);
+                    progress(c, run, app, &sub, &driver.value, now);
                 }
                 "Succeeded" | "Failed" => {
                     finish_from_driver(c, run, &driver.value);
@@ -482,12 +482,14 @@ fn fail(c: &mut Cluster, run: &mut Run, msg: &str) {
 
 fn update_executor_state(c: &mut Cluster, run: &Run, sub: &Submission) {
     let mut states: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1)
-        && let Some(m) = app
-            .value
-            .pointer("/status/executorState")
-            .and_then(Value::as_object)
-    {
+    let Some(app) = c.store.get(Res::SparkApplication, &run.key.0, &run.key.1) else {
+        return;
+    };
+    let current = app
+        .value
+        .pointer("/status/executorState")
+        .and_then(Value::as_object);
+    if let Some(m) = current {
         for (k, v) in m {
             // An executor that disappeared while the driver runs is UNKNOWN.
             let st = v.as_str().unwrap_or("");
@@ -509,10 +511,11 @@ fn update_executor_state(c: &mut Cluster, run: &Run, sub: &Submission) {
         };
         states.insert(e.key.1.clone(), json!(st));
     }
-    if states.is_empty() {
+    let map: serde_json::Map<String, Value> = states.into_iter().collect();
+    // Reconciled every round: write only what changed, as the operator does.
+    if map.is_empty() || current == Some(&map) {
         return;
     }
-    let map: serde_json::Map<String, Value> = states.into_iter().collect();
     set_status(c, &run.key, |s| {
         s.insert("executorState".into(), Value::Object(map));
     });

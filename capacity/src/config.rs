@@ -53,6 +53,13 @@ pub struct CapacityConfig {
     /// How long a reservation lasts if its pods never appear.
     #[serde(default = "default_ledger_ttl", with = "duration")]
     pub ledger_ttl: Duration,
+    /// Placements are binding (default): the submitter pins each admitted gang's pods to the
+    /// nodes planned for them, and a node with pods on the way is offered to no other gang
+    /// until they are bound. The scheduler cannot see reservations; without this, pods scored
+    /// onto another gang's promised room leave its executors Pending. `false`: placements only
+    /// prove that room exists and the scheduler places pods as it likes.
+    #[serde(default = "default_true")]
+    pub binding_placements: bool,
     /// How often expired reservations are dropped and cluster gauges refreshed.
     #[serde(default = "default_housekeeping", with = "duration")]
     pub housekeeping_interval: Duration,
@@ -74,6 +81,7 @@ impl Default for CapacityConfig {
             pool_label: default_pool_label(),
             role_label: default_role_label(),
             ledger_ttl: default_ledger_ttl(),
+            binding_placements: true,
             housekeeping_interval: default_housekeeping(),
             pools: Vec::new(),
             dry_run: DryRunConfig::default(),

@@ -202,6 +202,10 @@ impl CapacityChecker for DryRunChecker {
         self.snapshot.view()
     }
 
+    fn binding_placements(&self) -> bool {
+        self.snapshot.binding_placements()
+    }
+
     async fn check(&self, demand: &GangDemand) -> Result<Verdict> {
         let span = info_span!("capacity_check", strategy = "dry-run", gang = %demand.key, namespace = %demand.namespace);
         async {

@@ -18,6 +18,16 @@
 //! when all its slots are bound, when it is released (submission failed, job over), or when its
 //! TTL passes — so nothing leaks even if the pods never come.
 //!
+//! **Exclusive nodes** ([`Ledger::with_exclusive_nodes`]): the scheduler cannot see the
+//! ledger, so when pods are placed by score alone, one gang's pods land in another's promised
+//! room and leave its executors Pending. With placements made binding (the submitter pins each
+//! gang's pods to its planned nodes), the only way left for that to happen is two gangs with
+//! pods on the way to the same node: the scheduler spreads each gang's executors over its
+//! nodes by its own scoring, not by the plan. So a node holding open slots is offered to no
+//! other gang until they are bound. (For one gang alone any spread works: its executors are
+//! identical, and the plan proved its nodes hold them.) Nodes a pool has yet to add keep their
+//! exact amounts: pods planned there cannot be pinned.
+//!
 //! Pure: time is passed in, and the snapshot cache calls [`Ledger::observe`] / [`Ledger::forget`]
 //! from its watch events.
 
@@ -101,6 +111,7 @@ pub struct LedgerStats {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     ttl: Duration,
+    exclusive_nodes: bool,
     entries: BTreeMap<String, Entry>,
     by_pod: HashMap<String, (String, usize)>,
 }
@@ -110,9 +121,17 @@ impl Ledger {
     pub fn new(ttl: Duration) -> Self {
         Ledger {
             ttl,
+            exclusive_nodes: false,
             entries: BTreeMap::new(),
             by_pod: HashMap::new(),
         }
+    }
+
+    /// Existing nodes with open slots count as full for every other decision (see the module
+    /// docs).
+    pub fn with_exclusive_nodes(mut self, exclusive: bool) -> Self {
+        self.exclusive_nodes = exclusive;
+        self
     }
 
     /// The entry of a gang.
@@ -324,22 +343,37 @@ impl Ledger {
 
     /// Takes every live reservation off a working set (nodes and quotas).
     pub fn apply(&self, ws: &mut WorkingSet<'_>, now: Instant) {
+        const EVERYTHING: Resources = Resources {
+            cpu_millis: u64::MAX,
+            memory_bytes: u64::MAX,
+            pods: u64::MAX,
+        };
         for (node, amount) in self.node_reservations(now) {
-            ws.take_reserved(node, &amount);
+            let exclusive = self.exclusive_nodes && parse_virtual_node(node).is_none();
+            ws.take_reserved(node, if exclusive { &EVERYTHING } else { &amount });
         }
         for (ns, amount) in self.namespace_reservations(now) {
             ws.charge_quota(ns, &amount);
         }
     }
 
-    /// Counts every live reservation as requested in a view: on existing nodes, on nodes a
+    /// Counts every live reservation as requested in a view (an existing node with open slots
+    /// as full, with exclusive nodes): on existing nodes, on nodes a
     /// pool is expected to add (listed as nodes named `"<pool>/+<n>"`, the pool's `current`
     /// raised accordingly), and in namespace quotas.
     pub fn apply_to_view(&self, view: &mut ClusterView, now: Instant) {
         let mut expected: Vec<NodeView> = Vec::new();
         for (node, amount) in self.node_reservations(now) {
             if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
-                view.nodes[i].requested = view.nodes[i].requested.saturating_add(&amount);
+                let n = &mut view.nodes[i];
+                n.requested = n.requested.saturating_add(&amount);
+                if self.exclusive_nodes {
+                    n.requested = Resources {
+                        cpu_millis: n.requested.cpu_millis.max(n.allocatable.cpu_millis),
+                        memory_bytes: n.requested.memory_bytes.max(n.allocatable.memory_bytes),
+                        pods: n.requested.pods.max(n.allocatable.pods),
+                    };
+                }
                 continue;
             }
             let Some((pool, _)) = parse_virtual_node(node) else {

@@ -330,3 +330,50 @@ fn promises_on_nodes_a_pool_will_add_show_in_the_view() {
         Some("job")
     );
 }
+
+#[test]
+fn exclusive_nodes_take_no_other_gang_until_their_pods_are_bound() {
+    let now = Instant::now();
+    let base = ClusterView {
+        nodes: vec![node("a", 8000, gi(32), None), node("b", 8000, gi(32), None)],
+        ..ClusterView::default()
+    };
+    let first = gang("first", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    let second = gang("second", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    let on_a = Placement {
+        nodes: vec!["a".into(), "a".into()],
+        scale_up: vec![],
+    };
+    let nodes_of = |ledger: &Ledger| {
+        let mut v = base.clone();
+        ledger.apply_to_view(&mut v, now);
+        let mut ws = WorkingSet::new(&base);
+        ledger.apply(&mut ws, now);
+        let through_ws = fits(ws.admit(&second)).nodes;
+        let through_view = fits(decide(&v, &second)).nodes;
+        assert_eq!(through_ws, through_view, "view and working set agree");
+        (through_view, v.nodes[0].requested)
+    };
+
+    // Shared: 6 cpu are left on a, the fuller node, and best fit puts the second gang there.
+    let mut shared = Ledger::new(Duration::from_secs(300));
+    shared.reserve(&first, &on_a, now);
+    let (nodes, requested) = nodes_of(&shared);
+    assert_eq!(nodes, ["a", "a"]);
+    assert_eq!(requested.cpu_millis, 2000);
+
+    // Exclusive: a is full for everyone else while the first gang's pods are on the way.
+    let mut exclusive = Ledger::new(Duration::from_secs(300)).with_exclusive_nodes(true);
+    exclusive.reserve(&first, &on_a, now);
+    let (nodes, requested) = nodes_of(&exclusive);
+    assert_eq!(nodes, ["b", "b"]);
+    assert_eq!(requested, base.nodes[0].allocatable);
+
+    // Once they are bound, a is offered again (the pods themselves count from then on).
+    let pod_labels = labels(&[("app", "first")]);
+    for (id, role) in [("d", PodRole::Driver), ("e", PodRole::Executor)] {
+        exclusive.observe(&seen(id, &pod_labels, role, first.pods[0].requests, true));
+    }
+    assert!(exclusive.get("first").is_none());
+    assert_eq!(nodes_of(&exclusive).0, ["a", "a"]);
+}

@@ -474,6 +474,10 @@ impl CapacityChecker for PlaceholderChecker {
         self.snapshot.view()
     }
 
+    fn binding_placements(&self) -> bool {
+        self.snapshot.binding_placements()
+    }
+
     async fn check(&self, demand: &GangDemand) -> Result<Verdict> {
         let span = info_span!("capacity_check", strategy = "placeholders", gang = %demand.key, namespace = %demand.namespace);
         async {

@@ -45,6 +45,7 @@ pub struct SnapshotChecker {
     page_size: u32,
     pool_label: String,
     role_label: String,
+    binding: bool,
     ready: watch::Sender<bool>,
 }
 
@@ -64,13 +65,14 @@ impl SnapshotChecker {
             &config.pool_label,
             &config.role_label,
             config.autoscale_pools(),
-            Ledger::new(config.ledger_ttl),
+            Ledger::new(config.ledger_ttl).with_exclusive_nodes(config.binding_placements),
         );
         SnapshotChecker {
             client,
             cache: RwLock::new(cache),
             metrics,
             housekeeping: config.housekeeping_interval,
+            binding: config.binding_placements,
             page_size: 500,
             pool_label: config.pool_label.clone(),
             role_label: config.role_label.clone(),
@@ -274,6 +276,10 @@ impl CapacityChecker for SnapshotChecker {
 
     fn view(&self) -> Result<ClusterView> {
         self.read().view(now())
+    }
+
+    fn binding_placements(&self) -> bool {
+        self.binding
     }
 
     async fn check(&self, demand: &GangDemand) -> Result<Verdict> {

@@ -28,7 +28,7 @@ use crate::kube_apps::{Created, SparkApplication, SubmitError, create_or_adopt};
 use crate::metrics::{Metrics, OutcomeLabels, WaitingLabels};
 use crate::ordering::{self, Candidate, Decision, Policy};
 use crate::room::ClusterRoom;
-use crate::spark_app::{EmitSettings, spark_application};
+use crate::spark_app::{EmitSettings, pin, spark_application};
 use crate::{Error, Result, naming};
 
 /// What the admission loop and the tracker share.
@@ -137,7 +137,6 @@ pub async fn round(shared: &Shared, now: DateTime<Utc>) -> Result<RoundReport> {
         shared.metrics.holds.set(0);
         return Ok(report);
     }
-    let view = shared.checker.view()?;
     let priorities = shared.priority_values().await;
 
     let mut sized: HashMap<JobId, Sized> = HashMap::new();
@@ -151,6 +150,10 @@ pub async fn round(shared: &Shared, now: DateTime<Utc>) -> Result<RoundReport> {
                     naming::pod_selector(&p.job, p.attempt),
                     &priorities,
                 );
+                // A job still pending holds no promise: one left by an admission that never
+                // recorded (a submitter stopped between reserve and record, its checker kept)
+                // would otherwise block the job itself until it lapsed.
+                shared.checker.release(&gang.key);
                 candidates.push(Candidate {
                     id: p.job.id,
                     namespace: p.job.namespace.clone(),
@@ -174,6 +177,7 @@ pub async fn round(shared: &Shared, now: DateTime<Utc>) -> Result<RoundReport> {
         }
     }
 
+    let view = shared.checker.view()?;
     let usage: BTreeMap<String, Resources> = shared
         .store
         .running_usage()
@@ -375,7 +379,10 @@ async fn admit(shared: &Shared, s: &Sized, confirm: &Mutex<()>) -> Result<Admitt
         }
     };
 
-    let rendered = spark_application(job, &s.footprint, p.attempt, &shared.emit_settings());
+    let mut rendered = spark_application(job, &s.footprint, p.attempt, &shared.emit_settings());
+    if shared.checker.binding_placements() {
+        pin(&mut rendered, &placement);
+    }
     let app =
         SparkApplication::from_rendered(rendered).map_err(|e| Error::Render(e.to_string()))?;
     let api: Api<SparkApplication> = Api::namespaced(shared.client.clone(), &job.namespace);

@@ -238,6 +238,7 @@ impl Observer {
                         obs.executors.push(PodObservation {
                             phase: PodPhase::Failed,
                             created: None,
+                            scheduled: true,
                             containers: vec![container.clone()],
                         });
                     } else if let Some(driver) = obs.driver.as_mut() {
@@ -357,6 +358,7 @@ fn pod_observation(pod: &Pod) -> PodObservation {
         .unwrap_or_default();
     PodObservation {
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending")),
+        scheduled: pod.spec.as_ref().is_some_and(|s| s.node_name.is_some()),
         created: pod.metadata.creation_timestamp.as_ref().and_then(|t| {
             chrono::DateTime::from_timestamp(
                 t.0.as_second(),

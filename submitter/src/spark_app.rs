@@ -118,6 +118,48 @@ pub fn spark_application(
     })
 }
 
+/// Pins an application's pods to the nodes its admission planned for them, with a required
+/// node affinity on `metadata.name` (for binding placements, see
+/// `capacity::CapacityChecker::binding_placements`). The scheduler cannot see the room the
+/// orchestrator has promised to other admitted jobs whose pods do not exist yet; scored alone,
+/// a driver or an executor lands in that room as often as not and leaves their executors
+/// Pending. The driver gets its node, the executors the set of theirs (any spread over it
+/// works: they are identical and the plan proved the nodes hold them). With dynamic
+/// allocation, executors Spark adds beyond the admitted ones run only where those nodes have
+/// room. Pods planned on a node an autoscaling pool has yet to add stay free: its name is not
+/// known. `placement.nodes` is in gang order: the driver, then each executor.
+pub fn pin(app: &mut Value, placement: &capacity::Placement) {
+    let Some((driver, executors)) = placement.nodes.split_first() else {
+        return;
+    };
+    let real = |n: &String| capacity::pack::parse_virtual_node(n).is_none();
+    if real(driver) {
+        set_affinity(app, "driver", std::slice::from_ref(driver));
+    }
+    if !executors.is_empty() && executors.iter().all(real) {
+        let mut nodes = executors.to_vec();
+        nodes.sort();
+        nodes.dedup();
+        set_affinity(app, "executor", &nodes);
+    }
+}
+
+fn set_affinity(app: &mut Value, role: &str, nodes: &[String]) {
+    if let Some(r) = app
+        .pointer_mut(&format!("/spec/{role}"))
+        .and_then(Value::as_object_mut)
+    {
+        r.insert(
+            "affinity".into(),
+            json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchFields": [
+                    {"key": "metadata.name", "operator": "In", "values": nodes}
+                ]}]
+            }}}),
+        );
+    }
+}
+
 fn role(job: &Job, size: &RoleSize) -> Map<String, Value> {
     let mut r = Map::new();
     r.insert("cores".into(), json!(size.cores));

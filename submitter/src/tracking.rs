@@ -19,6 +19,8 @@ pub struct PodObservation {
     pub phase: PodPhase,
     /// When the pod was created.
     pub created: Option<DateTime<Utc>>,
+    /// The scheduler placed it (`spec.nodeName` is set).
+    pub scheduled: bool,
     /// Containers' states.
     pub containers: Vec<ContainerObservation>,
 }
@@ -197,9 +199,14 @@ pub fn classify(obs: &AppObservation, stuck: bool) -> Phase {
         _ => {}
     }
     if stuck {
+        let driver_ran = obs.driver.as_ref().is_some_and(|d| d.scheduled);
         return Phase::Failed {
             kind: FailureKind::Stuck,
-            message: "the driver ran while executors stayed Pending".into(),
+            message: if driver_ran {
+                "the driver ran while executors stayed Pending".into()
+            } else {
+                "the driver found no node it may run on".into()
+            },
         };
     }
     match obs.driver.as_ref().map(|d| d.phase) {
@@ -219,24 +226,25 @@ pub fn classify(obs: &AppObservation, stuck: bool) -> Phase {
     }
 }
 
-/// Since when the application has been stuck (driver Running, fewer than `required` executors
-/// Running), given when that condition was first seen (`previous`). `None` when not stuck.
+/// Since when the application has been stuck, given when that was first seen (`previous`);
+/// `None` when not stuck. Stuck is the driver Running with fewer than `required` executors
+/// Running, or the driver not placed on any node: its admission's room was taken or its node
+/// left, and it would hold its place in the scheduler's queue indefinitely.
 pub fn stuck_since(
     obs: &AppObservation,
     required: u32,
     previous: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let driver_running = obs
-        .driver
-        .as_ref()
-        .is_some_and(|d| d.phase == PodPhase::Running);
+    let driver = obs.driver.as_ref();
+    let driver_running = driver.is_some_and(|d| d.phase == PodPhase::Running);
+    let driver_unplaced = driver.is_some_and(|d| d.phase == PodPhase::Pending && !d.scheduled);
     let running = obs
         .executors
         .iter()
         .filter(|e| e.phase == PodPhase::Running)
         .count() as u32;
-    (driver_running && running < required).then(|| previous.unwrap_or(now))
+    ((driver_running && running < required) || driver_unplaced).then(|| previous.unwrap_or(now))
 }
 
 /// Whether a stuck condition has lasted past the limit.
@@ -296,6 +304,7 @@ mod tests {
         PodObservation {
             phase,
             created: None,
+            scheduled: true,
             containers: vec![ContainerObservation::default()],
         }
     }
@@ -304,6 +313,7 @@ mod tests {
         PodObservation {
             phase,
             created: None,
+            scheduled: true,
             containers: vec![c],
         }
     }
@@ -464,8 +474,25 @@ mod tests {
         assert_eq!(
             stuck_since(&driver_pending, 2, None, t),
             None,
-            "a pending driver holds nothing yet"
+            "a driver placed but still starting (pulling its image) is not stuck"
         );
+        let unplaced = app(
+            "SUBMITTED",
+            Some(PodObservation {
+                scheduled: false,
+                ..pod(PodPhase::Pending)
+            }),
+            vec![],
+        );
+        assert_eq!(
+            stuck_since(&unplaced, 2, None, t),
+            Some(t),
+            "a driver no node takes is"
+        );
+        assert!(matches!(
+            classify(&unplaced, true),
+            Phase::Failed { kind: FailureKind::Stuck, message } if message.contains("no node")
+        ));
         let limit = Duration::from_secs(300);
         assert!(!is_stuck(since, t + chrono::Duration::seconds(299), limit));
         assert!(is_stuck(since, t + chrono::Duration::seconds(300), limit));

@@ -333,3 +333,47 @@ fn dynamic_allocation_is_emitted_without_instances() {
     );
     assert_eq!(f.executors, 0);
 }
+
+#[test]
+fn pods_are_pinned_to_their_planned_nodes() {
+    let placement = |nodes: &[&str]| capacity::Placement {
+        nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+        scale_up: vec![],
+    };
+    let names = |v: &Value| -> Vec<String> {
+        let terms = &v["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"];
+        assert_eq!(terms.as_array().map(Vec::len), Some(1), "{v}");
+        let field = &terms[0]["matchFields"][0];
+        assert_eq!(
+            (&field["key"], &field["operator"]),
+            (&json!("metadata.name"), &json!("In"))
+        );
+        serde_json::from_value(field["values"].clone()).unwrap()
+    };
+    let render = |j: &Job, nodes: &[&str]| {
+        let f = Footprint::of(j, &catalog()).unwrap();
+        let mut app = spark_application(j, &f, 1, &EmitSettings::default());
+        submitter::spark_app::pin(&mut app, &placement(nodes));
+        app
+    };
+
+    let fixed = job(json!({"executor": {"cores": 1, "memory": "512m", "instances": 3}}));
+    let app = render(&fixed, &["n-2", "n-7", "n-1", "n-7"]);
+    assert_eq!(names(&app["spec"]["driver"]), ["n-2"]);
+    assert_eq!(
+        names(&app["spec"]["executor"]),
+        ["n-1", "n-7"],
+        "each node once"
+    );
+
+    // A node a pool has yet to add has no name to pin to: that role stays free.
+    let app = render(&fixed, &["general/+1", "n-1", "n-1", "general/+2"]);
+    assert!(app["spec"]["driver"].get("affinity").is_none());
+    assert!(app["spec"]["executor"].get("affinity").is_none());
+
+    // Only the executors' nodes a pool must add are unknown: the driver is still pinned.
+    let app = render(&fixed, &["n-3", "n-4", "general/+1", "n-4"]);
+    assert_eq!(names(&app["spec"]["driver"]), ["n-3"]);
+    assert!(app["spec"]["executor"].get("affinity").is_none());
+}

@@ -221,9 +221,18 @@ async fn the_ledger_stops_double_spending_until_the_pods_carry_the_room() {
         "{}",
         w.message
     );
+    // Placements are binding (the default): a node with the first gang's pods on the way is
+    // full for every other gang until they are bound.
     let view = checker.view().unwrap();
     let requested: u64 = view.nodes.iter().map(|n| n.requested.cpu_millis).sum();
-    assert_eq!(requested, 9000 + 1500, "fillers plus the promise");
+    let mut promised = placement.nodes.clone();
+    promised.sort();
+    promised.dedup();
+    assert_eq!(
+        requested,
+        9000 + 1000 * promised.len() as u64,
+        "fillers, and the nodes holding the promise counted full"
+    );
 
     // The real pods appear and bind; each converts its share, nothing is counted twice.
     for i in 0..first.pods.len() {

@@ -208,6 +208,11 @@ impl World {
         self.submitter = Some((token, handle));
     }
 
+    /// The capacity checker the submitters share (it outlives them, as in the daemon).
+    pub fn checker(&self) -> Arc<dyn capacity::CapacityChecker> {
+        self.capacity.checker()
+    }
+
     /// Kills the submitter wherever it is (as a crash would, at an await point).
     pub async fn kill_submitter(&mut self) {
         if let Some((token, handle)) = self.submitter.take() {

@@ -125,6 +125,8 @@ pub struct Summary {
     pub util_overall: Option<(f64, f64)>,
     /// Stretches in which the replayer itself stalled, and the longest (simulated s).
     pub stalls: (usize, f64),
+    /// `FailedScheduling` events and preempted pods.
+    pub unschedulable: (u32, u32),
 }
 
 /// Summarizes a replay that ended at `end`.
@@ -172,6 +174,7 @@ pub fn summarize(policy: &str, recorder: &Recorder, stuck_limit: f64, end: f64) 
             recorder.stalls.len(),
             recorder.stalls.iter().copied().fold(0.0, f64::max),
         ),
+        unschedulable: (recorder.failed_scheduling, recorder.preempted),
     }
 }
 

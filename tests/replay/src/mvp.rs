@@ -45,6 +45,11 @@ impl CapacityChecker for MvpChecker {
         Ok(pooled(&self.snapshot.view()?))
     }
 
+    /// The seed's MVP only sums; it plans no nodes to pin to.
+    fn binding_placements(&self) -> bool {
+        false
+    }
+
     async fn check(&self, demand: &GangDemand) -> capacity::Result<Verdict> {
         Ok(sum_verdict(&self.snapshot.view()?, demand))
     }

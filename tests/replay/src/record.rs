@@ -192,6 +192,10 @@ pub struct Recorder {
     /// Stretches in which the replay process itself did not run (simulated seconds each):
     /// simulated time went on meanwhile, so what happened in them was seen late.
     pub stalls: Vec<f64>,
+    /// `FailedScheduling` events (a pod found no node), counted at the end.
+    pub failed_scheduling: u32,
+    /// Pods evicted for a higher-priority pod, counted at the end.
+    pub preempted: u32,
     by_id: HashMap<String, usize>,
 }
 
@@ -203,6 +207,8 @@ impl Recorder {
             apps: BTreeMap::new(),
             samples: Vec::new(),
             stalls: Vec::new(),
+            failed_scheduling: 0,
+            preempted: 0,
             by_id: ids
                 .iter()
                 .enumerate()

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use capacity::{Capacity, CapacityConfig, ClusterView, GangDemand, Verdict};
 use e2e::world::{World, WorldConfig};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event as KubeEvent, Pod};
 use kube::ResourceExt;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use queues::JobId;
@@ -293,6 +293,7 @@ async fn drive(
         let (end, ()) = tokio::join!(main, sampler);
         let end = end?;
         record_ends(world, policy, &rec, end).await?;
+        record_scheduling(world, &rec).await?;
         lock(&rec).close(end);
         Ok::<f64, Error>(end)
     }
@@ -397,6 +398,25 @@ async fn wait_until_done(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The scheduler's verdicts on the replay's pods, from the cluster's Events: how often a pod
+/// found no node (`FailedScheduling`) and how many pods were evicted for a higher-priority one
+/// (`Preempted`). Either means a pod waited for room nobody had set aside for it.
+async fn record_scheduling(world: &World, rec: &Shared<Recorder>) -> Result<(), Error> {
+    let events = Api::<KubeEvent>::all(world.client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let mut r = lock(rec);
+    for e in events.items {
+        let n = u32::try_from(e.count.unwrap_or(1).max(1)).unwrap_or(u32::MAX);
+        match e.reason.as_deref() {
+            Some("FailedScheduling") => r.failed_scheduling += n,
+            Some("Preempted") => r.preempted += n,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Final states: the store's for orchestrated policies, the applications' otherwise.

@@ -51,10 +51,10 @@ pub fn table(summaries: &[Summary]) -> String {
     let limit = summaries.first().map_or(0.0, |s| s.stuck_limit);
     let _ = writeln!(
         out,
-        "| policy | finished / jobs | stuck (> {}) | high wait p50 / p95 / p99 | normal wait p50 / p95 / p99 | high p95 ÷ normal p95 | max wait | makespan | util. while work that fits waited (cpu / mem) | time work that fits waited | mean util. (cpu / mem) |",
+        "| policy | finished / jobs | stuck (> {}) | pod found no node / preempted | high wait p50 / p95 / p99 | normal wait p50 / p95 / p99 | high p95 ÷ normal p95 | max wait | makespan | util. while work that fits waited (cpu / mem) | time work that fits waited | mean util. (cpu / mem) |",
         duration(limit)
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in summaries {
         let max = s
             .high
@@ -64,11 +64,13 @@ pub fn table(summaries: &[Summary]) -> String {
             .fold(0.0, f64::max);
         let _ = writeln!(
             out,
-            "| {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} / {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.policy,
             s.finished,
             s.jobs,
             s.stuck,
+            s.unschedulable.0,
+            s.unschedulable.1,
             waits(s.high),
             waits(s.normal),
             priority_ratio(s).map_or("—".to_owned(), |r| format!("{r:.2}")),
@@ -178,6 +180,7 @@ mod tests {
             fits_waiting_share: 0.1,
             util_overall: Some((0.7, 0.6)),
             stalls: (0, 0.0),
+            unschedulable: (3, 1),
         }
     }
 
@@ -189,6 +192,6 @@ mod tests {
         assert!(!bad[1].2, "0.3 > 0.2");
         let never = targets(&summary(10.0, f64::INFINITY));
         assert!(!never[1].2 && !never[2].2);
-        assert!(table(&[summary(10.0, 100.0)]).contains("| x | 10 / 10 | 0 |"));
+        assert!(table(&[summary(10.0, 100.0)]).contains("| x | 10 / 10 | 0 | 3 / 1 |"));
     }
 }

@@ -54,8 +54,8 @@ pub struct CapacityConfig {
     #[serde(default = "default_ledger_ttl", with = "duration")]
     pub ledger_ttl: Duration,
     /// Placements are binding (default): the submitter pins each admitted gang's pods to the
-    /// nodes planned for them, and a node with pods on the way is offered to no other gang
-    /// until they are bound. The scheduler cannot see reservations; without this, pods scored
+    /// nodes planned for them, and the nodes of a gang with pods on the way are offered to no
+    /// other gang until they are all bound. The scheduler cannot see reservations; without this, pods scored
     /// onto another gang's promised room leave its executors Pending. `false`: placements only
     /// prove that room exists and the scheduler places pods as it likes.
     #[serde(default = "default_true")]

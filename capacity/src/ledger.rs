@@ -23,15 +23,17 @@
 //! room and leave its executors Pending. With placements made binding (the submitter pins each
 //! gang's pods to its planned nodes), the only way left for that to happen is two gangs with
 //! pods on the way to the same node: the scheduler spreads each gang's executors over its
-//! nodes by its own scoring, not by the plan. So a node holding open slots is offered to no
-//! other gang until they are bound. (For one gang alone any spread works: its executors are
-//! identical, and the plan proved its nodes hold them.) Nodes a pool has yet to add keep their
-//! exact amounts: pods planned there cannot be pinned.
+//! nodes by its own scoring, not by the plan. So every node of a gang's placement is offered to
+//! no other gang until all the gang's pods are bound — all of them, not just nodes with open
+//! slots, since a pod's slot is the one it matched at creation, planned on whichever node, and
+//! the last executor may land on any node of the set. (For one gang alone any spread works:
+//! its executors are identical, and the plan proved its nodes hold them.) Nodes a pool has yet
+//! to add keep their exact amounts: pods planned there cannot be pinned.
 //!
 //! Pure: time is passed in, and the snapshot cache calls [`Ledger::observe`] / [`Ledger::forget`]
 //! from its watch events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::fit::selector_matches;
@@ -127,8 +129,8 @@ impl Ledger {
         }
     }
 
-    /// Existing nodes with open slots count as full for every other decision (see the module
-    /// docs).
+    /// The existing nodes of a gang with pods on the way count as full for every other
+    /// decision (see the module docs).
     pub fn with_exclusive_nodes(mut self, exclusive: bool) -> Self {
         self.exclusive_nodes = exclusive;
         self
@@ -348,32 +350,43 @@ impl Ledger {
             memory_bytes: u64::MAX,
             pods: u64::MAX,
         };
+        let exclusive = self.exclusive(now);
         for (node, amount) in self.node_reservations(now) {
-            let exclusive = self.exclusive_nodes && parse_virtual_node(node).is_none();
-            ws.take_reserved(node, if exclusive { &EVERYTHING } else { &amount });
+            if !exclusive.contains(node) {
+                ws.take_reserved(node, &amount);
+            }
+        }
+        for node in exclusive {
+            ws.take_reserved(node, &EVERYTHING);
         }
         for (ns, amount) in self.namespace_reservations(now) {
             ws.charge_quota(ns, &amount);
         }
     }
 
-    /// Counts every live reservation as requested in a view (an existing node with open slots
-    /// as full, with exclusive nodes): on existing nodes, on nodes a
-    /// pool is expected to add (listed as nodes named `"<pool>/+<n>"`, the pool's `current`
-    /// raised accordingly), and in namespace quotas.
+    /// With exclusive nodes: every existing node in the placement of a gang that still has
+    /// pods on the way. The whole placement, not just nodes with open slots: the scheduler
+    /// spreads the gang's executors over it as it likes, so the last one may need any of them.
+    fn exclusive(&self, now: Instant) -> BTreeSet<&str> {
+        if !self.exclusive_nodes {
+            return BTreeSet::new();
+        }
+        self.live(now)
+            .filter(|(_, e)| e.slots.iter().any(|s| s.state != SlotState::Bound))
+            .flat_map(|(_, e)| e.slots.iter().map(|s| s.node.as_str()))
+            .filter(|node| parse_virtual_node(node).is_none())
+            .collect()
+    }
+
+    /// Counts every live reservation as requested in a view: on existing nodes (exclusive ones
+    /// as full), on nodes a pool is expected to add (listed as nodes named `"<pool>/+<n>"`, the
+    /// pool's `current` raised accordingly), and in namespace quotas.
     pub fn apply_to_view(&self, view: &mut ClusterView, now: Instant) {
         let mut expected: Vec<NodeView> = Vec::new();
         for (node, amount) in self.node_reservations(now) {
             if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
                 let n = &mut view.nodes[i];
                 n.requested = n.requested.saturating_add(&amount);
-                if self.exclusive_nodes {
-                    n.requested = Resources {
-                        cpu_millis: n.requested.cpu_millis.max(n.allocatable.cpu_millis),
-                        memory_bytes: n.requested.memory_bytes.max(n.allocatable.memory_bytes),
-                        pods: n.requested.pods.max(n.allocatable.pods),
-                    };
-                }
                 continue;
             }
             let Some((pool, _)) = parse_virtual_node(node) else {
@@ -392,6 +405,16 @@ impl Ledger {
                 allocatable: p.allocatable,
                 requested: amount,
             });
+        }
+        for node in self.exclusive(now) {
+            if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
+                let n = &mut view.nodes[i];
+                n.requested = Resources {
+                    cpu_millis: n.requested.cpu_millis.max(n.allocatable.cpu_millis),
+                    memory_bytes: n.requested.memory_bytes.max(n.allocatable.memory_bytes),
+                    pods: n.requested.pods.max(n.allocatable.pods),
+                };
+            }
         }
         if !expected.is_empty() {
             view.nodes.extend(expected);

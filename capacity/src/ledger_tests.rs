@@ -377,3 +377,38 @@ fn exclusive_nodes_take_no_other_gang_until_their_pods_are_bound() {
     assert!(exclusive.get("first").is_none());
     assert_eq!(nodes_of(&exclusive).0, ["a", "a"]);
 }
+
+#[test]
+fn a_gang_keeps_every_node_of_its_placement_until_its_last_pod_is_bound() {
+    let now = Instant::now();
+    let base = ClusterView {
+        nodes: vec![node("a", 8000, gi(32), None), node("b", 8000, gi(32), None)],
+        ..ClusterView::default()
+    };
+    let first = gang("first", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    let second = gang("second", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    let spread = Placement {
+        nodes: vec!["a".into(), "b".into()],
+        scale_up: vec![],
+    };
+    let mut ledger = Ledger::new(Duration::from_secs(300)).with_exclusive_nodes(true);
+    ledger.reserve(&first, &spread, now);
+    // The executor is created first and takes the executor slot (planned on b); the driver
+    // binds on a. b has an open slot, a has none, yet the executor may still land on a.
+    let pod_labels = labels(&[("app", "first")]);
+    let requests = first.pods[0].requests;
+    ledger.observe(&seen("e", &pod_labels, PodRole::Executor, requests, false));
+    ledger.observe(&seen("d", &pod_labels, PodRole::Driver, requests, true));
+    let mut v = base.clone();
+    ledger.apply_to_view(&mut v, now);
+    assert!(
+        matches!(decide(&v, &second), Verdict::Wait(_)),
+        "both nodes stay promised while the first gang's executor is unbound"
+    );
+    let mut ws = WorkingSet::new(&base);
+    ledger.apply(&mut ws, now);
+    assert!(matches!(ws.admit(&second), Verdict::Wait(_)));
+
+    ledger.observe(&seen("e", &pod_labels, PodRole::Executor, requests, true));
+    assert!(ledger.get("first").is_none());
+}

@@ -96,8 +96,8 @@ pub trait CapacityChecker: Send + Sync {
     fn view(&self) -> Result<ClusterView>;
 
     /// Whether placements are binding: the submitter pins each admitted gang's pods to the
-    /// nodes of its placement, and the ledger offers a node with pods on the way to no other
-    /// gang until they are bound ([`Ledger::with_exclusive_nodes`]).
+    /// nodes of its placement, and the ledger offers those nodes to no other gang until all
+    /// its pods are bound ([`Ledger::with_exclusive_nodes`]).
     fn binding_placements(&self) -> bool;
 
     /// The verdict for one gang now, including the strategy's own confirmation.

@@ -406,7 +406,9 @@ async fn orphan(
     obs: &AppObservation,
     report: &mut SyncReport,
 ) -> Result<()> {
-    let terminal = matches!(obs.state.as_str(), "COMPLETED" | "FAILED");
+    // Not just COMPLETED/FAILED: an application whose driver has exited already ended its
+    // job (see `classify`); deleting it would only erase what it did.
+    let terminal = obs.finished();
     let id = app
         .label(JOB_ID_LABEL)
         .and_then(|v| v.parse::<JobId>().ok());

@@ -76,6 +76,21 @@ pub struct AppObservation {
     pub executors: Vec<PodObservation>,
 }
 
+impl AppObservation {
+    /// The application has run its course: the operator says it ended (or is ending), or its
+    /// driver has exited — which the tracker already counts as the attempt's end, before the
+    /// operator's status catches up.
+    pub fn finished(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "COMPLETED" | "SUCCEEDING" | "FAILED" | "FAILING" | "SUBMISSION_FAILED"
+        ) || self
+            .driver
+            .as_ref()
+            .is_some_and(|d| matches!(d.phase, PodPhase::Succeeded | PodPhase::Failed))
+    }
+}
+
 /// Why an attempt failed, as far as the orchestrator acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -364,6 +379,25 @@ mod tests {
         ];
         for (name, obs, expected) in cases {
             assert_eq!(classify(&obs, false), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_application_has_finished_when_the_operator_or_its_driver_says_so() {
+        let cases = [
+            ("", None, false),
+            ("SUBMITTED", Some(PodPhase::Pending), false),
+            ("RUNNING", Some(PodPhase::Running), false),
+            ("RUNNING", Some(PodPhase::Succeeded), true),
+            ("RUNNING", Some(PodPhase::Failed), true),
+            ("SUCCEEDING", Some(PodPhase::Running), true),
+            ("COMPLETED", None, true),
+            ("FAILING", Some(PodPhase::Running), true),
+            ("SUBMISSION_FAILED", None, true),
+        ];
+        for (state, driver, finished) in cases {
+            let obs = app(state, driver.map(pod), vec![]);
+            assert_eq!(obs.finished(), finished, "{state} / {driver:?}");
         }
     }
 

@@ -68,6 +68,10 @@ pub struct WorldConfig {
     pub submitter: SubmitterConfig,
     /// Capacity strategy.
     pub capacity: CapacityConfig,
+    /// Runs intake, relay, housekeeping and the capacity watches in this process; `false` when
+    /// a daemon started on the world runs them (then start no submitter here: its checker's
+    /// watches never run).
+    pub pipeline: bool,
 }
 
 impl Default for WorldConfig {
@@ -81,6 +85,7 @@ impl Default for WorldConfig {
             catalog: DEFAULT_CATALOG.to_owned(),
             submitter,
             capacity: CapacityConfig::default(),
+            pipeline: true,
         }
     }
 }
@@ -110,9 +115,54 @@ pub struct World {
     cleaned: bool,
 }
 
+/// Intake, relay, housekeeping and the capacity watches (what a daemon would run), ready.
+async fn start_pipeline(
+    store: &JobStore,
+    catalog: &Arc<Catalog>,
+    topology: &Topology,
+    capacity: &Capacity,
+    token: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let mut intake_config = queues::IntakeConfig::new(AMQP_URL);
+    intake_config.connection_name = format!("{}-intake", topology.names().prefix());
+    intake_config.poll_interval = Duration::from_millis(50);
+    let intake = queues::Intake::new(
+        store.clone(),
+        catalog.clone(),
+        topology.clone(),
+        intake_config,
+    );
+    tasks.push(spawn_logged("intake", intake.run(token.child_token())));
+    let mut relay_config = queues::RelayConfig::new(AMQP_URL);
+    relay_config.connection_name = format!("{}-relay", topology.names().prefix());
+    relay_config.poll_interval = Duration::from_millis(50);
+    tasks.push(spawn_logged(
+        "relay",
+        queues::Relay::new(store.clone(), relay_config).run(token.child_token()),
+    ));
+    let maintenance = queues::maintenance::MaintenanceConfig {
+        interval: Duration::from_millis(100),
+        ..Default::default()
+    };
+    tasks.push(spawn_logged(
+        "maintenance",
+        queues::maintenance::run_maintenance(store.clone(), maintenance, token.child_token()),
+    ));
+
+    let runner = capacity.clone();
+    let capacity_token = token.child_token();
+    tasks.push(spawn_logged("capacity", async move {
+        runner.run(capacity_token).await
+    }));
+    capacity.wait_ready(Duration::from_secs(30)).await.unwrap();
+    tasks
+}
+
 impl World {
-    /// Builds everything and starts intake, relay, housekeeping and the capacity watches; the
-    /// submitter starts with [`World::start_submitter`].
+    /// Builds everything and starts intake, relay, housekeeping and the capacity watches
+    /// (unless [`WorldConfig::pipeline`] is off); the submitter starts with
+    /// [`World::start_submitter`].
     pub async fn start(config: WorldConfig) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -139,40 +189,12 @@ impl World {
         let publisher = Publisher::new(&connection, &topology).await.unwrap();
 
         let token = CancellationToken::new();
-        let mut tasks = Vec::new();
-        let mut intake_config = queues::IntakeConfig::new(AMQP_URL);
-        intake_config.connection_name = format!("{}-intake", topology.names().prefix());
-        intake_config.poll_interval = Duration::from_millis(50);
-        let intake = queues::Intake::new(
-            store.clone(),
-            catalog.clone(),
-            topology.clone(),
-            intake_config,
-        );
-        tasks.push(spawn_logged("intake", intake.run(token.child_token())));
-        let mut relay_config = queues::RelayConfig::new(AMQP_URL);
-        relay_config.connection_name = format!("{}-relay", topology.names().prefix());
-        relay_config.poll_interval = Duration::from_millis(50);
-        tasks.push(spawn_logged(
-            "relay",
-            queues::Relay::new(store.clone(), relay_config).run(token.child_token()),
-        ));
-        let maintenance = queues::maintenance::MaintenanceConfig {
-            interval: Duration::from_millis(100),
-            ..Default::default()
-        };
-        tasks.push(spawn_logged(
-            "maintenance",
-            queues::maintenance::run_maintenance(store.clone(), maintenance, token.child_token()),
-        ));
-
         let capacity = Capacity::new(client.clone(), &config.capacity, capacity::Metrics::new());
-        let runner = capacity.clone();
-        let capacity_token = token.child_token();
-        tasks.push(spawn_logged("capacity", async move {
-            runner.run(capacity_token).await
-        }));
-        capacity.wait_ready(Duration::from_secs(30)).await.unwrap();
+        let tasks = if config.pipeline {
+            start_pipeline(&store, &catalog, &topology, &capacity, &token).await
+        } else {
+            Vec::new()
+        };
 
         Self {
             sim,

@@ -1,9 +1,10 @@
 //! The replayer: one trace, one policy, one fresh world.
 //!
 //! It builds an e2e [`World`] (kube-sim with the trace's cluster, a fresh database, a unique
-//! RabbitMQ topology, intake, relay and housekeeping), starts the submitter the policy calls
-//! for, then publishes every job over AMQP at its submit offset on the simulated clock (without
-//! the orchestrator: creates its SparkApplication at that moment instead). Watches on
+//! RabbitMQ topology) and starts what the policy calls for: the orchestrator daemon (backfill
+//! on or off), or intake, relay, housekeeping and a submitter with the MVP's check, or
+//! nothing. Then it publishes every job over AMQP at its submit offset on the simulated clock
+//! (without the orchestrator: creates its SparkApplication at that moment instead). Watches on
 //! SparkApplications and pods feed the [`Recorder`]; a sampler reads the cluster from its own
 //! watch cache. The replay ends when every job has ended, or `drain` simulated seconds after
 //! the last submission.
@@ -37,7 +38,7 @@ use crate::metrics::{Summary, summarize};
 use crate::mvp::MvpChecker;
 use crate::record::{Phase, Recorder, Role, Sample};
 use crate::trace::TraceJob;
-use crate::{Policy, cluster};
+use crate::{Policy, cluster, daemon};
 
 /// Errors of a replay.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,9 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("{0}")]
     Config(String),
+    /// The daemon did not start or did not lead.
+    #[error("daemon: {0}")]
+    Daemon(String),
 }
 
 /// Replay settings.
@@ -203,8 +207,22 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
     wc.submitter.lost_after.0 = scaled(600.0, Duration::from_secs(5));
     wc.submitter.backfill = policy != Policy::StrictFifo;
     let submitter_config = wc.submitter.clone();
-    let mut world = World::start(wc).await;
-    let result = drive(&mut world, trace, policy, cfg, submitter_config).await;
+    let on_daemon = matches!(policy, Policy::Orchestrator | Policy::StrictFifo);
+    wc.pipeline = !on_daemon;
+    let catalog = wc.catalog.clone();
+    let world = World::start(wc).await;
+    let result = if on_daemon {
+        match daemon::start(&world, &catalog, submitter_config.clone()).await {
+            Ok(d) => {
+                let result = drive(&world, trace, policy, cfg, submitter_config).await;
+                d.shutdown().await;
+                result
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        drive(&world, trace, policy, cfg, submitter_config).await
+    };
     world.cleanup().await;
     let (recorder, end) = result?;
     Ok(RunOutput {
@@ -217,7 +235,7 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
 }
 
 async fn drive(
-    world: &mut World,
+    world: &World,
     trace: &[TraceJob],
     policy: Policy,
     cfg: &RunConfig,
@@ -257,7 +275,7 @@ async fn drive(
         ));
         tasks.push(watch_lag(rec.clone(), clock, token.child_token()));
         match policy {
-            Policy::Orchestrator | Policy::StrictFifo => world.start_submitter(),
+            Policy::Orchestrator | Policy::StrictFifo | Policy::NoOrchestrator => {}
             Policy::Mvp => {
                 let shared = Shared_::new(
                     world.store.clone(),
@@ -272,7 +290,6 @@ async fn drive(
                     async move { Submitter::new(shared).run(t).await },
                 ));
             }
-            Policy::NoOrchestrator => {}
         }
         let sampler = sample_loop(
             &meter,
@@ -299,7 +316,6 @@ async fn drive(
     }
     .await;
     token.cancel();
-    world.kill_submitter().await;
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }

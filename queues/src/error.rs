@@ -93,6 +93,11 @@ pub enum Error {
     /// The operation was abandoned because shutdown was requested.
     #[error("shutting down")]
     Cancelled,
+    /// Neither a confirm nor a connection error came within the wait (a blocked connection,
+    /// a recovery that does not finish): the broker may or may not own the message, so it is
+    /// sent again later under the same id.
+    #[error("the broker did not confirm within {0:?}")]
+    Unconfirmed(std::time::Duration),
     /// No schedule with this name or id.
     #[error("schedule {0:?} does not exist")]
     ScheduleNotFound(String),
@@ -132,7 +137,7 @@ impl Error {
                             | lapin::ErrorKind::InvalidProtocolVersion(_)
                     )
             }
-            Error::Nacked { .. } | Error::Crashed(_) => true,
+            Error::Nacked { .. } | Error::Crashed(_) | Error::Unconfirmed(_) => true,
             Error::Unroutable { .. }
             | Error::NotFound(_)
             | Error::StateConflict { .. }
@@ -173,6 +178,7 @@ impl Error {
             Error::Corrupt(_) => "corrupt",
             Error::Json(_) => "json",
             Error::Crashed(_) => "crashed",
+            Error::Unconfirmed(_) => "unconfirmed",
             Error::Cancelled => "cancelled",
             Error::ScheduleNotFound(_) => "schedule-not-found",
             Error::ScheduleExists(_) => "schedule-exists",
@@ -225,5 +231,8 @@ mod tests {
             .is_retryable()
         );
         assert_eq!(Error::Cancelled.metric_label(), "cancelled");
+        let unconfirmed = Error::Unconfirmed(std::time::Duration::from_secs(30));
+        assert!(unconfirmed.is_retryable(), "sent again under the same id");
+        assert_eq!(unconfirmed.metric_label(), "unconfirmed");
     }
 }

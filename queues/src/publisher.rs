@@ -10,7 +10,8 @@
 //!
 //! If the connection drops, lapin recovers it; a publish caught in the middle is re-sent after
 //! recovery (the same `message_id`, so the store keeps one job: at-least-once on the wire,
-//! exactly once in the store).
+//! exactly once in the store). Nothing waits forever: a batch neither confirmed nor failed
+//! within 30 s, or a recovery not done within 60 s, is [`Error::Unconfirmed`] (retryable).
 
 use std::time::Duration;
 
@@ -27,6 +28,12 @@ use crate::topology::{Names, Topology, short};
 
 /// How many times a publish is re-sent after a connection recovery before giving up.
 const RECOVERY_ROUNDS: usize = 5;
+
+/// How long a batch's sends and confirms may take, and a connection recovery, before the
+/// publish is reported [`Error::Unconfirmed`]: a blocked connection or a recovery that never
+/// finishes must not hang the caller (the relay, cron, the CLI) forever.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One message for `{p}.jobs` (or, with a delay, a retry tier).
 #[derive(Debug, Clone)]
@@ -192,11 +199,19 @@ impl Publisher {
             }
             if let Some(e) = recover {
                 warn!(error = %e, resend = again.len(), "publish interrupted; waiting for the connection to recover");
-                if let Err(e) = self.channel.wait_for_recovery(e).await {
-                    for &i in &again {
-                        results[i] = Some(Err(Error::Amqp(e.clone())));
+                match tokio::time::timeout(RECOVERY_TIMEOUT, self.channel.wait_for_recovery(e))
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    outcome => {
+                        for &i in &again {
+                            results[i] = Some(Err(match &outcome {
+                                Ok(Err(e)) => Error::Amqp(e.clone()),
+                                _ => Error::Unconfirmed(RECOVERY_TIMEOUT),
+                            }));
+                        }
+                        again.clear();
                     }
-                    again.clear();
                 }
             }
             todo = again;
@@ -259,11 +274,12 @@ pub(crate) struct Envelope {
 /// The channel must be in confirm mode. Connection errors are returned as they are (callers
 /// decide to wait for recovery and resend).
 pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) -> Vec<Result<()>> {
+    let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
     let mut pending = Vec::with_capacity(batch.len());
     for e in batch {
         let sent = match (short(&e.exchange), short(&e.routing_key)) {
-            (Ok(exchange), Ok(routing_key)) => channel
-                .basic_publish(
+            (Ok(exchange), Ok(routing_key)) => {
+                let publish = channel.basic_publish(
                     exchange,
                     routing_key,
                     BasicPublishOptions {
@@ -272,9 +288,12 @@ pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) ->
                     },
                     &e.body,
                     e.props.clone(),
-                )
-                .await
-                .map_err(Error::from),
+                );
+                match tokio::time::timeout_at(deadline, publish).await {
+                    Ok(sent) => sent.map_err(Error::from),
+                    Err(_) => Err(Error::Unconfirmed(CONFIRM_TIMEOUT)),
+                }
+            }
             (Err(err), _) | (_, Err(err)) => Err(err),
         };
         pending.push(sent);
@@ -283,10 +302,11 @@ pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) ->
     for (e, sent) in batch.iter().zip(pending) {
         let outcome = match sent {
             Err(err) => Err(err),
-            Ok(confirm) => match confirm.await {
-                Err(err) => Err(Error::Amqp(err)),
-                Ok(Confirmation::Ack(None)) => Ok(()),
-                Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned))) => {
+            Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                Err(_) => Err(Error::Unconfirmed(CONFIRM_TIMEOUT)),
+                Ok(Err(err)) => Err(Error::Amqp(err)),
+                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)))) => {
                     Err(Error::Unroutable {
                         exchange: e.exchange.clone(),
                         routing_key: e.routing_key.clone(),
@@ -294,11 +314,11 @@ pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) ->
                         reply_text: returned.reply_text.as_str().to_owned(),
                     })
                 }
-                Ok(Confirmation::Nack(None)) => Err(Error::Nacked {
+                Ok(Ok(Confirmation::Nack(None))) => Err(Error::Nacked {
                     exchange: e.exchange.clone(),
                     routing_key: e.routing_key.clone(),
                 }),
-                Ok(Confirmation::NotRequested) => Err(Error::InvalidArgument(
+                Ok(Ok(Confirmation::NotRequested)) => Err(Error::InvalidArgument(
                     "publisher confirms are not enabled on this channel".into(),
                 )),
             },

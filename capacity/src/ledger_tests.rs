@@ -331,15 +331,20 @@ fn promises_on_nodes_a_pool_will_add_show_in_the_view() {
     );
 }
 
-#[test]
-fn exclusive_nodes_take_no_other_gang_until_their_pods_are_bound() {
-    let now = Instant::now();
+/// Two empty 8-cpu nodes `a` and `b`, and two gangs of a 1-cpu driver and executor.
+fn two_nodes_two_gangs() -> (ClusterView, GangDemand, GangDemand) {
     let base = ClusterView {
         nodes: vec![node("a", 8000, gi(32), None), node("b", 8000, gi(32), None)],
         ..ClusterView::default()
     };
-    let first = gang("first", "ns", (1000, gi(2)), 1, (1000, gi(2)));
-    let second = gang("second", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    let gang_of = |key| gang(key, "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    (base, gang_of("first"), gang_of("second"))
+}
+
+#[test]
+fn exclusive_nodes_take_no_other_gang_until_their_pods_are_bound() {
+    let now = Instant::now();
+    let (base, first, second) = two_nodes_two_gangs();
     let on_a = Placement {
         nodes: vec!["a".into(), "a".into()],
         scale_up: vec![],
@@ -381,12 +386,7 @@ fn exclusive_nodes_take_no_other_gang_until_their_pods_are_bound() {
 #[test]
 fn a_gang_keeps_every_node_of_its_placement_until_its_last_pod_is_bound() {
     let now = Instant::now();
-    let base = ClusterView {
-        nodes: vec![node("a", 8000, gi(32), None), node("b", 8000, gi(32), None)],
-        ..ClusterView::default()
-    };
-    let first = gang("first", "ns", (1000, gi(2)), 1, (1000, gi(2)));
-    let second = gang("second", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    let (base, first, second) = two_nodes_two_gangs();
     let spread = Placement {
         nodes: vec!["a".into(), "b".into()],
         scale_up: vec![],

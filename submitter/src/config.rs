@@ -34,8 +34,9 @@ pub struct SubmitterConfig {
     /// and luck).
     #[serde(default = "defaults::reservations")]
     pub reservations: usize,
-    /// A driver running with executors Pending this long is stuck: the application is deleted
-    /// and the job retried (or dead-lettered).
+    /// A driver running with executors Pending this long, or a driver no node took this long,
+    /// is stuck: the application is deleted and the job retried (or dead-lettered). With
+    /// autoscaling pools, keep it above the time a new node takes to join.
     #[serde(default = "defaults::stuck_after")]
     pub stuck_after: JobDuration,
     /// An active job whose application has been missing this long is lost (deleted by

@@ -55,9 +55,10 @@ pub struct CapacityConfig {
     pub ledger_ttl: Duration,
     /// Placements are binding (default): the submitter pins each admitted gang's pods to the
     /// nodes planned for them, and the nodes of a gang with pods on the way are offered to no
-    /// other gang until they are all bound. The scheduler cannot see reservations; without this, pods scored
-    /// onto another gang's promised room leave its executors Pending. `false`: placements only
-    /// prove that room exists and the scheduler places pods as it likes.
+    /// other gang until they are all bound. The scheduler cannot see reservations; without
+    /// this, pods scored onto another gang's promised room leave its executors Pending.
+    /// `false`: placements only prove that room exists and the scheduler places pods as it
+    /// likes.
     #[serde(default = "default_true")]
     pub binding_placements: bool,
     /// How often expired reservations are dropped and cluster gauges refreshed.

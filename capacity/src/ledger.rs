@@ -385,8 +385,7 @@ impl Ledger {
         let mut expected: Vec<NodeView> = Vec::new();
         for (node, amount) in self.node_reservations(now) {
             if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
-                let n = &mut view.nodes[i];
-                n.requested = n.requested.saturating_add(&amount);
+                view.nodes[i].requested = view.nodes[i].requested.saturating_add(&amount);
                 continue;
             }
             let Some((pool, _)) = parse_virtual_node(node) else {

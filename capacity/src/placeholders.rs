@@ -181,11 +181,12 @@ impl PlaceholderChecker {
     /// Forgets the gang's attempt and queues the deletion of its objects.
     fn finish(&self, key: &str, reason: &'static str) {
         let mut in_flight = self.lock();
-        if let Some((attempt, _)) = in_flight.remove(key) {
-            // The receiver lives as long as `run`; after shutdown the sweeper of the next
-            // process removes what is left.
-            let _ = self.cleanups.send(Cleanup { attempt, reason });
-        }
+        let Some((attempt, _)) = in_flight.remove(key) else {
+            return;
+        };
+        // The receiver lives as long as `run`; after shutdown the sweeper of the next process
+        // removes what is left.
+        let _ = self.cleanups.send(Cleanup { attempt, reason });
         self.update_gauges(&in_flight);
     }
 

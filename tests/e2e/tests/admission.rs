@@ -381,23 +381,13 @@ async fn a_promise_left_by_a_stopped_admission_does_not_block_its_own_job() {
     world.wait_stored(id, LONG).await;
     // What a submitter stopped between reserve and record leaves behind: the job's promise,
     // on both nodes, matching no pod (so it would only lapse with the ledger TTL).
-    let pod = capacity::PodDemand {
-        role: capacity::PodRole::Executor,
-        requests: capacity::Resources {
-            cpu_millis: 1000,
-            memory_bytes: 1 << 30,
-            pods: 1,
-        },
-        node_selector: BTreeMap::new(),
-        tolerations: Vec::new(),
-        priority: 0,
-    };
-    let stale = capacity::GangDemand {
-        key: format!("{id}/1"),
-        namespace: "team-a".into(),
-        pod_labels: BTreeMap::from([("stale".to_owned(), "yes".to_owned())]),
-        pods: vec![pod.clone(), pod],
-    };
+    let stale = capacity::testing::gang(
+        &format!("{id}/1"),
+        "team-a",
+        (1000, 1 << 30),
+        1,
+        (1000, 1 << 30),
+    );
     let placement = capacity::Placement {
         nodes: vec!["general-0000".into(), "general-0001".into()],
         scale_up: Vec::new(),

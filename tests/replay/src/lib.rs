@@ -4,8 +4,9 @@
 //! [`trace`] is the JSON-lines workload format and its strict parser; [`generate`] makes
 //! seeded traces (the standard mixed workload, the seed blog's scenario, a deadlock); [`cluster`]
 //! turns a trace into a kube-sim cluster and an orchestrator catalog. [`replay`] runs one trace
-//! under one [`Policy`] — the orchestrator policies on the real daemon ([`daemon`]) — publishing at the submit offsets on the simulated clock, watching
-//! SparkApplications and pods into a [`record::Recorder`] and sampling utilization — and
+//! under one [`Policy`] (the orchestrator policies on the real daemon, [`daemon`]) —
+//! publishing at the submit offsets on the simulated clock, watching SparkApplications and
+//! pods into a [`record::Recorder`] and sampling utilization — and
 //! [`metrics`] reduces the recording to the report's figures (pure functions), which [`report`]
 //! writes as markdown and [`plot`] as a PNG. [`mvp`] is the seed's sum-of-free capacity check,
 //! one of the baselines.

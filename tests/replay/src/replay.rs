@@ -211,18 +211,16 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
     wc.pipeline = !on_daemon;
     let catalog = wc.catalog.clone();
     let world = World::start(wc).await;
-    let result = if on_daemon {
-        match daemon::start(&world, &catalog, submitter_config.clone()).await {
-            Ok(d) => {
-                let result = drive(&world, trace, policy, cfg, submitter_config).await;
-                d.shutdown().await;
-                result
-            }
-            Err(e) => Err(e),
+    let result = async {
+        if !on_daemon {
+            return drive(&world, trace, policy, cfg, submitter_config).await;
         }
-    } else {
-        drive(&world, trace, policy, cfg, submitter_config).await
-    };
+        let d = daemon::start(&world, &catalog, submitter_config.clone()).await?;
+        let result = drive(&world, trace, policy, cfg, submitter_config).await;
+        d.shutdown().await;
+        result
+    }
+    .await;
     world.cleanup().await;
     let (recorder, end) = result?;
     Ok(RunOutput {

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use e2e::pg::TestDb;
 use kube_sim::Simulator;
 use queues::store::{IntakeItem, JobSource, NewJob};
-use queues::{Catalog, CatalogConfig, JobStore, Names};
+use queues::{JobStore, Names};
+use jobs::{Catalog, CatalogConfig};
 use serde_json::json;
 
 const NAMESPACES: usize = 10;
@@ -116,7 +117,7 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
             "executor": {"instances": 1 + i % 4},
             "annotations": {"kube-sim.dev/runtime": "1h"}
         });
-        let job = queues::parse_job(&serde_json::to_vec(&body).unwrap(), &catalog).unwrap();
+        let job = jobs::parse_job(&serde_json::to_vec(&body).unwrap(), &catalog).unwrap();
         batch.push(IntakeItem::Job(Box::new(NewJob {
             job,
             source: JobSource::Amqp,

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use queues::catalog::{
+use jobs::catalog::{
     CatalogConfig, DefaultsConfig, LimitsConfig, NamespaceConfig, NodeTypeConfig, Placement,
     PrioritiesConfig,
 };
 use std::net::SocketAddr;
 
 use capacity::CapacityConfig;
-use queues::{Catalog, catalog::ConfigProblem};
+use jobs::{Catalog, catalog::ConfigProblem};
 use serde::Deserialize;
 use submitter::config::SubmitterConfig;
 

@@ -21,7 +21,8 @@ use orchestrator::config::Config;
 use orchestrator::cron::runner::{CronRunner, TickReport};
 use orchestrator::metrics::CronMetrics;
 use queues::store::{JobSource, NewSchedule, Note, Schedule};
-use queues::{Job, JobState, JobStore, Names};
+use queues::{JobStore, Names};
+use jobs::{Job, JobState};
 use serde_json::json;
 use sqlx::Row;
 
@@ -30,7 +31,7 @@ const CONFIG: &str = include_str!("../../examples/orchestrator.toml");
 struct Fixture {
     db: TestDb,
     store: JobStore,
-    catalog: Arc<queues::Catalog>,
+    catalog: Arc<jobs::Catalog>,
 }
 
 impl Fixture {

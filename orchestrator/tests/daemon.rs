@@ -21,9 +21,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube_sim::{SimHandle, Simulator};
 use queues::store::{JobFilter, JobSource, NewSchedule, PageRequest};
-use queues::{
-    Catalog, CatalogConfig, JobId, JobState, JobStore, Names, Publisher, Topology, TopologyConfig,
-};
+use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
+use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use serde_json::{Value, json};
 use submitter::kube_apps::SparkApplication;
 
@@ -195,7 +194,7 @@ fn job(name: &str, runtime: &str) -> Value {
 async fn publish(publisher: &Publisher, job: &Value) -> JobId {
     let message = queues::Outgoing::raw(
         "team-a",
-        queues::Priority::Normal,
+        jobs::Priority::Normal,
         serde_json::to_vec(job).unwrap(),
     );
     publisher.publish(&message).await.unwrap();

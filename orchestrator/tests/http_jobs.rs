@@ -13,7 +13,7 @@ mod support;
 use std::collections::HashSet;
 
 use queues::store::{Note, Target};
-use queues::{JobId, JobState};
+use jobs::{JobId, JobState};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ADMIN, READ_A, READ_AB, SUBMIT_A, SUBMIT_B, TestApi, job};

@@ -31,10 +31,8 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, Queu
 use lapin::types::FieldTable;
 use queues::metrics::Metrics;
 use queues::store::JobStore;
-use queues::{
-    Catalog, CatalogConfig, Intake, IntakeConfig, JobId, Names, Outgoing, Priority, Publisher,
-    Relay, RelayConfig, Topology, TopologyConfig,
-};
+use queues::{Intake, IntakeConfig, Names, Outgoing, Publisher, Relay, RelayConfig, Topology, TopologyConfig};
+use jobs::{Catalog, CatalogConfig, JobId, Priority};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor};

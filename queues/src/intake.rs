@@ -37,9 +37,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::amqp;
-use crate::catalog::Catalog;
+use jobs::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::retry::outage_backoff;
+use crate::outage::outage_backoff;
 use crate::store::JobStore;
 use crate::topology::Topology;
 

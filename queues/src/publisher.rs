@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 
 use crate::amqp::PUBLISHED_AT_MS_HEADER;
 use crate::error::{Error, Result};
-use crate::job::{Job, Priority};
+use jobs::model::{Job, Priority};
 use crate::topology::{Names, Topology, short};
 
 /// How many times a publish is re-sent after a connection recovery before giving up.

@@ -22,7 +22,7 @@ use crate::amqp::{self, json_to_table};
 use crate::error::{Error, Result};
 use crate::metrics::OutboxLabels;
 use crate::publisher::{Envelope, publish_pipelined};
-use crate::retry::outage_backoff;
+use crate::outage::outage_backoff;
 use crate::store::JobStore;
 use crate::store::outbox::OutboxFate;
 

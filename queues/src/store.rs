@@ -42,10 +42,10 @@ pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::schedules::{NewSchedule, Schedule};
 
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, Priority};
+use jobs::model::{Job, JobId, Priority};
 use crate::metrics::Metrics;
-use crate::quantity::{CpuMillis, MemoryBytes};
-use crate::state::JobState;
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::state::JobState;
 use crate::topology::Names;
 
 /// The embedded migrations (`queues/migrations/`), applied by [`JobStore::migrate`] and by

@@ -22,7 +22,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use queues::store::{DeadLetterFilter, PageRequest};
-use queues::{DeadReason, JobId, Priority, ProblemCode};
+use jobs::{DeadReason, JobId, Priority, ProblemCode};
 use serde_json::{Value, json};
 use support::{Env, eventually};
 

@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use queues::metrics::ErrorLabels;
-use queues::{JobId, Outgoing, Priority};
+use queues::Outgoing;
+use jobs::{JobId, Priority};
 use services::{PrivateBroker, PrivatePostgres};
 use support::{Env, TestDb, catalog, eventually, job_body};
 use uuid::Uuid;

@@ -23,7 +23,8 @@ use queues::store::{
     DeadLetterFilter, DeadLetterSelector, IntakeItem, JobFilter, JobSource, JobStore,
     NewDeadLetter, Note, PageRequest, RequeueOptions, Target,
 };
-use queues::{DeadReason, Error, Job, JobId, JobState, Priority, ProblemCode};
+use queues::Error;
+use jobs::{DeadReason, Job, JobId, JobState, Priority, ProblemCode};
 use serde_json::{Value, json};
 use support::unique;
 
@@ -31,7 +32,7 @@ fn dead_message(reason: DeadReason, namespace: &str, body: &[u8], prefix: &str) 
     IntakeItem::Dead(Box::new(NewDeadLetter {
         reason,
         message: "bad".into(),
-        problems: vec![queues::Problem {
+        problems: vec![jobs::Problem {
             code: ProblemCode::MalformedJson,
             path: "$".into(),
             message: "bad".into(),

@@ -16,7 +16,8 @@ mod support;
 use chrono::NaiveDate;
 use fixtures::{job, store};
 use queues::store::{JobSource, NewSchedule, Note, Target};
-use queues::{Error, JobState};
+use queues::Error;
+use jobs::JobState;
 use serde_json::json;
 
 fn nightly(name: &str) -> NewSchedule {

@@ -11,9 +11,10 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use queues::job::{ExecutorScaling, JobDuration, Resources, VolumeSource};
-use queues::quantity::{CpuMillis, MemoryBytes};
-use queues::{Catalog, CatalogConfig, Job, Priority, ProblemCode as P, parse_job};
+use jobs::model::{ExecutorScaling, Resources, VolumeSource};
+use jobs::duration::JobDuration;
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::{Catalog, CatalogConfig, Job, Priority, ProblemCode as P, parse_job};
 use serde_json::{Value, json};
 
 #[path = "support/cases.rs"]

@@ -19,7 +19,8 @@ use kube::api::{Api, ListParams};
 use queues::store::{
     Footprint as StoredFootprint, Note, PendingJob, Submission, Target, WaitingMark,
 };
-use queues::{Catalog, DeadReason, JobId, JobStore};
+use queues::JobStore;
+use jobs::{Catalog, DeadReason, JobId};
 use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;
@@ -435,8 +436,8 @@ async fn admit(shared: &Shared, s: &Sized, confirm: &Mutex<()>) -> Result<Admitt
         spark_app_name: naming::app_name(job, p.attempt),
         attempt: p.attempt,
         footprint: StoredFootprint {
-            cpu: queues::quantity::CpuMillis(total.cpu_millis),
-            memory: queues::quantity::MemoryBytes(total.memory_bytes),
+            cpu: jobs::quantity::CpuMillis(total.cpu_millis),
+            memory: jobs::quantity::MemoryBytes(total.memory_bytes),
         },
     };
     let nodes = placement

@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use capacity::{
     PodDemand, PodRole, Resources, TaintEffect as CapEffect, Toleration as CapToleration,
 };
-use queues::Catalog;
-use queues::catalog::{Placement, TaintEffect, Toleration, TolerationOperator};
-use queues::job::{AppType, Job, Resources as JobResources};
-use queues::quantity::{CpuMillis, MemoryBytes, parse_memory};
+use jobs::Catalog;
+use jobs::catalog::{Placement, TaintEffect, Toleration, TolerationOperator};
+use jobs::model::{AppType, Job, Resources as JobResources};
+use jobs::quantity::{CpuMillis, MemoryBytes, parse_memory};
 
 const MIB: u64 = 1024 * 1024;
 /// Spark's default overhead floor (`ResourceProfile.MEMORY_OVERHEAD_MIN_MIB`).

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use capacity::{GangDemand, NeverReason, Placement, Resources, Verdict, WaitReason};
 use chrono::{DateTime, Utc};
-use queues::{JobId, Priority};
+use jobs::{JobId, Priority};
 
 /// A pending job as the decision sees it.
 #[derive(Debug, Clone)]

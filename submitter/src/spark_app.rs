@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use queues::catalog::{TaintEffect, Toleration, TolerationOperator};
-use queues::job::{Deps, ExecutorScaling, Job, VolumeSource};
+use jobs::catalog::{TaintEffect, Toleration, TolerationOperator};
+use jobs::model::{Deps, ExecutorScaling, Job, VolumeSource};
 use serde_json::{Map, Value, json};
 
 use crate::footprint::{Footprint, RoleSize};

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kube::api::Api;
-use queues::job::Job;
+use jobs::model::Job;
 use queues::metrics::WaitLabels;
 use queues::store::{
     ActiveJob, Footprint as StoredFootprint, Note, RetryOutcome, Submission, Target,
 };
-use queues::{DeadReason, JobId, JobState};
+use jobs::{DeadReason, JobId, JobState};
 
 use crate::admission::Shared;
 use crate::footprint::{DRIVER_MEMORY_FACTOR, EXECUTOR_MEMORY_FACTOR, Footprint, memory_factor};
@@ -428,8 +428,8 @@ async fn orphan(
                 spark_app_name: name.clone(),
                 attempt,
                 footprint: StoredFootprint {
-                    cpu: queues::quantity::CpuMillis(total.cpu_millis),
-                    memory: queues::quantity::MemoryBytes(total.memory_bytes),
+                    cpu: jobs::quantity::CpuMillis(total.cpu_millis),
+                    memory: jobs::quantity::MemoryBytes(total.memory_bytes),
                 },
             };
             let note = Note::new(

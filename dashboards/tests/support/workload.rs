@@ -9,7 +9,8 @@
 use std::path::Path;
 
 use queues::store::NewSchedule;
-use queues::{JobStore, Outgoing, Priority, Publisher};
+use queues::{JobStore, Outgoing, Publisher};
+use jobs::Priority;
 use serde_json::{Value, json};
 
 /// The daemon's config: the demo's file with this test's database, prefix, cluster and a

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use queues::store::QueueStats;
-use queues::{JobId, JobState, Priority};
+use jobs::{JobId, JobState, Priority};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Role;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use queues::{Catalog, JobStore};
+use queues::JobStore;
+use jobs::Catalog;
 
 use super::auth::Authenticator;
 

@@ -16,11 +16,11 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::source::{Source, Window, ack, incoming, next_delivery};
 use super::{IntakeConfig, QueueKind, classify};
-use crate::catalog::Catalog;
+use jobs::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::job::Priority;
+use jobs::model::Priority;
 use crate::metrics::QueueLabels;
-use crate::retry::until_ok;
+use crate::outage::until_ok;
 use crate::store::{IntakeItem, IntakeResult, JobStore};
 use crate::topology::{Names, Topology, short};
 

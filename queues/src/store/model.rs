@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::{Job, JobId, Priority};
-use crate::quantity::{CpuMillis, MemoryBytes};
-use crate::state::{DeadReason, JobState};
-use crate::validate::Problem;
+use jobs::model::{Job, JobId, Priority};
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::state::{DeadReason, JobState};
+use jobs::validate::Problem;
 
 /// Where a job came from (stored, shown in the API).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

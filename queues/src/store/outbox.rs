@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{JobStore, to_u64};
 use crate::error::Result;
-use crate::job::{Job, JobId};
+use jobs::model::{Job, JobId};
 use crate::metrics::RetentionLabels;
 use crate::topology::Names;
 

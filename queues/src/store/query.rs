@@ -17,8 +17,8 @@ use super::{
     job_columns, stored_job, to_u32, to_u64, wait_info,
 };
 use crate::error::Result;
-use crate::job::{Job, JobId, Priority};
-use crate::quantity::{CpuMillis, MemoryBytes};
+use jobs::model::{Job, JobId, Priority};
+use jobs::quantity::{CpuMillis, MemoryBytes};
 use crate::store::Footprint;
 
 /// Pending heads: a recursive CTE walks the distinct (namespace, priority) groups of the

@@ -4,7 +4,7 @@
 
 #![allow(dead_code, reason = "each including test crate uses a different part")]
 
-use queues::{Catalog, CatalogConfig, Job, ProblemCode as P, parse_job};
+use jobs::{Catalog, CatalogConfig, Job, ProblemCode as P, parse_job};
 use serde_json::{Value, json};
 
 pub const CATALOG: &str = r#"
@@ -66,7 +66,7 @@ pub fn with(mut v: Value, path: &[&str], new: Option<Value>) -> Value {
     v
 }
 
-pub fn parse(v: &Value) -> Result<Job, queues::Rejection> {
+pub fn parse(v: &Value) -> Result<Job, jobs::Rejection> {
     parse_job(serde_json::to_string(v).unwrap().as_bytes(), &catalog())
 }
 

@@ -19,7 +19,8 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use queues::metrics::Metrics;
 use queues::store::JobStore;
-use queues::{Catalog, CatalogConfig, Names, Topology, TopologyConfig};
+use queues::{Names, Topology, TopologyConfig};
+use jobs::{Catalog, CatalogConfig};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 use tokio::task::JoinHandle;
@@ -55,7 +56,7 @@ pub fn catalog() -> Catalog {
 }
 
 /// A valid job body for `namespace` with a fresh id.
-pub fn job_body(namespace: &str, name: &str, id: queues::JobId) -> Vec<u8> {
+pub fn job_body(namespace: &str, name: &str, id: jobs::JobId) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "apiVersion": "v1",
         "id": id.to_string(),

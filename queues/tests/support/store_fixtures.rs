@@ -11,9 +11,10 @@
 use std::sync::Arc;
 
 use queues::metrics::Metrics;
-use queues::quantity::{CpuMillis, MemoryBytes};
+use jobs::quantity::{CpuMillis, MemoryBytes};
 use queues::store::{Footprint, JobStore, Submission, Target};
-use queues::{Job, JobId, Names, parse_job};
+use queues::Names;
+use jobs::{Job, JobId, parse_job};
 use serde_json::Value;
 
 use super::support::{TestDb, catalog, job_body, unique};

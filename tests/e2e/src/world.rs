@@ -10,9 +10,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube_sim::{PoolConfig, SimConfig, SimHandle, Simulator};
 use queues::store::StoredJob;
-use queues::{
-    Catalog, CatalogConfig, JobId, JobState, JobStore, Names, Publisher, Topology, TopologyConfig,
-};
+use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
+use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use serde_json::Value;
 use submitter::admission::Shared;
 use submitter::config::SubmitterConfig;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use e2e::eventually;
 use e2e::world::{World, WorldConfig, default_cluster};
 use k8s_openapi::api::core::v1::Pod;
-use queues::{Catalog, CatalogConfig, JobState};
+use jobs::{Catalog, CatalogConfig, JobState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use submitter::footprint::Footprint;
@@ -175,7 +175,7 @@ fn every_example_job_renders_a_valid_application_whose_pods_match_the_footprint(
     let mut checked = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let job = queues::parse_job(&std::fs::read(&path).unwrap(), &catalog).unwrap();
+        let job = jobs::parse_job(&std::fs::read(&path).unwrap(), &catalog).unwrap();
         let Ok(footprint) = Footprint::of(&job, &catalog) else {
             panic!("{}", path.display())
         };
@@ -204,7 +204,7 @@ fn every_example_job_renders_a_valid_application_whose_pods_match_the_footprint(
                     path.display()
                 );
                 assert_eq!(
-                    queues::quantity::parse_cpu(&pod.cpu_request).unwrap(),
+                    jobs::quantity::parse_cpu(&pod.cpu_request).unwrap(),
                     size.core_request,
                     "{} {role:?} cpu",
                     path.display()

@@ -25,7 +25,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
-use queues::JobId;
+use jobs::JobId;
 use submitter::admission::Shared as Shared_;
 use submitter::footprint::Footprint;
 use submitter::kube_apps::SparkApplication;
@@ -154,12 +154,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Prepared {
     id: String,
     body: Vec<u8>,
-    job: queues::Job,
+    job: jobs::Job,
     footprint: Footprint,
     gang: GangDemand,
 }
 
-fn prepare(trace: &[TraceJob], catalog: &queues::Catalog) -> Result<Vec<Prepared>, Error> {
+fn prepare(trace: &[TraceJob], catalog: &jobs::Catalog) -> Result<Vec<Prepared>, Error> {
     trace
         .iter()
         .enumerate()
@@ -171,7 +171,7 @@ fn prepare(trace: &[TraceJob], catalog: &queues::Catalog) -> Result<Vec<Prepared
             };
             let id = JobId::generate().to_string();
             let body = serde_json::to_vec(&t.job_message(&id)).map_err(|e| fail(e.to_string()))?;
-            let job = queues::parse_job(&body, catalog).map_err(|e| fail(e.to_string()))?;
+            let job = jobs::parse_job(&body, catalog).map_err(|e| fail(e.to_string()))?;
             let footprint = Footprint::of(&job, catalog).map_err(|e| fail(e.to_string()))?;
             let gang = footprint.gang(
                 id.clone(),

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{AppType, Backoff, JobDuration, Priority, PullPolicy, RetryPolicy};
+use crate::duration::JobDuration;
+use crate::model::{AppType, Priority, PullPolicy};
+use crate::retry::{Backoff, RetryPolicy};
 use crate::names;
 use crate::quantity::{CpuMillis, MemoryBytes};
 
@@ -596,7 +598,7 @@ fn check(config: &CatalogConfig) -> Vec<ConfigProblem> {
             ),
         );
     }
-    if let Err((field, why)) = crate::validate::check_backoff(&r.policy().backoff) {
+    if let Err((field, why)) = r.policy().backoff.check() {
         problem(format!("defaults.retry.{}", backoff_key(field)), why);
     }
 

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::JobDuration;
 use crate::model::{AppType, Priority, PullPolicy};
-use crate::retry::{Backoff, RetryPolicy};
 use crate::names;
 use crate::quantity::{CpuMillis, MemoryBytes};
+use crate::retry::{Backoff, RetryPolicy};
 
 /// The catalog sections of the config file, as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -43,7 +43,10 @@ impl Backoff {
         if self.initial.0 < Duration::from_secs(1) || self.initial.0 > DAY {
             return Err((
                 "initial",
-                format!("initial backoff {} must be between 1s and 24h", self.initial),
+                format!(
+                    "initial backoff {} must be between 1s and 24h",
+                    self.initial
+                ),
             ));
         }
         if self.max.0 < self.initial.0 || self.max.0 > DAY {
@@ -96,7 +99,6 @@ pub fn retry_delay(policy: &Backoff, retry_index: u32, seed: u64) -> Duration {
         .unwrap_or(max);
     (jittered / 2).min(max)
 }
-
 
 #[cfg(test)]
 mod tests {

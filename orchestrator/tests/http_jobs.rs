@@ -12,8 +12,8 @@ mod support;
 
 use std::collections::HashSet;
 
-use queues::store::{Note, Target};
 use jobs::{JobId, JobState};
+use queues::store::{Note, Target};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ADMIN, READ_A, READ_AB, SUBMIT_A, SUBMIT_B, TestApi, job};

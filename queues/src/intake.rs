@@ -37,11 +37,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::amqp;
-use jobs::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::outage::outage_backoff;
 use crate::store::JobStore;
 use crate::topology::Topology;
+use jobs::catalog::Catalog;
 
 pub use self::classify::TRUNCATED_BODY_BYTES;
 pub(crate) use self::classify::{Incoming, QueueKind, classify};

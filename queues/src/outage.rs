@@ -62,7 +62,6 @@ where
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

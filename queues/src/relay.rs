@@ -21,8 +21,8 @@ use tracing::{debug, warn};
 use crate::amqp::{self, json_to_table};
 use crate::error::{Error, Result};
 use crate::metrics::OutboxLabels;
-use crate::publisher::{Envelope, publish_pipelined};
 use crate::outage::outage_backoff;
+use crate::publisher::{Envelope, publish_pipelined};
 use crate::store::JobStore;
 use crate::store::outbox::OutboxFate;
 

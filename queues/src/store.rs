@@ -42,11 +42,11 @@ pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::schedules::{NewSchedule, Schedule};
 
 use crate::error::{Error, Result};
-use jobs::model::{Job, JobId, Priority};
 use crate::metrics::Metrics;
+use crate::topology::Names;
+use jobs::model::{Job, JobId, Priority};
 use jobs::quantity::{CpuMillis, MemoryBytes};
 use jobs::state::JobState;
-use crate::topology::Names;
 
 /// The embedded migrations (`queues/migrations/`), applied by [`JobStore::migrate`] and by
 /// `orchestrator migrate`.

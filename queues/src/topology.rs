@@ -31,8 +31,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 use tracing::debug;
 
-use jobs::catalog::Catalog;
 use crate::error::{Error, Result};
+use jobs::catalog::Catalog;
 use jobs::model::Priority;
 use jobs::state::JobState;
 

@@ -18,13 +18,13 @@ use std::time::Instant;
 
 use chrono::Utc;
 use fixtures::{job, job_with, store, submission};
+use jobs::{DeadReason, Job, JobId, JobState, Priority, ProblemCode};
+use queues::Error;
 use queues::metrics::Metrics;
 use queues::store::{
     DeadLetterFilter, DeadLetterSelector, IntakeItem, JobFilter, JobSource, JobStore,
     NewDeadLetter, Note, PageRequest, RequeueOptions, Target,
 };
-use queues::Error;
-use jobs::{DeadReason, Job, JobId, JobState, Priority, ProblemCode};
 use serde_json::{Value, json};
 use support::unique;
 

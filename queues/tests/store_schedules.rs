@@ -15,9 +15,9 @@ mod support;
 
 use chrono::NaiveDate;
 use fixtures::{job, store};
-use queues::store::{JobSource, NewSchedule, Note, Target};
-use queues::Error;
 use jobs::JobState;
+use queues::Error;
+use queues::store::{JobSource, NewSchedule, Note, Target};
 use serde_json::json;
 
 fn nightly(name: &str) -> NewSchedule {

@@ -14,13 +14,13 @@ use futures::StreamExt;
 
 use capacity::{CapacityChecker, ClusterView, GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
+use jobs::{Catalog, DeadReason, JobId};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams};
+use queues::JobStore;
 use queues::store::{
     Footprint as StoredFootprint, Note, PendingJob, Submission, Target, WaitingMark,
 };
-use queues::JobStore;
-use jobs::{Catalog, DeadReason, JobId};
 use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;

@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kube::api::Api;
 use jobs::model::Job;
+use jobs::{DeadReason, JobId, JobState};
+use kube::api::Api;
 use queues::metrics::WaitLabels;
 use queues::store::{
     ActiveJob, Footprint as StoredFootprint, Note, RetryOutcome, Submission, Target,
 };
-use jobs::{DeadReason, JobId, JobState};
 
 use crate::admission::Shared;
 use crate::footprint::{DRIVER_MEMORY_FACTOR, EXECUTOR_MEMORY_FACTOR, Footprint, memory_factor};

@@ -6,16 +6,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::reader::{Ctx, JsonPath, MAX_STRING, Obj, kind};
 use super::ProblemCode as P;
+use super::reader::{Ctx, JsonPath, MAX_STRING, Obj, kind};
 use crate::duration::JobDuration;
 use crate::model::{
     API_VERSION, AppType, Deps, DriverSpec, DynamicAllocation, ExecutorScaling, ExecutorSpec, Job,
     JobId, Priority, PullPolicy, Resources, Volume, VolumeSource,
 };
-use crate::retry::{Backoff, RetryPolicy};
 use crate::names;
 use crate::quantity::{CpuMillis, MemoryBytes, parse_cpu, parse_memory};
+use crate::retry::{Backoff, RetryPolicy};
 
 const TOP_FIELDS: &[&str] = &[
     "apiVersion",

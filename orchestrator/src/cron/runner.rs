@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::StreamExt;
-use queues::store::{CancelOutcome, IntakeItem, NewDeadLetter, Note, Schedule};
 use jobs::validate::parse_job;
-use queues::JobStore;
 use jobs::{Catalog, DeadReason, Job, JobId};
+use queues::JobStore;
+use queues::store::{CancelOutcome, IntakeItem, NewDeadLetter, Note, Schedule};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};

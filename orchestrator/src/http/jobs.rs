@@ -11,11 +11,11 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use jobs::{Job, JobId, JobState, Priority, ProblemCode};
 use queues::store::{
     CancelOutcome, JobDetail, JobFilter, JobSource, JobSummary, Note, Page, PageRequest,
     TransitionRecord, WaitInfo,
 };
-use jobs::{Job, JobId, JobState, Priority, ProblemCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

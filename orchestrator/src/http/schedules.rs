@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDateTime, Utc};
-use queues::store::{NewSchedule, Schedule};
 use jobs::{JobId, Problem, ProblemCode};
+use queues::store::{NewSchedule, Schedule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

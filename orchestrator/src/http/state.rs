@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jobs::Catalog;
 use prometheus_client::registry::Registry;
 use queues::JobStore;
-use jobs::Catalog;
 
 use super::auth::Authenticator;
 

@@ -21,11 +21,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::store::{IntakeItem, JobSource, NewDeadLetter, NewJob, ReplyTo};
+use crate::topology::Names;
 use jobs::catalog::Catalog;
 use jobs::model::{JobId, Priority};
 use jobs::state::DeadReason;
-use crate::store::{IntakeItem, JobSource, NewDeadLetter, NewJob, ReplyTo};
-use crate::topology::Names;
 use jobs::validate::{MessageDefaults, Problem, ProblemCode, Rejection, parse_job_with};
 
 /// Bytes of an oversized body kept in the dead-letter record and copy.

@@ -16,13 +16,13 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::source::{Source, Window, ack, incoming, next_delivery};
 use super::{IntakeConfig, QueueKind, classify};
-use jobs::catalog::Catalog;
 use crate::error::{Error, Result};
-use jobs::model::Priority;
 use crate::metrics::QueueLabels;
 use crate::outage::until_ok;
 use crate::store::{IntakeItem, IntakeResult, JobStore};
 use crate::topology::{Names, Topology, short};
+use jobs::catalog::Catalog;
+use jobs::model::Priority;
 
 /// How long a cancelled consumer may take to end before its channel is closed anyway.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

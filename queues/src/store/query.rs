@@ -17,9 +17,9 @@ use super::{
     job_columns, stored_job, to_u32, to_u64, wait_info,
 };
 use crate::error::Result;
+use crate::store::Footprint;
 use jobs::model::{Job, JobId, Priority};
 use jobs::quantity::{CpuMillis, MemoryBytes};
-use crate::store::Footprint;
 
 /// Pending heads: a recursive CTE walks the distinct (namespace, priority) groups of the
 /// partial index (one probe each), then a lateral join takes each group's first `$1` rows.

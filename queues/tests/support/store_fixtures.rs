@@ -10,17 +10,17 @@
 
 use std::sync::Arc;
 
-use queues::metrics::Metrics;
 use jobs::quantity::{CpuMillis, MemoryBytes};
-use queues::store::{Footprint, JobStore, Submission, Target};
-use queues::Names;
 use jobs::{Job, JobId, parse_job};
+use queues::Names;
+use queues::metrics::Metrics;
+use queues::store::{Footprint, JobStore, Submission, Target};
 use serde_json::Value;
 
 use super::support::{TestDb, catalog, job_body, unique};
 
 pub async fn store() -> (TestDb, JobStore) {
-    let db = TestDb::new().await;
+    let db = TestDb::new(&queues::store::MIGRATOR).await;
     let store = JobStore::new(
         db.pool.clone(),
         Names::new(unique("p")).unwrap(),

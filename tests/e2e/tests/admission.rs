@@ -13,11 +13,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use e2e::eventually;
 use e2e::world::{World, WorldConfig, default_cluster};
 use jobs::{JobId, JobState};
 use serde_json::{Value, json};
 use submitter::naming::{ATTEMPT_LABEL, JOB_ID_LABEL};
+use test_support::eventually;
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -106,7 +106,7 @@ async fn without_the_orchestrator_ten_applications_deadlock() {
     // Drivers take (nearly) every slot; executors can never all be scheduled. How many
     // drivers win the race against the first executors varies with load; six or more
     // stuck applications on eight slots leave no job room to finish.
-    eventually(LONG, "drivers running with executors pending", || async {
+    eventually("drivers running with executors pending", LONG, || async {
         let stuck = stuck_apps(&world).await;
         (stuck.len() >= 6).then_some(())
     })

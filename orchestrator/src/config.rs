@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use jobs::catalog::{
-    CatalogConfig, DefaultsConfig, LimitsConfig, NamespaceConfig, NodeTypeConfig, Placement,
+    CatalogConfig, DefaultsConfig, LimitsConfig, NamespaceConfig, NodeSelection, NodeTypeConfig,
     PrioritiesConfig,
 };
 use std::net::SocketAddr;
@@ -38,7 +38,7 @@ struct ConfigFile {
     #[serde(default)]
     limits: LimitsConfig,
     #[serde(default)]
-    spot: Option<Placement>,
+    spot: Option<NodeSelection>,
     #[serde(default)]
     amqp: AmqpConfig,
     #[serde(default)]

@@ -391,7 +391,7 @@ async fn cancelling_moves_unfinished_jobs_to_cancelled_and_refuses_finished_ones
     let submission = queues::store::Submission {
         spark_app_name: format!("running-{}", rid.short()),
         attempt: 1,
-        footprint: queues::store::Footprint::default(),
+        footprint: queues::store::FootprintRecord::default(),
     };
     api.store
         .transition(

@@ -14,7 +14,7 @@ use jobs::quantity::{CpuMillis, MemoryBytes};
 use jobs::{Job, JobId, parse_job};
 use queues::Names;
 use queues::metrics::Metrics;
-use queues::store::{Footprint, JobStore, Submission, Target};
+use queues::store::{FootprintRecord, JobStore, Submission, Target};
 use serde_json::Value;
 
 use super::support::{TestDb, catalog, job_body, unique};
@@ -46,7 +46,7 @@ pub fn submission(job: &Job, attempt: u32, cpu: u64, gib: u64) -> Target {
     Target::Submitted(Submission {
         spark_app_name: format!("{}-{}-{attempt}", job.name, job.id.short()),
         attempt,
-        footprint: Footprint {
+        footprint: FootprintRecord {
             cpu: CpuMillis(cpu),
             memory: MemoryBytes(gib << 30),
         },

@@ -13,8 +13,8 @@ use kube_sim::{PoolConfig, SimConfig, SimHandle, Simulator};
 use queues::store::StoredJob;
 use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
 use serde_json::Value;
-use submitter::admission::Shared;
 use submitter::config::SubmitterConfig;
+use submitter::context::Context;
 use submitter::kube_apps::SparkApplication;
 use submitter::service::Submitter;
 use tokio::task::JoinHandle;
@@ -215,7 +215,7 @@ impl World {
 
     /// Starts (or restarts) the submitter.
     pub fn start_submitter(&mut self) {
-        let shared = Shared::new(
+        let shared = Context::new(
             self.store.clone(),
             self.capacity.checker(),
             self.client.clone(),

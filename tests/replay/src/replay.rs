@@ -26,7 +26,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
-use submitter::admission::Shared as Shared_;
+use submitter::context::Context;
 use submitter::footprint::Footprint;
 use submitter::kube_apps::SparkApplication;
 use submitter::naming::JOB_ID_LABEL;
@@ -275,7 +275,7 @@ async fn drive(
         match policy {
             Policy::Orchestrator | Policy::StrictFifo | Policy::NoOrchestrator => {}
             Policy::Mvp => {
-                let shared = Shared_::new(
+                let shared = Context::new(
                     world.store.clone(),
                     Arc::new(MvpChecker::new(meter.snapshot().clone())),
                     world.client.clone(),

@@ -2,9 +2,9 @@
 //! hot loop: `backon`'s exponential builder with jitter, 100 ms doubling to 30 s, until shutdown.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -59,6 +59,46 @@ where
     tokio::select! {
         _ = token.cancelled() => Err(Error::Cancelled),
         result = attempt => result,
+    }
+}
+
+/// A session that lasted this long was healthy: the next failure starts the backoff afresh.
+const HEALTHY_SESSION: Duration = Duration::from_secs(60);
+
+/// Keeps a connection-bound service running: starts `session`, and when it fails (the broker
+/// went away and lapin's recovery gave up), reports the error, pauses with
+/// [`outage_backoff`] and starts it again. The backoff restarts after a healthy session, so a
+/// flapping broker backs off while a rare drop reconnects at once. Returns `Ok` when
+/// `session` does (it was cancelled) or `token` is cancelled.
+pub async fn reconnecting<F, Fut>(
+    token: &CancellationToken,
+    what: &'static str,
+    on_error: impl Fn(&Error),
+    mut session: F,
+) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut backoff = outage_backoff().build();
+    loop {
+        if token.is_cancelled() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let Err(e) = session().await else {
+            return Ok(());
+        };
+        on_error(&e);
+        if started.elapsed() > HEALTHY_SESSION {
+            backoff = outage_backoff().build();
+        }
+        let pause = backoff.next().unwrap_or(Duration::from_secs(30));
+        warn!(error = %e, what, pause_ms = pause.as_millis(), "session ended; reconnecting");
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(pause) => {}
+        }
     }
 }
 
@@ -126,5 +166,74 @@ mod tests {
         );
         token.cancel();
         assert!(matches!(forever.await, Err(Error::Cancelled)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_sessions_restart_after_growing_pauses_until_one_ends_cleanly() {
+        let token = CancellationToken::new();
+        let calls = AtomicU32::new(0);
+        let errors = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result = reconnecting(
+            &token,
+            "test",
+            |_| {
+                errors.fetch_add(1, Ordering::SeqCst);
+            },
+            || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 3 {
+                        Err(Error::Db(sqlx::Error::PoolTimedOut))
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "three failures, then a clean end"
+        );
+        assert_eq!(
+            errors.load(Ordering::SeqCst),
+            3,
+            "every failure is reported"
+        );
+        // Pauses of at least 100, 200 and 400 ms (jitter only adds).
+        assert!(
+            started.elapsed() >= Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_token_stops_reconnecting_during_a_pause() {
+        let token = CancellationToken::new();
+        let calls = AtomicU32::new(0);
+        let run = reconnecting(
+            &token,
+            "test",
+            |_| {},
+            || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(Error::Db(sqlx::Error::PoolTimedOut)) }
+            },
+        );
+        let cancel = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            token.cancel();
+        };
+        let (result, ()) = tokio::join!(run, cancel);
+        assert!(result.is_ok(), "cancellation is a clean stop");
+        let n = calls.load(Ordering::SeqCst);
+        assert!(
+            (2..10).contains(&n),
+            "backed off instead of hot-looping: {n} sessions in 5 s"
+        );
     }
 }

@@ -20,8 +20,9 @@ use jobs::{Job, JobState};
 use orchestrator::config::Config;
 use orchestrator::cron::runner::{CronRunner, TickReport};
 use orchestrator::metrics::CronMetrics;
-use queues::store::{JobSource, NewSchedule, Note, Schedule};
+use queues::store::{JobSource, Note, Schedule};
 use queues::{JobStore, Names};
+use schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use serde_json::json;
 use sqlx::Row;
 use test_support::pg::TestDb;
@@ -61,7 +62,7 @@ impl Fixture {
     }
 
     /// Creates a schedule as if at `created`.
-    async fn schedule(&self, new: NewSchedule, created: DateTime<Utc>) -> Schedule {
+    async fn schedule(&self, new: ScheduleDefinition, created: DateTime<Utc>) -> Schedule {
         let s = self.store.create_schedule(&new).await.unwrap();
         sqlx::query("UPDATE schedules SET created_at = $2 WHERE id = $1")
             .bind(s.id)
@@ -96,8 +97,8 @@ impl Fixture {
     }
 }
 
-fn every_minute(name: &str, missed: &str, catch_up: u32, deadline: u32) -> NewSchedule {
-    NewSchedule {
+fn every_minute(name: &str, missed: &str, catch_up: u32, deadline: u32) -> ScheduleDefinition {
+    ScheduleDefinition {
         name: name.into(),
         namespace: "team-a".into(),
         cron: "* * * * *".into(),
@@ -107,10 +108,9 @@ fn every_minute(name: &str, missed: &str, catch_up: u32, deadline: u32) -> NewSc
             "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
             "mainClass": "org.apache.spark.examples.SparkPi"
         }),
-        missed_run_policy: missed.into(),
-        catch_up_limit: catch_up,
+        missed: MissedRunPolicy::parse(missed, Some(catch_up.max(1))).unwrap(),
         starting_deadline_seconds: deadline,
-        concurrency_policy: "allow".into(),
+        concurrency_policy: ConcurrencyPolicy::Allow,
         suspended: false,
     }
 }
@@ -244,9 +244,9 @@ async fn forbid_skips_while_a_run_is_active_and_replace_cancels_it() {
     let f = Fixture::new().await;
     let t0 = utc("2026-06-01 10:00:00");
     let mut forbid = every_minute("forbid", "skip", 0, 300);
-    forbid.concurrency_policy = "forbid".into();
+    forbid.concurrency_policy = ConcurrencyPolicy::Forbid;
     let mut replace = every_minute("replace", "skip", 0, 300);
-    replace.concurrency_policy = "replace".into();
+    replace.concurrency_policy = ConcurrencyPolicy::Replace;
     let forbid = f.schedule(forbid, t0).await;
     let replace = f.schedule(replace, t0).await;
     let runner = f.runner();

@@ -19,8 +19,9 @@ use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube_sim::{SimHandle, Simulator};
-use queues::store::{JobFilter, JobSource, NewSchedule, PageRequest};
+use queues::store::{JobFilter, JobSource, PageRequest};
 use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
+use schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use serde_json::{Value, json};
 use submitter::kube_apps::SparkApplication;
 use test_support::eventually;
@@ -277,7 +278,7 @@ async fn cron_jobs_travel_through_rabbitmq_into_the_queues_and_run() {
     let site = Site::new().await;
     let daemon = site.daemon("cron-replica");
     site.store
-        .create_schedule(&NewSchedule {
+        .create_schedule(&ScheduleDefinition {
             name: "every-two-seconds".into(),
             namespace: "team-a".into(),
             cron: "*/2 * * * * *".into(),
@@ -287,10 +288,9 @@ async fn cron_jobs_travel_through_rabbitmq_into_the_queues_and_run() {
                 t.as_object_mut().unwrap().remove("id");
                 t
             },
-            missed_run_policy: "skip".into(),
-            catch_up_limit: 0,
+            missed: MissedRunPolicy::Skip,
             starting_deadline_seconds: 60,
-            concurrency_policy: "forbid".into(),
+            concurrency_policy: ConcurrencyPolicy::Forbid,
             suspended: false,
         })
         .await

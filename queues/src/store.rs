@@ -39,7 +39,7 @@ pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo}
 pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;
 pub use self::outbox::{OutboxRow, RetentionReport};
-pub use self::schedules::{NewSchedule, Schedule};
+pub use self::schedules::Schedule;
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

@@ -17,20 +17,20 @@ use chrono::NaiveDate;
 use fixtures::{job, store};
 use jobs::JobState;
 use queues::Error;
-use queues::store::{JobSource, NewSchedule, Note, Target};
+use queues::store::{JobSource, Note, Target};
+use schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use serde_json::json;
 
-fn nightly(name: &str) -> NewSchedule {
-    NewSchedule {
+fn nightly(name: &str) -> ScheduleDefinition {
+    ScheduleDefinition {
         name: name.into(),
         namespace: "team-a".into(),
         cron: "0 2 * * *".into(),
         time_zone: "Europe/Berlin".into(),
         job_template: json!({"apiVersion": "v1", "namespace": "team-a", "name": "nightly"}),
-        missed_run_policy: "catch-up".into(),
-        catch_up_limit: 3,
+        missed: MissedRunPolicy::CatchUp { max: 3 },
         starting_deadline_seconds: 600,
-        concurrency_policy: "forbid".into(),
+        concurrency_policy: ConcurrencyPolicy::Forbid,
         suspended: false,
     }
 }
@@ -47,8 +47,7 @@ async fn schedules_are_created_listed_updated_suspended_and_deleted() {
     let (db, store) = store().await;
     let created = store.create_schedule(&nightly("nightly")).await.unwrap();
     assert_eq!(created.name, "nightly");
-    assert_eq!(created.missed_run_policy, "catch-up");
-    assert_eq!(created.catch_up_limit, 3);
+    assert_eq!(created.missed, MissedRunPolicy::CatchUp { max: 3 });
     assert_eq!(created.last_scheduled_at, None);
     assert!(matches!(
         store.create_schedule(&nightly("nightly")).await,
@@ -95,18 +94,14 @@ async fn schedules_are_created_listed_updated_suspended_and_deleted() {
 #[tokio::test]
 async fn the_database_refuses_unknown_policies() {
     let (db, store) = store().await;
-    let mut bad = nightly("bad");
-    bad.missed_run_policy = "whenever".into();
-    assert!(matches!(
-        store.create_schedule(&bad).await,
-        Err(Error::Db(_))
-    ));
-    let mut bad = nightly("bad");
-    bad.concurrency_policy = "sometimes".into();
-    assert!(matches!(
-        store.create_schedule(&bad).await,
-        Err(Error::Db(_))
-    ));
+    // Typed values cannot carry an unknown policy; the database refuses one written by hand.
+    store.create_schedule(&nightly("bad")).await.unwrap();
+    for sql in [
+        "UPDATE schedules SET missed_run_policy = 'whenever' WHERE name = 'bad'",
+        "UPDATE schedules SET concurrency_policy = 'sometimes' WHERE name = 'bad'",
+    ] {
+        assert!(sqlx::query(sql).execute(&db.pool).await.is_err(), "{sql}");
+    }
     db.drop_database().await;
 }
 

@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use jobs::Priority;
-use queues::store::NewSchedule;
 use queues::{JobStore, Outgoing, Publisher};
+use schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use serde_json::{Value, json};
 
 /// The daemon's config: the demo's file with this test's database, prefix, cluster and a
@@ -58,16 +58,15 @@ pub fn example_job(root: &Path, name: &str) -> Value {
 pub async fn create_schedules(store: &JobStore, db: &sqlx::PgPool, root: &Path) {
     let mut template = example_job(root, "spark-pi.json");
     template["annotations"] = json!({ "kube-sim.dev/runtime": "10s" });
-    let mut schedule = NewSchedule {
+    let mut schedule = ScheduleDefinition {
         name: "dash-every-2s".into(),
         namespace: "team-a".into(),
         cron: "*/2 * * * * *".into(),
         time_zone: "UTC".into(),
         job_template: template.clone(),
-        missed_run_policy: "skip".into(),
-        catch_up_limit: 1,
+        missed: MissedRunPolicy::Skip,
         starting_deadline_seconds: 60,
-        concurrency_policy: "forbid".into(),
+        concurrency_policy: ConcurrencyPolicy::Forbid,
         suspended: false,
     };
     store.create_schedule(&schedule).await.unwrap();

@@ -23,9 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::policy::{ConcurrencyAction, ConcurrencyPolicy, MissedRunPolicy, plan};
-use super::spec::{CronSpec, Fire};
 use crate::metrics::CronMetrics;
+use schedules::{ConcurrencyAction, ConcurrencyPolicy, CronSpec, Fire, MissedRunPolicy, plan};
 
 /// What one tick did, summed over schedules (for tests and logs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -399,36 +398,10 @@ impl Rules {
         let spec = CronSpec::parse(&s.cron, &s.time_zone).map_err(|e| e.to_string())?;
         Ok(Self {
             spec,
-            missed: parse_missed(&s.missed_run_policy, s.catch_up_limit)?,
-            concurrency: parse_concurrency(&s.concurrency_policy)?,
+            missed: s.missed,
+            concurrency: s.concurrency_policy,
             deadline: Duration::from_secs(u64::from(s.starting_deadline_seconds)),
         })
-    }
-}
-
-/// The stored name of a missed-run policy → the policy.
-pub fn parse_missed(name: &str, catch_up_limit: u32) -> Result<MissedRunPolicy, String> {
-    match name {
-        "skip" => Ok(MissedRunPolicy::Skip),
-        "run-latest" => Ok(MissedRunPolicy::RunLatest),
-        "catch-up" => Ok(MissedRunPolicy::CatchUp {
-            max: catch_up_limit,
-        }),
-        other => Err(format!(
-            "missed-run policy {other:?} is not one of skip, run-latest, catch-up"
-        )),
-    }
-}
-
-/// The stored name of a concurrency policy → the policy.
-pub fn parse_concurrency(name: &str) -> Result<ConcurrencyPolicy, String> {
-    match name {
-        "allow" => Ok(ConcurrencyPolicy::Allow),
-        "forbid" => Ok(ConcurrencyPolicy::Forbid),
-        "replace" => Ok(ConcurrencyPolicy::Replace),
-        other => Err(format!(
-            "concurrency policy {other:?} is not one of allow, forbid, replace"
-        )),
     }
 }
 
@@ -444,22 +417,6 @@ fn with_id(template: &Value, id: JobId) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stored_policy_names_parse_and_unknown_ones_are_named() {
-        assert_eq!(parse_missed("skip", 0), Ok(MissedRunPolicy::Skip));
-        assert_eq!(
-            parse_missed("catch-up", 4),
-            Ok(MissedRunPolicy::CatchUp { max: 4 })
-        );
-        assert_eq!(
-            parse_missed("run-latest", 0),
-            Ok(MissedRunPolicy::RunLatest)
-        );
-        assert!(parse_missed("never", 0).unwrap_err().contains("\"never\""));
-        assert_eq!(parse_concurrency("replace"), Ok(ConcurrencyPolicy::Replace));
-        assert!(parse_concurrency("").is_err());
-    }
 
     #[test]
     fn a_fire_gets_its_own_id_over_any_in_the_template() {

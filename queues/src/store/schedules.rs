@@ -4,8 +4,9 @@
 //! Nominal times are the schedule's local wall-clock readings stored with a UTC label (see the
 //! `schedules` migration): `(schedule, nominal time)` is a fire's identity, claimed once in
 //! `cron_fires`, so replicas racing for the same fire collide there and only one enqueues.
-//! Policies are stored as their kebab-case names (`skip`, `run-latest`, `catch-up`;
-//! `allow`, `forbid`, `replace`); the database checks them, the daemon interprets them.
+//! Policies are typed ([`MissedRunPolicy`], [`ConcurrencyPolicy`]) and stored as their
+//! kebab-case names (`skip`, `run-latest`, `catch-up` with its limit; `allow`, `forbid`,
+//! `replace`), which the database checks too.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use super::JobStore;
 use crate::error::{Error, Result};
+use ::schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use jobs::model::JobId;
 
 /// A schedule as stored.
@@ -35,14 +37,13 @@ pub struct Schedule {
     pub time_zone: String,
     /// The job each fire enqueues (a job message without `id`).
     pub job_template: Value,
-    /// `skip`, `run-latest` or `catch-up`.
-    pub missed_run_policy: String,
-    /// With `catch-up`: most missed runs fired at once.
-    pub catch_up_limit: u32,
+    /// What happens to fires whose time has passed.
+    #[serde(flatten)]
+    pub missed: MissedRunPolicy,
     /// How late a fire may still start, in seconds.
     pub starting_deadline_seconds: u32,
-    /// `allow`, `forbid` or `replace`.
-    pub concurrency_policy: String,
+    /// What a fire does while earlier runs are active.
+    pub concurrency_policy: ConcurrencyPolicy,
     /// Suspended schedules fire nothing (their due runs are not caught up on resume).
     pub suspended: bool,
     /// The latest nominal time handled (fired, skipped or missed).
@@ -53,32 +54,6 @@ pub struct Schedule {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
-}
-
-/// A schedule's definition, as a user gives it (checked by the caller).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewSchedule {
-    /// Unique name.
-    pub name: String,
-    /// The namespace its jobs run in.
-    pub namespace: String,
-    /// Cron expression.
-    pub cron: String,
-    /// IANA time zone.
-    pub time_zone: String,
-    /// The job each fire enqueues.
-    pub job_template: Value,
-    /// `skip`, `run-latest` or `catch-up`.
-    pub missed_run_policy: String,
-    /// With `catch-up`: most missed runs fired at once.
-    pub catch_up_limit: u32,
-    /// How late a fire may still start, in seconds.
-    pub starting_deadline_seconds: u32,
-    /// `allow`, `forbid` or `replace`.
-    pub concurrency_policy: String,
-    /// Created suspended.
-    pub suspended: bool,
 }
 
 /// The columns [`schedule`] reads (a macro so queries stay `&'static str`).
@@ -104,10 +79,14 @@ fn schedule(row: &PgRow) -> Result<Schedule> {
         cron: row.try_get("cron")?,
         time_zone: row.try_get("time_zone")?,
         job_template,
-        missed_run_policy: row.try_get("missed_run_policy")?,
-        catch_up_limit: count("catch_up_limit")?,
+        missed: MissedRunPolicy::parse(
+            row.try_get("missed_run_policy")?,
+            Some(count("catch_up_limit")?),
+        )
+        .map_err(|(_, why)| Error::Corrupt(format!("schedules.missed_run_policy: {why}")))?,
         starting_deadline_seconds: count("starting_deadline_seconds")?,
-        concurrency_policy: row.try_get("concurrency_policy")?,
+        concurrency_policy: ConcurrencyPolicy::parse(row.try_get("concurrency_policy")?)
+            .map_err(|why| Error::Corrupt(format!("schedules.concurrency_policy: {why}")))?,
         suspended: row.try_get("suspended")?,
         last_scheduled_at: last.map(|t| t.naive_utc()),
         missed_total: u64::try_from(row.try_get::<i64, _>("missed_total")?).unwrap_or(0),
@@ -137,7 +116,7 @@ fn name_taken(e: sqlx::Error, name: &str) -> Error {
 
 impl JobStore {
     /// Creates a schedule. Its first fire is the first nominal time after now.
-    pub async fn create_schedule(&self, new: &NewSchedule) -> Result<Schedule> {
+    pub async fn create_schedule(&self, new: &ScheduleDefinition) -> Result<Schedule> {
         let row = sqlx::query(concat!(
             "INSERT INTO schedules (id, name, namespace, cron, time_zone, job_template, \
              missed_run_policy, catch_up_limit, starting_deadline_seconds, concurrency_policy, \
@@ -150,13 +129,16 @@ impl JobStore {
         .bind(&new.cron)
         .bind(&new.time_zone)
         .bind(Json(&new.job_template))
-        .bind(&new.missed_run_policy)
-        .bind(i32_of(new.catch_up_limit, "catchUpLimit")?)
+        .bind(new.missed.name())
+        .bind(i32_of(
+            new.missed.catch_up_limit().unwrap_or(1),
+            "catchUpLimit",
+        )?)
         .bind(i32_of(
             new.starting_deadline_seconds,
             "startingDeadlineSeconds",
         )?)
-        .bind(&new.concurrency_policy)
+        .bind(new.concurrency_policy.name())
         .bind(new.suspended)
         .fetch_one(&self.pool)
         .await
@@ -165,7 +147,7 @@ impl JobStore {
     }
 
     /// Replaces a schedule's definition (found by name). What it has fired stays.
-    pub async fn update_schedule(&self, name: &str, new: &NewSchedule) -> Result<Schedule> {
+    pub async fn update_schedule(&self, name: &str, new: &ScheduleDefinition) -> Result<Schedule> {
         let row = sqlx::query(concat!(
             "UPDATE schedules SET name = $2, namespace = $3, cron = $4, time_zone = $5, \
              job_template = $6, missed_run_policy = $7, catch_up_limit = $8, \
@@ -179,13 +161,16 @@ impl JobStore {
         .bind(&new.cron)
         .bind(&new.time_zone)
         .bind(Json(&new.job_template))
-        .bind(&new.missed_run_policy)
-        .bind(i32_of(new.catch_up_limit, "catchUpLimit")?)
+        .bind(new.missed.name())
+        .bind(i32_of(
+            new.missed.catch_up_limit().unwrap_or(1),
+            "catchUpLimit",
+        )?)
         .bind(i32_of(
             new.starting_deadline_seconds,
             "startingDeadlineSeconds",
         )?)
-        .bind(&new.concurrency_policy)
+        .bind(new.concurrency_policy.name())
         .bind(new.suspended)
         .fetch_optional(&self.pool)
         .await

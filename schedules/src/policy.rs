@@ -10,11 +10,15 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::spec::{CronSpec, Fire};
+use crate::spec::{CronSpec, Fire};
 
 /// What happens to fires whose time has passed.
+///
+/// On the wire and in the store it is two fields, `missedRunPolicy` (`skip`, `run-latest`,
+/// `catch-up`) and, for `catch-up`, `catchUpLimit`; [`MissedRunPolicy::parse`] is the one
+/// place that reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "policy")]
+#[serde(into = "MissedWire", try_from = "MissedWire")]
 pub enum MissedRunPolicy {
     /// Fire only runs still within the starting deadline; older ones are missed.
     Skip,
@@ -25,6 +29,73 @@ pub enum MissedRunPolicy {
         /// Most runs fired in one catch-up.
         max: u32,
     },
+}
+
+/// Most runs one catch-up may fire.
+pub const MAX_CATCH_UP: u32 = 1000;
+
+impl MissedRunPolicy {
+    /// Reads a policy name and, for `catch-up`, its limit (`1..=1000`; others ignore it). The
+    /// error names the field at fault and says what is allowed.
+    pub fn parse(name: &str, catch_up_limit: Option<u32>) -> Result<Self, (&'static str, String)> {
+        match name {
+            "skip" => Ok(Self::Skip),
+            "run-latest" => Ok(Self::RunLatest),
+            "catch-up" => match catch_up_limit.unwrap_or(1) {
+                max @ 1..=MAX_CATCH_UP => Ok(Self::CatchUp { max }),
+                other => Err((
+                    "catchUpLimit",
+                    format!("catchUpLimit {other} must be between 1 and {MAX_CATCH_UP}"),
+                )),
+            },
+            other => Err((
+                "missedRunPolicy",
+                format!("missed-run policy {other:?} is not one of skip, run-latest, catch-up"),
+            )),
+        }
+    }
+
+    /// The policy's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::RunLatest => "run-latest",
+            Self::CatchUp { .. } => "catch-up",
+        }
+    }
+
+    /// The catch-up limit, for `catch-up`.
+    pub fn catch_up_limit(self) -> Option<u32> {
+        match self {
+            Self::CatchUp { max } => Some(max),
+            _ => None,
+        }
+    }
+}
+
+/// The two wire fields of a [`MissedRunPolicy`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MissedWire {
+    missed_run_policy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    catch_up_limit: Option<u32>,
+}
+
+impl From<MissedRunPolicy> for MissedWire {
+    fn from(p: MissedRunPolicy) -> Self {
+        Self {
+            missed_run_policy: p.name().to_owned(),
+            catch_up_limit: p.catch_up_limit(),
+        }
+    }
+}
+
+impl TryFrom<MissedWire> for MissedRunPolicy {
+    type Error = String;
+    fn try_from(w: MissedWire) -> Result<Self, String> {
+        Self::parse(&w.missed_run_policy, w.catch_up_limit).map_err(|(_, why)| why)
+    }
 }
 
 /// What a fire does when earlier runs of the schedule are still active.
@@ -52,6 +123,27 @@ pub enum ConcurrencyAction<T> {
 }
 
 impl ConcurrencyPolicy {
+    /// Reads a policy name.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "allow" => Ok(Self::Allow),
+            "forbid" => Ok(Self::Forbid),
+            "replace" => Ok(Self::Replace),
+            other => Err(format!(
+                "concurrency policy {other:?} is not one of allow, forbid, replace"
+            )),
+        }
+    }
+
+    /// The policy's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Forbid => "forbid",
+            Self::Replace => "replace",
+        }
+    }
+
     /// Decides a fire against the schedule's active runs.
     pub fn decide<T: Clone>(self, active: &[T]) -> ConcurrencyAction<T> {
         match (self, active.is_empty()) {
@@ -385,5 +477,44 @@ mod tests {
             fired, expect,
             "01:00 EST (06:00 UTC) does not fire a second time"
         );
+    }
+
+    #[test]
+    fn policies_parse_from_their_stored_names_and_round_trip() {
+        let cases: &[(&str, Option<u32>, Result<MissedRunPolicy, &str>)] = &[
+            ("skip", None, Ok(MissedRunPolicy::Skip)),
+            ("skip", Some(7), Ok(MissedRunPolicy::Skip)),
+            ("run-latest", None, Ok(MissedRunPolicy::RunLatest)),
+            ("catch-up", Some(4), Ok(MissedRunPolicy::CatchUp { max: 4 })),
+            ("catch-up", None, Ok(MissedRunPolicy::CatchUp { max: 1 })),
+            ("catch-up", Some(0), Err("catchUpLimit")),
+            ("catch-up", Some(1001), Err("catchUpLimit")),
+            ("never", None, Err("missedRunPolicy")),
+            ("", None, Err("missedRunPolicy")),
+            ("SKIP", None, Err("missedRunPolicy")),
+        ];
+        for (name, limit, want) in cases {
+            let got = MissedRunPolicy::parse(name, *limit).map_err(|(field, _)| field);
+            assert_eq!(&got, want, "{name:?} {limit:?}");
+            if let Ok(p) = got {
+                let wire = serde_json::to_value(p).unwrap();
+                assert_eq!(serde_json::from_value::<MissedRunPolicy>(wire).unwrap(), p);
+            }
+        }
+        assert!(
+            MissedRunPolicy::parse("never", None)
+                .unwrap_err()
+                .1
+                .contains("\"never\"")
+        );
+        for p in [
+            ConcurrencyPolicy::Allow,
+            ConcurrencyPolicy::Forbid,
+            ConcurrencyPolicy::Replace,
+        ] {
+            assert_eq!(ConcurrencyPolicy::parse(p.name()), Ok(p));
+        }
+        assert!(ConcurrencyPolicy::parse("").is_err());
+        assert!(ConcurrencyPolicy::parse("Allow").is_err());
     }
 }

@@ -37,6 +37,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sim/nodes/{name}/uncordon", post(uncordon_h))
         .route("/sim/nodes/{name}", delete(delete_node_h))
         .route("/sim/pools/{pool}/scale", post(scale_h))
+        .route("/sim/access", get(access_get).delete(access_clear))
 }
 
 fn ok(v: Value) -> Response {
@@ -351,4 +352,19 @@ async fn scale_h(State(s): State<Arc<Shared>>, Path(pool): Path<String>, body: S
     s.wake.notify_one();
     r.map(|n| ok(json!({"pool": pool, "count": n})))
         .unwrap_or_else(|e| error_response(&e))
+}
+
+/// `GET /sim/access`: the access log (`[auth]` only; otherwise an empty list).
+async fn access_get(State(shared): State<Arc<Shared>>) -> Response {
+    let c = shared.lock();
+    let log = c.auth.as_ref().map(|a| a.access_log()).unwrap_or_default();
+    ok(json!({"enabled": c.auth.is_some(), "entries": log}))
+}
+
+/// `DELETE /sim/access`: forget the access log.
+async fn access_clear(State(shared): State<Arc<Shared>>) -> Response {
+    if let Some(a) = shared.lock().auth.as_mut() {
+        a.clear_access_log();
+    }
+    ok(json!({}))
 }

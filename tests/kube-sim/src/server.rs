@@ -2,6 +2,7 @@
 //! and subresource, verbs, fault injection and counting, then the [`crate::api`] calls
 //! under the cluster lock; watches stream from [`watch`].
 
+pub mod authz;
 pub mod query;
 pub mod render;
 pub mod watch;
@@ -212,8 +213,18 @@ fn verb(method: &Method, t: &Target, q: &Query) -> &'static str {
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let q = Query::parse(parts.uri.query());
-    let target = match resolve(parts.uri.path()) {
+    let path = parts.uri.path();
+    if path == authz::SSAR_PATH {
+        let bytes = to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+        return authz::ssar_endpoint(&shared, &parts.method, &parts.headers, &bytes)
+            .unwrap_or_else(|e| error_response(&e));
+    }
+    let target = match resolve(path) {
         Ok(Route::Static(v)) => {
+            let what = authz::non_resource(&parts.method, path);
+            if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
+                return error_response(&e);
+            }
             return if parts.method == Method::GET {
                 value_response(200, &v, Format::Json)
             } else {
@@ -221,10 +232,21 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             };
         }
         Ok(Route::Resource(t)) => t,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            return error_response(
+                &authz::authenticate(&shared, &parts.headers)
+                    .err()
+                    .unwrap_or(e),
+            );
+        }
     };
     let verb = verb(&parts.method, &target, &q);
     let plural = target.res.def().plural;
+    let what = authz::resource_attributes(&target, verb, &q);
+    if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
+        shared.lock().faults.count(verb, plural, e.code);
+        return error_response(&e);
+    }
     let latency = shared.lock().faults.latency(verb, plural);
     if latency > Duration::ZERO {
         tokio::time::sleep(latency).await;

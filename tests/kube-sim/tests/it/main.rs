@@ -18,6 +18,8 @@ mod leases;
 #[cfg(test)]
 mod quota;
 #[cfg(test)]
+mod rbac;
+#[cfg(test)]
 mod scheduler;
 #[cfg(test)]
 mod spark;

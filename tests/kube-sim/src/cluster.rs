@@ -46,6 +46,8 @@ pub struct Shared {
     pub wake: Notify,
     /// Counters for `/sim/stats` that watch streams update without the lock.
     pub watch_stats: crate::server::watch::WatchStats,
+    /// `[auth]` is configured (fixed at start; read without the lock on every request).
+    pub auth_enabled: bool,
 }
 
 impl Shared {
@@ -77,6 +79,7 @@ pub fn build(cfg: SimConfig) -> Result<Arc<Shared>, crate::Error> {
     // Seeding is not part of any watch history: clients start from a list.
     c.store.changes.clear();
     Ok(Arc::new(Shared {
+        auth_enabled: c.auth.is_some(),
         cluster: Mutex::new(c),
         drop_watches: watch::channel(0).0,
         wake: Notify::new(),

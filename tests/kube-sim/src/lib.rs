@@ -14,7 +14,8 @@
 //! seeds the cluster; [`admin`] and [`handle`] expose runtime controls.
 //! [`eventconv`] serves `events.k8s.io/v1` as a view of core Events.
 //! [`auth`] (tokens, access log) and [`rbac`] (the authorizer) guard every request
-//! when the configuration turns them on; [`manifests`] loads objects from YAML at start.
+//! when the configuration turns them on (over TLS, [`tls`]); [`manifests`] loads objects
+//! from YAML at start; [`protobuf`] speaks kubectl's protobuf for built-in kinds.
 //! [`quantity`], [`podres`], [`selector`] and [`object`] are small helpers.
 
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod manifests;
 pub mod object;
 pub mod patch;
 pub mod podres;
+pub mod protobuf;
 pub mod quantity;
 pub mod quota;
 pub mod rbac;

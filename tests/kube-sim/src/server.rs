@@ -3,6 +3,7 @@
 //! under the cluster lock; watches stream from [`watch`].
 
 pub mod authz;
+pub mod codec;
 pub mod query;
 pub mod render;
 pub mod watch;
@@ -216,14 +217,17 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path();
     if path == authz::SSAR_PATH {
         let bytes = to_bytes(body, 1024 * 1024).await.unwrap_or_default();
-        return authz::ssar_endpoint(&shared, &parts.method, &parts.headers, &bytes)
+        let resp = authz::ssar_endpoint(&shared, &parts.method, &parts.headers, &bytes)
             .unwrap_or_else(|e| error_response(&e));
+        return codec::negotiate(resp, header(&parts.headers, "accept")).await;
     }
     let target = match resolve(path) {
         Ok(Route::Static(v)) => {
-            let what = authz::non_resource(&parts.method, path);
-            if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
-                return error_response(&e);
+            if shared.auth_enabled {
+                let what = authz::non_resource(&parts.method, path);
+                if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
+                    return error_response(&e);
+                }
             }
             return if parts.method == Method::GET {
                 value_response(200, &v, Format::Json)
@@ -242,10 +246,12 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let verb = verb(&parts.method, &target, &q);
     let plural = target.res.def().plural;
-    let what = authz::resource_attributes(&target, verb, &q);
-    if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
-        shared.lock().faults.count(verb, plural, e.code);
-        return error_response(&e);
+    if shared.auth_enabled {
+        let what = authz::resource_attributes(&target, verb, &q);
+        if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
+            shared.lock().faults.count(verb, plural, e.code);
+            return error_response(&e);
+        }
     }
     let latency = shared.lock().faults.latency(verb, plural);
     if latency > Duration::ZERO {
@@ -271,6 +277,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             &q,
             &bytes,
         ),
+    };
+    let resp = if verb == "watch" {
+        resp
+    } else {
+        codec::negotiate(resp, header(&parts.headers, "accept")).await
     };
     let code = resp.status().as_u16();
     shared.lock().faults.count(verb, plural, code);
@@ -321,7 +332,8 @@ fn handle_inner(
         None => Sub::Main,
         Some("status") if def.has_status => Sub::Status,
         Some("binding") if res == Res::Pod && method == Method::POST => {
-            return bind(shared, &ns, t.name.as_deref().unwrap_or(""), body);
+            let v = codec::decode_body(headers, body, false)?;
+            return bind(shared, &ns, t.name.as_deref().unwrap_or(""), v);
         }
         Some("log") if res == Res::Pod && method == Method::GET => {
             let c = shared.lock();
@@ -394,14 +406,14 @@ fn handle_inner(
                 return Err(ApiError::method_not_allowed());
             }
             let o = write_opts(q, headers)?;
-            let v = to_core(parse_body(body, false)?);
+            let v = to_core(codec::decode_body(headers, body, def.custom)?);
             let mut c = shared.lock();
             let out = api::create(&mut c, sres, &ns, v, &o)?;
             Ok(value_response(201, &render::object(res, &out, fmt), fmt))
         }
         "update" => {
             let o = write_opts(q, headers)?;
-            let v = to_core(parse_body(body, false)?);
+            let v = to_core(codec::decode_body(headers, body, def.custom)?);
             let mut c = shared.lock();
             let out = api::update(
                 &mut c,
@@ -449,7 +461,7 @@ fn handle_inner(
             Ok(value_response(code, &render::object(res, &out, fmt), fmt))
         }
         "delete" => {
-            let d = delete_opts(q, body)?;
+            let d = delete_opts(q, codec::decode_optional(headers, body)?)?;
             let mut c = shared.lock();
             match api::delete(&mut c, sres, &ns, t.name.as_deref().unwrap_or(""), &d)? {
                 Deleted::Object(v) => Ok(value_response(200, &render::object(res, &v, fmt), fmt)),
@@ -457,7 +469,7 @@ fn handle_inner(
             }
         }
         "deletecollection" => {
-            let d = delete_opts(q, body)?;
+            let d = delete_opts(q, codec::decode_optional(headers, body)?)?;
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
             let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
             let mut c = shared.lock();
@@ -492,12 +504,9 @@ fn handle_inner(
     }
 }
 
-fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+fn delete_opts(q: &Query, body: Option<Value>) -> Result<DeleteOpts, ApiError> {
     let mut d = DeleteOpts::default();
-    if !body.is_empty() {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?;
+    if let Some(v) = body {
         d.grace = v.get("gracePeriodSeconds").and_then(Value::as_i64);
         d.propagation = v
             .get("propagationPolicy")
@@ -543,8 +552,7 @@ fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
 }
 
 /// `POST pods/{name}/binding`.
-fn bind(shared: &Arc<Shared>, ns: &str, name: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let v = parse_body(body, false)?;
+fn bind(shared: &Arc<Shared>, ns: &str, name: &str, v: Value) -> Result<Response, ApiError> {
     let node = v
         .pointer("/target/name")
         .and_then(Value::as_str)

@@ -191,7 +191,7 @@ pub(super) fn ssar_endpoint(
         "",
     );
     let who = gate(shared, headers, &what)?;
-    let v = super::parse_body(body, false)?;
+    let v = super::codec::decode_body(headers, body, false)?;
     let out = self_subject_access_review(shared, who.as_ref(), v)?;
     Ok(super::json_response(
         201,

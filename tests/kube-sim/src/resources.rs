@@ -389,6 +389,7 @@ fn groups() -> Vec<(&'static str, &'static str)> {
         }
     }
     out.push(("authorization.k8s.io", "v1"));
+    out.push(("authentication.k8s.io", "v1"));
     out
 }
 
@@ -473,6 +474,15 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": "selfsubjectaccessreview",
             "namespaced": false,
             "kind": "SelfSubjectAccessReview",
+            "verbs": ["create"],
+        }));
+    }
+    if (group, version) == ("authentication.k8s.io", "v1") {
+        resources.push(json!({
+            "name": "selfsubjectreviews",
+            "singularName": "selfsubjectreview",
+            "namespaced": false,
+            "kind": "SelfSubjectReview",
             "verbs": ["create"],
         }));
     }

@@ -215,10 +215,16 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let q = Query::parse(parts.uri.query());
     let path = parts.uri.path();
-    if path == authz::SSAR_PATH {
-        let bytes = to_bytes(body, 1024 * 1024).await.unwrap_or_default();
-        let resp = authz::ssar_endpoint(&shared, &parts.method, &parts.headers, &bytes)
-            .unwrap_or_else(|e| error_response(&e));
+    if path == authz::SSAR_PATH || path == authz::SSR_PATH {
+        let resp = match to_bytes(body, 1 << 20).await {
+            Ok(b) => authz::review(&shared, path, &parts.method, &parts.headers, &b),
+            Err(_) => Err(ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                "Request entity too large: limit is 1048576",
+            )),
+        };
+        let resp = resp.unwrap_or_else(|e| error_response(&e));
         return codec::negotiate(resp, header(&parts.headers, "accept")).await;
     }
     let target = match resolve(path) {

@@ -20,6 +20,8 @@ use super::query::Query;
 
 /// The path of SelfSubjectAccessReviews.
 pub const SSAR_PATH: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+/// The path of SelfSubjectReviews (`kubectl auth whoami`).
+pub const SSR_PATH: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
 
 /// Attributes of a resource request.
 pub(super) fn resource_attributes(t: &Target, verb: &str, q: &Query) -> Attributes {
@@ -172,9 +174,10 @@ pub(super) fn self_subject_access_review(
     Ok(out)
 }
 
-/// The SelfSubjectAccessReview endpoint: only `POST`, body as JSON.
-pub(super) fn ssar_endpoint(
+/// The review endpoints (SelfSubjectAccessReview, SelfSubjectReview): only `POST`.
+pub(super) fn review(
     shared: &Arc<Shared>,
+    path: &str,
     method: &Method,
     headers: &HeaderMap,
     body: &[u8],
@@ -182,20 +185,44 @@ pub(super) fn ssar_endpoint(
     if method != Method::POST {
         return Err(ApiError::method_not_allowed());
     }
-    let what = Attributes::resource(
-        "create",
-        "authorization.k8s.io",
-        "selfsubjectaccessreviews",
-        "",
-        "",
-        "",
-    );
+    let (group, resource) = if path == SSR_PATH {
+        ("authentication.k8s.io", "selfsubjectreviews")
+    } else {
+        ("authorization.k8s.io", "selfsubjectaccessreviews")
+    };
+    let what = Attributes::resource("create", group, resource, "", "", "");
     let who = gate(shared, headers, &what)?;
     let v = super::codec::decode_body(headers, body, false)?;
-    let out = self_subject_access_review(shared, who.as_ref(), v)?;
+    let out = if path == SSR_PATH {
+        self_subject_review(who.as_ref(), &v)?
+    } else {
+        self_subject_access_review(shared, who.as_ref(), v)?
+    };
     Ok(super::json_response(
         201,
         serde_json::to_vec(&out).unwrap_or_default(),
         "application/json",
     ))
+}
+
+/// `POST .../selfsubjectreviews`: who the caller is (anonymous without `[auth]`).
+fn self_subject_review(who: Option<&Identity>, body: &Value) -> Result<Value, ApiError> {
+    let kind = "SelfSubjectReview";
+    if !body.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: expected an object"
+        )));
+    }
+    let (name, groups) = match who {
+        Some(w) => (w.name.clone(), w.groups.clone()),
+        None => (
+            "system:anonymous".to_string(),
+            vec!["system:unauthenticated".to_string()],
+        ),
+    };
+    Ok(
+        json!({"kind": kind, "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": null},
+        "status": {"userInfo": {"username": name, "groups": groups}}}),
+    )
 }

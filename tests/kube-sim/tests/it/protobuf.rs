@@ -138,7 +138,7 @@ async fn kubectl_imperative_commands_speak_protobuf() {
 }
 
 #[tokio::test]
-async fn kubectl_auth_can_i() {
+async fn kubectl_auth_can_i_and_whoami() {
     let policy = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: view, namespace: team-a}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-view}\nsubjects: [{kind: ServiceAccount, name: bot, namespace: team-a}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: pod-view}\nrules: [{apiGroups: [\"\"], resources: [pods, pods/log], verbs: [get, list, watch]}]\n";
     let cfg = SimConfig::default()
         .with_namespace("team-a")
@@ -171,6 +171,36 @@ async fn kubectl_auth_can_i() {
     ] {
         assert_eq!(can(Some(&bot), args).await, want, "can-i {args:?}");
     }
+    let whoami = async |kc: &std::path::Path| {
+        let args = [
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+        ];
+        let out = k
+            .cmd(&[])
+            .arg("--kubeconfig")
+            .arg(kc)
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        whoami(&bot).await,
+        r#"system:serviceaccount:team-a:bot ["system:serviceaccounts","system:serviceaccounts:team-a","system:authenticated"]"#
+    );
+    assert_eq!(
+        whoami(&k.kubeconfig()).await,
+        r#"admin ["system:masters","system:authenticated"]"#
+    );
 }
 
 async fn raw(

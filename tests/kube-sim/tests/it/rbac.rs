@@ -392,6 +392,18 @@ async fn self_subject_access_review_answers_for_the_caller() {
         );
         assert_eq!(v["kind"], "SelfSubjectAccessReview");
     }
+    // Too large → 413; GET → 405.
+    let req = http::Request::post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .unwrap();
+    let e = api_error(orch.request::<Value>(req).await.unwrap_err());
+    assert_eq!(e.code, 413, "{}", e.message);
+    let req = http::Request::get("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        .body(vec![])
+        .unwrap();
+    let e = api_error(orch.request::<Value>(req).await.unwrap_err());
+    assert_eq!(e.code, 405, "{}", e.message);
     // Neither attribute set → 422; not an object → 400.
     for (body, code) in [(json!({"spec": {}}), 422), (json!([1]), 400)] {
         let req = http::Request::post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
@@ -532,6 +544,21 @@ async fn binary_writes_one_kubeconfig_per_identity() {
     );
     let out = run("orch", &["get", "pods", "-A"]).output().await.unwrap();
     assert!(!out.status.success());
+    // The kube client (as the daemon loads it) accepts the same kubeconfig: HTTPS with
+    // the simulator's CA, the ServiceAccount's token.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&orch).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(config.cluster_url.scheme_str(), Some("https"));
+    let client = kube::Client::try_from(config).unwrap();
+    Api::<Pod>::namespaced(client.clone(), "team-a")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let s = status(Api::<Pod>::all(client).list(&ListParams::default()).await);
+    assert_eq!(s.code, 403);
     let _ = child.kill().await;
     // An identity the configuration does not know: usage error.
     let out = tokio::process::Command::new(bin)

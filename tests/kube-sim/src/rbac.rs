@@ -296,7 +296,9 @@ pub struct Policy {
     roles: HashMap<(String, String), Vec<PolicyRule>>,
     cluster_roles: HashMap<String, Vec<PolicyRule>>,
     bindings: Vec<Binding>,
-    by_subject: HashMap<SubjectKey, Vec<usize>>,
+    /// Namespace (`""` for ClusterRoleBindings) → subject → bindings, so a request
+    /// looks only at the cluster bindings and those of its own namespace.
+    by_subject: HashMap<String, HashMap<SubjectKey, Vec<usize>>>,
 }
 
 /// The verdict and the reason the real authorizer gives.
@@ -341,7 +343,13 @@ impl Policy {
         let mut add = |b: Binding| {
             let i = p.bindings.len();
             for (k, _) in &b.subjects {
-                let ids = p.by_subject.entry(k.clone()).or_default();
+                let ns = b.namespace.clone().unwrap_or_default();
+                let ids = p
+                    .by_subject
+                    .entry(ns)
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default();
                 if ids.last() != Some(&i) {
                     ids.push(i);
                 }
@@ -400,8 +408,13 @@ pub fn authorize(who: &Identity, what: &Attributes, policy: &Policy) -> Decision
     let keys = std::iter::once(SubjectKey::User(who.name.clone()))
         .chain(who.groups.iter().cloned().map(SubjectKey::Group));
     for k in keys {
-        if let Some(ids) = policy.by_subject.get(&k) {
-            candidates.extend(ids);
+        for scope in ["", what.namespace()] {
+            if let Some(ids) = policy.by_subject.get(scope).and_then(|m| m.get(&k)) {
+                candidates.extend(ids);
+            }
+            if what.namespace().is_empty() {
+                break;
+            }
         }
     }
     candidates.sort_unstable();

@@ -296,6 +296,35 @@ impl AuthState {
             .collect()
     }
 
+    /// The identity a configured user or ServiceAccount authenticates as (`who` as in
+    /// [`AuthConfig::token_for`]).
+    pub fn identity_of(&self, who: &str) -> Option<Identity> {
+        let token = self.config.token_for(who)?;
+        self.tokens.get(token).cloned()
+    }
+
+    /// What the current policy grants `who`, each with whether the access log shows it
+    /// used: the input of a least-privilege check.
+    pub fn grants_of(&mut self, store: &Store, who: &str) -> Option<Vec<(rbac::Grant, bool)>> {
+        let id = self.identity_of(who)?;
+        let policy = self.policy(store);
+        let log: Vec<AccessRecord> = self
+            .access
+            .keys()
+            .filter(|r| r.user == id.name)
+            .cloned()
+            .collect();
+        Some(
+            rbac::grants(&id, &policy)
+                .into_iter()
+                .map(|g| {
+                    let used = log.iter().any(|r| g.covers(r));
+                    (g, used)
+                })
+                .collect(),
+        )
+    }
+
     /// Forget the access log.
     pub fn clear_access_log(&mut self) {
         self.access.clear();

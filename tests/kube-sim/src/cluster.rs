@@ -75,7 +75,13 @@ pub fn build(cfg: SimConfig) -> Result<Arc<Shared>, crate::Error> {
     if c.auth.is_some() {
         objects.splice(0..0, crate::auth::bootstrap_objects());
     }
-    crate::manifests::create_all(&mut c, &objects).map_err(crate::Error::Config)?;
+    let skipped = crate::manifests::create_all(&mut c, &objects).map_err(crate::Error::Config)?;
+    if skipped > 0 {
+        tracing::info!(
+            skipped,
+            "manifests: objects of kinds kube-sim does not serve were skipped"
+        );
+    }
     // Seeding is not part of any watch history: clients start from a list.
     c.store.changes.clear();
     Ok(Arc::new(Shared {

@@ -213,6 +213,19 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// What the RBAC objects grant `who` (a configured user or ServiceAccount), each
+    /// with whether the access log shows it used. A least-privilege test runs a workload
+    /// as `who` and fails on every grant with `false`; the authorizer already refuses
+    /// what is not granted.
+    pub fn grants(&self, who: &str) -> Result<Vec<(crate::rbac::Grant, bool)>> {
+        let mut c = self.shared.lock();
+        let c = &mut *c;
+        c.auth
+            .as_mut()
+            .and_then(|a| a.grants_of(&c.store, who))
+            .ok_or_else(|| Error::Config(format!("no [auth] user or service account {who:?}")))
+    }
+
     /// Forget the access log.
     pub fn clear_access_log(&self) {
         if let Some(a) = self.shared.lock().auth.as_mut() {

@@ -224,6 +224,9 @@ pub struct Binding {
     pub role_name: String,
     /// Subjects with the form the allow reason describes them in (`User "x"`).
     pub subjects: Vec<(SubjectKey, String)>,
+    /// Part of the default policy every cluster has (label
+    /// `kubernetes.io/bootstrapping: rbac-defaults`).
+    pub bootstrap: bool,
 }
 
 impl Binding {
@@ -270,6 +273,7 @@ impl Binding {
             role_kind: s("/roleRef/kind").to_string(),
             role_name: s("/roleRef/name").to_string(),
             subjects,
+            bootstrap: s("/metadata/labels/kubernetes.io~1bootstrapping") == "rbac-defaults",
         }
     }
 
@@ -536,6 +540,10 @@ pub fn forbidden(who: &Identity, what: &Attributes, reason: &str) -> ApiError {
         details: Some(Value::Object(details)),
     }
 }
+
+mod grants;
+
+pub use grants::{Grant, grants, unused};
 
 #[cfg(test)]
 mod tests;

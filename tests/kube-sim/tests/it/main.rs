@@ -16,6 +16,8 @@ mod kubectl;
 #[cfg(test)]
 mod leases;
 #[cfg(test)]
+mod least_privilege;
+#[cfg(test)]
 mod protobuf;
 #[cfg(test)]
 mod quota;

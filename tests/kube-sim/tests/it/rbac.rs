@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use crate::kubectl::kubectl_bin;
 use crate::support::*;
 
-const SA: &str = "system:serviceaccount:ops:orch";
+pub const SA: &str = "system:serviceaccount:ops:orch";
 
 /// What the daemon-like ServiceAccount `ops/orch` may do.
-const POLICY: &str = r#"
+pub const POLICY: &str = r#"
 apiVersion: v1
 kind: Namespace
 metadata: {name: ops}
@@ -75,14 +75,14 @@ metadata: {name: skipped-because-not-served, namespace: ops}
 spec: {}
 "#;
 
-fn auth() -> AuthConfig {
+pub fn auth() -> AuthConfig {
     AuthConfig::new()
         .admin("admin-token", "kube-admin")
         .service_account("orch-token", "ops", "orch")
         .user("nobody-token", "nobody", &[])
 }
 
-fn sim() -> SimHandle {
+pub fn sim() -> SimHandle {
     start(
         SimConfig::uniform(1, "4", "16Gi")
             .with_namespace("team-a")

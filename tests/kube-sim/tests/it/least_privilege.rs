@@ -2,9 +2,10 @@
 //! runs as a ServiceAccount; what it was refused shows as 403s, and what its roles grant
 //! but it never used shows as unused grants.
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
 use crate::rbac::{SA, sim};
@@ -93,4 +94,41 @@ async fn unused_grants_are_reported() {
     );
     assert!(sim.grants("ops/ghost").is_err());
     assert!(sim.access_log().iter().any(|e| e.record.user == SA));
+}
+
+#[tokio::test]
+async fn watches_stream_over_tls_for_a_service_account() {
+    let sim = sim();
+    let admin = Api::<Pod>::namespaced(sim.client().unwrap(), "team-a");
+    let orch = Api::<Pod>::namespaced(sim.client_as("ops/orch").unwrap(), "team-a");
+    admin
+        .create(&PostParams::default(), &pod("w", "100m", "64Mi"))
+        .await
+        .unwrap();
+    // A watch by name over HTTPS: resourceNames-style attributes, chunked TLS stream.
+    let wp = WatchParams::default().fields("metadata.name=w");
+    let mut stream = orch.watch(&wp, "0").await.unwrap().boxed();
+    let first = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match first {
+        WatchEvent::Added(p) => assert_eq!(p.metadata.name.as_deref(), Some("w")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
+    let watched = sim
+        .access_log()
+        .into_iter()
+        .any(|e| e.record.user == SA && e.record.verb == "watch" && e.record.resource == "pods");
+    assert!(watched);
+    // Outside team-a the same watch is refused before it starts.
+    let other = Api::<Pod>::namespaced(sim.client_as("ops/orch").unwrap(), "team-b");
+    let e = api_error(other.watch(&wp, "0").await.err().expect("watch refused"));
+    assert_eq!(
+        e.message,
+        format!(
+            r#"pods "w" is forbidden: User "{SA}" cannot watch resource "pods" in API group "" in the namespace "team-b""#
+        )
+    );
 }

@@ -37,6 +37,8 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sim/nodes/{name}/uncordon", post(uncordon_h))
         .route("/sim/nodes/{name}", delete(delete_node_h))
         .route("/sim/pools/{pool}/scale", post(scale_h))
+        .route("/sim/access", get(access_get).delete(access_clear))
+        .route("/sim/access/grants", get(grants_get))
 }
 
 fn ok(v: Value) -> Response {
@@ -351,4 +353,51 @@ async fn scale_h(State(s): State<Arc<Shared>>, Path(pool): Path<String>, body: S
     s.wake.notify_one();
     r.map(|n| ok(json!({"pool": pool, "count": n})))
         .unwrap_or_else(|e| error_response(&e))
+}
+
+/// `GET /sim/access`: the access log (`[auth]` only; otherwise an empty list).
+async fn access_get(State(shared): State<Arc<Shared>>) -> Response {
+    let c = shared.lock();
+    let log = c.auth.as_ref().map(|a| a.access_log()).unwrap_or_default();
+    ok(json!({"enabled": c.auth.is_some(), "entries": log}))
+}
+
+/// `DELETE /sim/access`: forget the access log.
+async fn access_clear(State(shared): State<Arc<Shared>>) -> Response {
+    if let Some(a) = shared.lock().auth.as_mut() {
+        a.clear_access_log();
+    }
+    ok(json!({}))
+}
+
+/// `GET /sim/access/grants?user=WHO`: what the RBAC objects grant WHO (a configured user,
+/// `NS/NAME` or `system:serviceaccount:NS:NAME`), each with `used`.
+async fn grants_get(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let who = q.get("user").map(String::as_str).unwrap_or("");
+    let mut c = shared.lock();
+    let c = &mut *c;
+    let Some(auth) = c.auth.as_mut() else {
+        return error_response(&ApiError::bad_request("[auth] is not configured"));
+    };
+    match auth.grants_of(&c.store, who) {
+        Some(list) => {
+            let grants: Vec<Value> = list
+                .into_iter()
+                .map(|(g, used)| {
+                    let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
+                    v["used"] = json!(used);
+                    v
+                })
+                .collect();
+            ok(json!({"user": who, "grants": grants}))
+        }
+        None => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            format!("no [auth] user or service account {who:?}"),
+        )),
+    }
 }

@@ -32,6 +32,8 @@ pub struct Cluster {
     pub rng: StdRng,
     /// Controllers' private state.
     pub ctl: controllers::State,
+    /// Tokens, RBAC policy cache and access log, when `[auth]` is configured.
+    pub auth: Option<crate::auth::AuthState>,
 }
 
 /// What handlers and controllers share.
@@ -44,6 +46,8 @@ pub struct Shared {
     pub wake: Notify,
     /// Counters for `/sim/stats` that watch streams update without the lock.
     pub watch_stats: crate::server::watch::WatchStats,
+    /// `[auth]` is configured (fixed at start; read without the lock on every request).
+    pub auth_enabled: bool,
 }
 
 impl Shared {
@@ -53,9 +57,13 @@ impl Shared {
     }
 }
 
-/// Build the shared state and seed it from the configuration.
-pub fn build(cfg: SimConfig) -> Arc<Shared> {
+/// Build the shared state and seed it from the configuration (manifest files are read
+/// here; an object the API refuses is an error naming it).
+pub fn build(cfg: SimConfig) -> Result<Arc<Shared>, crate::Error> {
+    let mut objects = crate::manifests::read(&cfg.manifests).map_err(crate::Error::Config)?;
+    objects.extend(cfg.objects.iter().cloned());
     let mut c = Cluster {
+        auth: cfg.auth.clone().map(crate::auth::AuthState::new),
         store: Store::new(cfg.simulation.watch_history),
         clock: Clock::new(cfg.simulation.speed),
         faults: Faults::new(cfg.faults.clone(), cfg.simulation.seed),
@@ -64,12 +72,25 @@ pub fn build(cfg: SimConfig) -> Arc<Shared> {
         cfg,
     };
     seed(&mut c);
-    Arc::new(Shared {
+    if c.auth.is_some() {
+        objects.splice(0..0, crate::auth::bootstrap_objects());
+    }
+    let skipped = crate::manifests::create_all(&mut c, &objects).map_err(crate::Error::Config)?;
+    if skipped > 0 {
+        tracing::info!(
+            skipped,
+            "manifests: objects of kinds kube-sim does not serve were skipped"
+        );
+    }
+    // Seeding is not part of any watch history: clients start from a list.
+    c.store.changes.clear();
+    Ok(Arc::new(Shared {
+        auth_enabled: c.auth.is_some(),
         cluster: Mutex::new(c),
         drop_watches: watch::channel(0).0,
         wake: Notify::new(),
         watch_stats: Default::default(),
-    })
+    }))
 }
 
 fn system() -> WriteOpts {

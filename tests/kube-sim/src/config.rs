@@ -2,11 +2,12 @@
 //! timings and faults. Parsed from TOML (`deny_unknown_fields`) or built in code.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
 use crate::error::{Error, Result};
 use crate::faults::FaultConfig;
 use crate::quantity;
@@ -29,6 +30,15 @@ pub struct SimConfig {
     pub priority_classes: Vec<PriorityClassConfig>,
     /// Fault injection in force from the start.
     pub faults: FaultConfig,
+    /// `[auth]`: bearer tokens and RBAC enforcement; absent, every request is allowed.
+    pub auth: Option<AuthConfig>,
+    /// Multi-document YAML files whose objects are created at start (e.g. the output of
+    /// `kubectl kustomize deploy/base`); kinds kube-sim does not serve are skipped.
+    /// Relative paths are relative to the configuration file.
+    pub manifests: Vec<PathBuf>,
+    /// Objects to create at start, added in code ([`SimConfig::with_manifest_yaml`]).
+    #[serde(skip)]
+    pub objects: Vec<serde_json::Value>,
 }
 
 /// `[simulation]`: the virtual clock and the emulated delays (in simulated time).
@@ -233,10 +243,31 @@ impl SimConfig {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml_str(&text).map_err(|e| match e {
+        let mut cfg = Self::from_toml_str(&text).map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
-        })
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for m in &mut cfg.manifests {
+            if m.is_relative() {
+                *m = dir.join(&*m);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Turn authentication and RBAC on with these tokens.
+    pub fn with_auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Create the objects of a multi-document YAML text at start (kinds kube-sim does
+    /// not serve are skipped); fails on YAML that does not parse.
+    pub fn with_manifest_yaml(mut self, yaml: &str) -> Result<Self> {
+        self.objects
+            .extend(crate::manifests::parse(yaml).map_err(Error::Config)?);
+        Ok(self)
     }
 
     /// A cluster of one pool `general` with `count` nodes of `cpu`/`memory`.
@@ -293,6 +324,9 @@ impl SimConfig {
     /// Check values serde cannot: quantities, effects, duplicates, speed.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: String, msg: String| Err(Error::Config(format!("{key}: {msg}")));
+        if let Some(a) = &self.auth {
+            a.validate().map_err(Error::Config)?;
+        }
         if !(self.simulation.speed > 0.0 && self.simulation.speed.is_finite()) {
             return bad(
                 "simulation.speed".into(),

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin;
+use crate::auth::{AccessEntry, AuthConfig};
 use crate::cluster::{self, Shared};
 use crate::config::SimConfig;
 use crate::error::{Error, Result};
@@ -45,22 +46,44 @@ impl Simulator {
                 addr: listen,
                 source,
             })?;
-        let shared = cluster::build(config);
+        let auth = config.auth.clone();
+        let tls = match &auth {
+            Some(_) => Some(crate::tls::ServerTls::generate().map_err(Error::Config)?),
+            None => None,
+        };
+        let shared = cluster::build(config)?;
         let token = CancellationToken::new();
         rt.spawn(crate::controllers::run(shared.clone(), token.child_token()));
         let app = crate::server::router(shared.clone());
         let serve_token = token.child_token();
-        rt.spawn(async move {
-            let server = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { serve_token.cancelled().await });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "kube-sim server stopped");
+        match &tls {
+            None => {
+                rt.spawn(async move {
+                    let server = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { serve_token.cancelled().await });
+                    if let Err(e) = server.await {
+                        tracing::warn!(error = %e, "kube-sim server stopped");
+                    }
+                });
             }
-        });
+            Some(t) => {
+                let dual =
+                    crate::tls::DualListener::start(listener, t.clone(), token.child_token());
+                rt.spawn(async move {
+                    let server = axum::serve(dual, app)
+                        .with_graceful_shutdown(async move { serve_token.cancelled().await });
+                    if let Err(e) = server.await {
+                        tracing::warn!(error = %e, "kube-sim server stopped");
+                    }
+                });
+            }
+        }
         Ok(SimHandle {
             addr,
             shared,
             token,
+            auth,
+            tls,
         })
     }
 }
@@ -71,6 +94,8 @@ pub struct SimHandle {
     addr: SocketAddr,
     shared: Arc<Shared>,
     token: CancellationToken,
+    auth: Option<AuthConfig>,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl SimHandle {
@@ -79,13 +104,45 @@ impl SimHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` with `[auth]` (the same port also answers
+    /// plain HTTP, see [`SimHandle::http_url`]).
     pub fn url(&self) -> String {
+        match self.tls {
+            Some(_) => format!("https://{}", self.addr),
+            None => self.http_url(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, also when the API is served over TLS.
+    pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// A real kube client talking HTTP to this simulator (namespace `default`).
+    /// The PEM CA certificate clients must trust when `[auth]` turned HTTPS on.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.ca_pem.clone())
+    }
+
+    /// A real kube client talking HTTP to this simulator (namespace `default`). With
+    /// `[auth]` it carries the first administrator's token (none configured: no token,
+    /// every request gets 401).
     pub fn client(&self) -> Result<kube::Client> {
+        self.client_with(self.admin_token())
+    }
+
+    /// A kube client that authenticates as `who`: a user name, `NS/NAME` or
+    /// `system:serviceaccount:NS:NAME` of a ServiceAccount configured in `[auth]`.
+    pub fn client_as(&self, who: &str) -> Result<kube::Client> {
+        let token = self.token_for(who)?;
+        self.client_with(Some(&token))
+    }
+
+    /// A kube client with this bearer token (also a wrong one, to test refusals).
+    pub fn client_with_token(&self, token: &str) -> Result<kube::Client> {
+        self.client_with(Some(token))
+    }
+
+    fn client_with(&self, token: Option<&str>) -> Result<kube::Client> {
         // kube 5 with rustls needs a process-wide crypto provider even for http://; if the
         // process already installed one (e.g. the daemon's main), that one stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -93,22 +150,87 @@ impl SimHandle {
             .url()
             .parse()
             .map_err(|e| Error::Config(format!("bad url: {e}")))?;
-        let config = kube::Config::new(uri);
+        let mut config = kube::Config::new(uri);
+        if let Some(tls) = &self.tls {
+            config.root_cert = Some(vec![tls.ca_der.clone()]);
+        }
+        if let Some(t) = token {
+            config.auth_info.token = Some(t.to_string().into());
+        }
         Ok(kube::Client::try_from(config)?)
     }
 
-    /// A kubeconfig for this simulator that kubectl and kube accept.
+    fn admin_token(&self) -> Option<&str> {
+        self.auth.as_ref().and_then(AuthConfig::admin_token)
+    }
+
+    /// The bearer token of `who` (see [`SimHandle::client_as`]).
+    pub fn token_for(&self, who: &str) -> Result<String> {
+        self.auth
+            .as_ref()
+            .and_then(|a| a.token_for(who))
+            .map(String::from)
+            .ok_or_else(|| Error::Config(format!("no [auth] token for {who:?}")))
+    }
+
+    /// A kubeconfig for this simulator that kubectl and kube accept (with `[auth]`, the
+    /// first administrator's token).
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig(&self.url())
+        match (self.admin_token(), &self.tls) {
+            (Some(t), Some(tls)) => kubeconfig_with_token(&self.url(), &tls.ca_pem, t),
+            _ => kubeconfig(&self.url()),
+        }
+    }
+
+    /// A kubeconfig that authenticates as `who` (see [`SimHandle::client_as`]).
+    pub fn kubeconfig_yaml_as(&self, who: &str) -> Result<String> {
+        let ca = self.ca_pem().unwrap_or_default();
+        Ok(kubeconfig_with_token(
+            &self.url(),
+            &ca,
+            &self.token_for(who)?,
+        ))
     }
 
     /// Write the kubeconfig to a file.
     pub fn write_kubeconfig(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        write(path.as_ref(), &self.kubeconfig_yaml())
+    }
+
+    /// Write a kubeconfig that authenticates as `who`.
+    pub fn write_kubeconfig_as(&self, who: &str, path: impl AsRef<std::path::Path>) -> Result<()> {
+        write(path.as_ref(), &self.kubeconfig_yaml_as(who)?)
+    }
+
+    /// What each identity was allowed to do so far (empty without `[auth]`): one entry
+    /// per (user, verb, apiGroup, resource, subresource, namespace) with a count.
+    pub fn access_log(&self) -> Vec<AccessEntry> {
+        self.shared
+            .lock()
+            .auth
+            .as_ref()
+            .map(|a| a.access_log())
+            .unwrap_or_default()
+    }
+
+    /// What the RBAC objects grant `who` (a configured user or ServiceAccount), each
+    /// with whether the access log shows it used. A least-privilege test runs a workload
+    /// as `who` and fails on every grant with `false`; the authorizer already refuses
+    /// what is not granted.
+    pub fn grants(&self, who: &str) -> Result<Vec<(crate::rbac::Grant, bool)>> {
+        let mut c = self.shared.lock();
+        let c = &mut *c;
+        c.auth
+            .as_mut()
+            .and_then(|a| a.grants_of(&c.store, who))
+            .ok_or_else(|| Error::Config(format!("no [auth] user or service account {who:?}")))
+    }
+
+    /// Forget the access log.
+    pub fn clear_access_log(&self) {
+        if let Some(a) = self.shared.lock().auth.as_mut() {
+            a.clear_access_log();
+        }
     }
 
     /// Change the clock speed (simulated seconds per wall second).
@@ -238,7 +360,30 @@ impl Drop for SimHandle {
     }
 }
 
-/// A kubeconfig for a server at `url` (no credentials: the simulator has no auth).
+fn write(path: &std::path::Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A kubeconfig for an HTTPS server at `url` whose certificate `ca_pem` signed, with a
+/// bearer token.
+pub fn kubeconfig_with_token(url: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    kubeconfig(url)
+        .replace(
+            "    server: ",
+            &format!("    certificate-authority-data: {ca}\n    server: "),
+        )
+        .replace(
+            "  user: {}\n",
+            &format!("  user:\n    token: {}\n", Value::from(token)),
+        )
+}
+
+/// A kubeconfig for a server at `url` without credentials.
 pub fn kubeconfig(url: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {url}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: kube-sim\n  user: {{}}\npreferences: {{}}\n"

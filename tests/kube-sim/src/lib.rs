@@ -13,6 +13,9 @@
 //! with Spark's driver (pod shapes in [`spark`]), on the virtual [`clock`]. [`config`]
 //! seeds the cluster; [`admin`] and [`handle`] expose runtime controls.
 //! [`eventconv`] serves `events.k8s.io/v1` as a view of core Events.
+//! [`auth`] (tokens, access log) and [`rbac`] (the authorizer) guard every request
+//! when the configuration turns them on (over TLS, [`tls`]); [`manifests`] loads objects
+//! from YAML at start; [`protobuf`] speaks kubectl's protobuf for built-in kinds.
 //! [`quantity`], [`podres`], [`selector`] and [`object`] are small helpers.
 
 #![forbid(unsafe_code)]
@@ -20,6 +23,7 @@
 pub mod admin;
 pub mod admission;
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -30,21 +34,27 @@ pub mod eventconv;
 pub mod faults;
 pub mod fields;
 pub mod handle;
+pub mod manifests;
 pub mod object;
 pub mod patch;
 pub mod podres;
+pub mod protobuf;
 pub mod quantity;
 pub mod quota;
+pub mod rbac;
 pub mod resources;
 pub mod selector;
 pub mod server;
 pub mod spark;
 pub mod store;
+pub mod tls;
 pub mod validation;
 
+pub use auth::{AccessEntry, AccessRecord, AuthConfig, UserConfig};
 pub use config::{
     NamespaceConfig, PoolConfig, PriorityClassConfig, QuotaConfig, Scoring, SimConfig,
 };
 pub use error::{ApiError, Error, Result};
 pub use faults::{ErrorRule, FaultConfig, LatencyRule};
-pub use handle::{SimHandle, Simulator, kubeconfig};
+pub use handle::{SimHandle, Simulator, kubeconfig, kubeconfig_with_token};
+pub use rbac::Identity;

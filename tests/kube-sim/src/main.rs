@@ -1,5 +1,5 @@
-//! `kube-sim --config FILE --listen ADDR --kubeconfig-out FILE`: run the simulator until
-//! SIGINT/SIGTERM. The first stdout line is `kube-sim listening on http://ADDR`.
+//! `kube-sim --config FILE --listen ADDR --kubeconfig-out FILE [--kubeconfig-as WHO=FILE]...`:
+//! run the simulator until SIGINT/SIGTERM. The first stdout line is `kube-sim listening on http://ADDR`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,9 +18,23 @@ struct Args {
     /// Address to listen on (loopback only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0", env = "KUBE_SIM_LISTEN")]
     listen: SocketAddr,
-    /// Write a kubeconfig pointing at the simulator here.
+    /// Write a kubeconfig pointing at the simulator here (with `[auth]`: as the first
+    /// administrator).
     #[arg(long, env = "KUBE_SIM_KUBECONFIG_OUT")]
     kubeconfig_out: Option<PathBuf>,
+    /// `WHO=FILE`: also write a kubeconfig that authenticates as WHO, a user name or a
+    /// ServiceAccount (`NS/NAME`) of `[auth]`; repeatable.
+    #[arg(long = "kubeconfig-as", value_parser = parse_as)]
+    kubeconfig_as: Vec<(String, PathBuf)>,
+}
+
+fn parse_as(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((who, path)) if !who.is_empty() && !path.is_empty() => {
+            Ok((who.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!("expected WHO=FILE, got {s:?}")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -41,6 +55,18 @@ fn main() -> ExitCode {
         },
         None => kube_sim::SimConfig::default(),
     };
+    for (who, _) in &args.kubeconfig_as {
+        let known = config
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.token_for(who).is_some());
+        if !known {
+            eprintln!(
+                "kube-sim: --kubeconfig-as {who}=...: no [auth] user or service account {who:?}"
+            );
+            return ExitCode::from(64);
+        }
+    }
     if !args.listen.ip().is_loopback() {
         eprintln!(
             "kube-sim: refusing to listen on {}: the simulator has no authentication; use a loopback address",
@@ -71,6 +97,10 @@ async fn run(config: kube_sim::SimConfig, args: Args) -> anyhow::Result<()> {
     let sim = kube_sim::Simulator::start(config, args.listen)?;
     if let Some(path) = &args.kubeconfig_out {
         sim.write_kubeconfig(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    for (who, path) in &args.kubeconfig_as {
+        sim.write_kubeconfig_as(who, path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("kube-sim listening on {}", sim.url());

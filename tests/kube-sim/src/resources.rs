@@ -24,10 +24,18 @@ pub enum Res {
     Lease,
     /// sparkoperator.k8s.io/v1beta2 SparkApplication.
     SparkApplication,
+    /// rbac.authorization.k8s.io/v1 Role.
+    Role,
+    /// rbac.authorization.k8s.io/v1 ClusterRole.
+    ClusterRole,
+    /// rbac.authorization.k8s.io/v1 RoleBinding.
+    RoleBinding,
+    /// rbac.authorization.k8s.io/v1 ClusterRoleBinding.
+    ClusterRoleBinding,
 }
 
 /// How many resources there are (the store's array length).
-pub const RES_COUNT: usize = 9;
+pub const RES_COUNT: usize = 13;
 
 /// All resources, in discovery order.
 pub const ALL: [Res; RES_COUNT] = [
@@ -40,6 +48,10 @@ pub const ALL: [Res; RES_COUNT] = [
     Res::PriorityClass,
     Res::Lease,
     Res::SparkApplication,
+    Res::Role,
+    Res::ClusterRole,
+    Res::RoleBinding,
+    Res::ClusterRoleBinding,
 ];
 
 /// Static description of one resource.
@@ -225,6 +237,58 @@ static DEFS: [ResourceDef; RES_COUNT] = [
         custom: true,
         field_selectors: &[],
     },
+    ResourceDef {
+        res: Res::Role,
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "roles",
+        singular: "role",
+        kind: "Role",
+        namespaced: true,
+        short_names: &[],
+        has_status: false,
+        custom: false,
+        field_selectors: &[],
+    },
+    ResourceDef {
+        res: Res::ClusterRole,
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterroles",
+        singular: "clusterrole",
+        kind: "ClusterRole",
+        namespaced: false,
+        short_names: &[],
+        has_status: false,
+        custom: false,
+        field_selectors: &[],
+    },
+    ResourceDef {
+        res: Res::RoleBinding,
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "rolebindings",
+        singular: "rolebinding",
+        kind: "RoleBinding",
+        namespaced: true,
+        short_names: &[],
+        has_status: false,
+        custom: false,
+        field_selectors: &[],
+    },
+    ResourceDef {
+        res: Res::ClusterRoleBinding,
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short_names: &[],
+        has_status: false,
+        custom: false,
+        field_selectors: &[],
+    },
 ];
 
 impl Res {
@@ -324,6 +388,8 @@ fn groups() -> Vec<(&'static str, &'static str)> {
             out.push((d.group, d.version));
         }
     }
+    out.push(("authorization.k8s.io", "v1"));
+    out.push(("authentication.k8s.io", "v1"));
     out
 }
 
@@ -400,6 +466,25 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "verbs": ["create"],
             }));
         }
+    }
+    if (group, version) == ("authorization.k8s.io", "v1") {
+        // Not stored: a review is answered and forgotten (server::authz).
+        resources.push(json!({
+            "name": "selfsubjectaccessreviews",
+            "singularName": "selfsubjectaccessreview",
+            "namespaced": false,
+            "kind": "SelfSubjectAccessReview",
+            "verbs": ["create"],
+        }));
+    }
+    if (group, version) == ("authentication.k8s.io", "v1") {
+        resources.push(json!({
+            "name": "selfsubjectreviews",
+            "singularName": "selfsubjectreview",
+            "namespaced": false,
+            "kind": "SelfSubjectReview",
+            "verbs": ["create"],
+        }));
     }
     if resources.is_empty() {
         return None;

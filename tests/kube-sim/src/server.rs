@@ -2,6 +2,8 @@
 //! and subresource, verbs, fault injection and counting, then the [`crate::api`] calls
 //! under the cluster lock; watches stream from [`watch`].
 
+pub mod authz;
+pub mod codec;
 pub mod query;
 pub mod render;
 pub mod watch;
@@ -212,8 +214,27 @@ fn verb(method: &Method, t: &Target, q: &Query) -> &'static str {
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let q = Query::parse(parts.uri.query());
-    let target = match resolve(parts.uri.path()) {
+    let path = parts.uri.path();
+    if path == authz::SSAR_PATH || path == authz::SSR_PATH {
+        let resp = match to_bytes(body, 1 << 20).await {
+            Ok(b) => authz::review(&shared, path, &parts.method, &parts.headers, &b),
+            Err(_) => Err(ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                "Request entity too large: limit is 1048576",
+            )),
+        };
+        let resp = resp.unwrap_or_else(|e| error_response(&e));
+        return codec::negotiate(resp, header(&parts.headers, "accept")).await;
+    }
+    let target = match resolve(path) {
         Ok(Route::Static(v)) => {
+            if shared.auth_enabled {
+                let what = authz::non_resource(&parts.method, path);
+                if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
+                    return error_response(&e);
+                }
+            }
             return if parts.method == Method::GET {
                 value_response(200, &v, Format::Json)
             } else {
@@ -221,10 +242,23 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             };
         }
         Ok(Route::Resource(t)) => t,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            return error_response(
+                &authz::authenticate(&shared, &parts.headers)
+                    .err()
+                    .unwrap_or(e),
+            );
+        }
     };
     let verb = verb(&parts.method, &target, &q);
     let plural = target.res.def().plural;
+    if shared.auth_enabled {
+        let what = authz::resource_attributes(&target, verb, &q);
+        if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
+            shared.lock().faults.count(verb, plural, e.code);
+            return error_response(&e);
+        }
+    }
     let latency = shared.lock().faults.latency(verb, plural);
     if latency > Duration::ZERO {
         tokio::time::sleep(latency).await;
@@ -249,6 +283,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             &q,
             &bytes,
         ),
+    };
+    let resp = if verb == "watch" {
+        resp
+    } else {
+        codec::negotiate(resp, header(&parts.headers, "accept")).await
     };
     let code = resp.status().as_u16();
     shared.lock().faults.count(verb, plural, code);
@@ -299,7 +338,8 @@ fn handle_inner(
         None => Sub::Main,
         Some("status") if def.has_status => Sub::Status,
         Some("binding") if res == Res::Pod && method == Method::POST => {
-            return bind(shared, &ns, t.name.as_deref().unwrap_or(""), body);
+            let v = codec::decode_body(headers, body, false)?;
+            return bind(shared, &ns, t.name.as_deref().unwrap_or(""), v);
         }
         Some("log") if res == Res::Pod && method == Method::GET => {
             let c = shared.lock();
@@ -372,14 +412,14 @@ fn handle_inner(
                 return Err(ApiError::method_not_allowed());
             }
             let o = write_opts(q, headers)?;
-            let v = to_core(parse_body(body, false)?);
+            let v = to_core(codec::decode_body(headers, body, def.custom)?);
             let mut c = shared.lock();
             let out = api::create(&mut c, sres, &ns, v, &o)?;
             Ok(value_response(201, &render::object(res, &out, fmt), fmt))
         }
         "update" => {
             let o = write_opts(q, headers)?;
-            let v = to_core(parse_body(body, false)?);
+            let v = to_core(codec::decode_body(headers, body, def.custom)?);
             let mut c = shared.lock();
             let out = api::update(
                 &mut c,
@@ -427,7 +467,7 @@ fn handle_inner(
             Ok(value_response(code, &render::object(res, &out, fmt), fmt))
         }
         "delete" => {
-            let d = delete_opts(q, body)?;
+            let d = delete_opts(q, codec::decode_optional(headers, body)?)?;
             let mut c = shared.lock();
             match api::delete(&mut c, sres, &ns, t.name.as_deref().unwrap_or(""), &d)? {
                 Deleted::Object(v) => Ok(value_response(200, &render::object(res, &v, fmt), fmt)),
@@ -435,7 +475,7 @@ fn handle_inner(
             }
         }
         "deletecollection" => {
-            let d = delete_opts(q, body)?;
+            let d = delete_opts(q, codec::decode_optional(headers, body)?)?;
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
             let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), def)?;
             let mut c = shared.lock();
@@ -470,12 +510,9 @@ fn handle_inner(
     }
 }
 
-fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+fn delete_opts(q: &Query, body: Option<Value>) -> Result<DeleteOpts, ApiError> {
     let mut d = DeleteOpts::default();
-    if !body.is_empty() {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?;
+    if let Some(v) = body {
         d.grace = v.get("gracePeriodSeconds").and_then(Value::as_i64);
         d.propagation = v
             .get("propagationPolicy")
@@ -521,8 +558,7 @@ fn delete_opts(q: &Query, body: &[u8]) -> Result<DeleteOpts, ApiError> {
 }
 
 /// `POST pods/{name}/binding`.
-fn bind(shared: &Arc<Shared>, ns: &str, name: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let v = parse_body(body, false)?;
+fn bind(shared: &Arc<Shared>, ns: &str, name: &str, v: Value) -> Result<Response, ApiError> {
     let node = v
         .pointer("/target/name")
         .and_then(Value::as_str)

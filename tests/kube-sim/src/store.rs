@@ -182,6 +182,8 @@ pub struct KindStore {
     cap: usize,
     /// Live watches subscribe here.
     pub tx: broadcast::Sender<Arc<WatchEvent>>,
+    /// resourceVersion of the last write to this resource (caches key on it).
+    pub last_rv: u64,
 }
 
 /// The whole store.
@@ -216,6 +218,7 @@ impl Store {
                 history_start: 0,
                 cap: history.max(1),
                 tx: broadcast::channel(BROADCAST_CAP).0,
+                last_rv: 0,
             })
             .collect::<Vec<_>>();
         debug_assert_eq!(kinds.len(), RES_COUNT);
@@ -353,6 +356,7 @@ impl Store {
     fn emit(&mut self, res: Res, ev: WatchEvent) {
         let ev = Arc::new(ev);
         let ks = &mut self.kinds[res.idx()];
+        ks.last_rv = ev.rv;
         ks.history.push_back(ev.clone());
         while ks.history.len() > ks.cap {
             if let Some(old) = ks.history.pop_front() {

@@ -6,6 +6,7 @@
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, ResourceQuota};
 use k8s_openapi::api::events::v1::Event as EventV1;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use serde_json::{Map, Value};
 
@@ -32,6 +33,10 @@ pub fn canonicalize_builtin(res: Res, v: Value) -> Result<(Value, Vec<String>), 
         Res::PriorityClass => roundtrip::<PriorityClass>(v),
         Res::Lease => roundtrip::<Lease>(v),
         Res::SparkApplication => Ok(v),
+        Res::Role => roundtrip::<Role>(v),
+        Res::ClusterRole => roundtrip::<ClusterRole>(v),
+        Res::RoleBinding => roundtrip::<RoleBinding>(v),
+        Res::ClusterRoleBinding => roundtrip::<ClusterRoleBinding>(v),
     }
     .map_err(|e| {
         ApiError::bad_request(format!(
@@ -115,6 +120,24 @@ const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case a
 
 /// Validate `metadata.name` for a resource (namespaces: DNS label; others: subdomain).
 pub fn validate_name(res: Res, name: &str) -> Option<Cause> {
+    if matches!(
+        res,
+        Res::Role | Res::ClusterRole | Res::RoleBinding | Res::ClusterRoleBinding
+    ) {
+        // RBAC names only have to be path segments (`system:discovery` is valid).
+        let why = match name {
+            "." => "may not be '.'",
+            ".." => "may not be '..'",
+            n if n.contains('/') => "may not contain '/'",
+            n if n.contains('%') => "may not contain '%'",
+            _ => return None,
+        };
+        return Some(Cause::new(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!("Invalid value: \"{name}\": {why}"),
+        ));
+    }
     let ok = if res == Res::Namespace {
         is_dns_label(name)
     } else {

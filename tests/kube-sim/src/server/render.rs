@@ -228,6 +228,12 @@ fn columns(def: &ResourceDef) -> Vec<(&'static str, &'static str, i32)> {
             ("Holder", "string", 0),
             ("Age", "string", 0),
         ],
+        Res::Role | Res::ClusterRole => vec![("Name", "string", 0), ("Created At", "date", 0)],
+        Res::RoleBinding | Res::ClusterRoleBinding => vec![
+            ("Name", "string", 0),
+            ("Role", "string", 0),
+            ("Age", "string", 0),
+        ],
         Res::SparkApplication => vec![
             ("Name", "string", 0),
             ("Status", "string", 0),
@@ -374,6 +380,18 @@ fn cells(def: &ResourceDef, v: &Value) -> Vec<Value> {
             json!(s(v, "/preemptionPolicy")),
         ],
         Res::Lease => vec![name, json!(s(v, "/spec/holderIdentity")), age(v)],
+        Res::Role | Res::ClusterRole => {
+            vec![name, json!(s(v, "/metadata/creationTimestamp"))]
+        }
+        Res::RoleBinding | Res::ClusterRoleBinding => vec![
+            name,
+            json!(format!(
+                "{}/{}",
+                s(v, "/roleRef/kind"),
+                s(v, "/roleRef/name")
+            )),
+            age(v),
+        ],
         Res::SparkApplication => vec![
             name,
             json!(s(v, "/status/applicationState/state")),

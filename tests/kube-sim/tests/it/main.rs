@@ -16,7 +16,13 @@ mod kubectl;
 #[cfg(test)]
 mod leases;
 #[cfg(test)]
+mod least_privilege;
+#[cfg(test)]
+mod protobuf;
+#[cfg(test)]
 mod quota;
+#[cfg(test)]
+mod rbac;
 #[cfg(test)]
 mod scheduler;
 #[cfg(test)]

@@ -183,7 +183,8 @@ impl Daemon {
             Arc::new(auth),
             Arc::new(registry),
             Arc::new(health),
-        ));
+        )
+        .with_cluster(Arc::new(capacity.clone())));
         tasks.push(spawn(
             "http",
             crate::http::serve(listener, api, token.clone()),

@@ -389,6 +389,15 @@ test('the keyboard reaches every view and the main controls', async () => {
     'H1:Dead letters',
   ));
   assert.equal(await page.title(), 'Dead letters · Spark orchestrator');
+  // The view refreshes itself and keeps focus where it was.
+  await page.goto(`${BASE}/ui/#/jobs`);
+  await page.locator('table.jobs').waitFor();
+  const link = page.locator('table.jobs tbody a').nth(1);
+  const text = await link.innerText();
+  await link.focus();
+  const stamp = await page.locator('.updated').innerText();
+  await eventually(async () => assert.notEqual(await page.locator('.updated').innerText(), stamp), 20000);
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), text, 'focus survives a refresh');
   // Every control has an accessible name.
   const unnamed = await page.evaluate(() => [...document.querySelectorAll('button, a[href], input, select')]
     .filter((el) => !el.closest('[hidden]'))

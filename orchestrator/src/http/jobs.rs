@@ -124,8 +124,8 @@ fn name_prefix(name: Option<String>) -> Result<Option<String>, ApiError> {
         Some(n) => Err(ApiError::bad_request(
             "invalid-query",
             format!(
-                "name {:?} cannot start a job name: use at most 53 of a-z, 0-9 and -",
-                truncate(&n, 80)
+                "name ({} characters) cannot start a job name: use at most 53 of a-z, 0-9 and -",
+                n.chars().count()
             ),
         )),
         None => Ok(None),

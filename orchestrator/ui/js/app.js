@@ -112,7 +112,7 @@ async function render({ focus }) {
   const route = parseRoute();
   markNav(route.view);
   const module = route.id && route.view === 'jobs' ? job : VIEWS[route.view];
-  const focusedId = main.contains(document.activeElement) ? document.activeElement.id : null;
+  const focused = focusKey(document.activeElement);
   rendering = true;
   let node;
   try {
@@ -141,10 +141,22 @@ async function render({ focus }) {
       heading.setAttribute('tabindex', '-1');
       heading.focus();
     }
-  } else if (focusedId) {
-    const again = document.getElementById(focusedId);
+  } else if (focused) {
+    const again = findFocus(focused);
     if (again) again.focus({ preventScroll: true });
   }
+}
+
+/** What identifies the focused control across a re-render: its id, else its link and text. */
+function focusKey(el) {
+  if (!el || el === main || !main.contains(el)) return null;
+  return { id: el.id, tag: el.tagName, href: el.getAttribute('href'), text: el.textContent };
+}
+
+function findFocus(key) {
+  if (key.id) return document.getElementById(key.id);
+  return [...main.querySelectorAll(key.tag)]
+    .find((el) => el.getAttribute('href') === key.href && el.textContent === key.text) || null;
 }
 
 function scheduleRefresh() {

@@ -32,7 +32,8 @@ const READER: &str = "console-reader-token-0123456789";
 const TEAM_A: &str = "console-team-a-token-0123456789";
 
 /// What the browser may execute if escaping failed; the script checks it never ran.
-const HOSTILE: &str = "<img src=x onerror=\"window.__xss='img'\"><script>window.__xss='script'</script>";
+const HOSTILE: &str =
+    "<img src=x onerror=\"window.__xss='img'\"><script>window.__xss='script'</script>";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -102,7 +103,8 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
     let root = repo();
     let script = root.join("tests/console/console.test.mjs");
     assert!(
-        root.join("tests/console/node_modules/playwright-core").is_dir(),
+        root.join("tests/console/node_modules/playwright-core")
+            .is_dir(),
         "playwright-core is not installed in tests/console: run scripts/services.sh (npm ci)"
     );
     assert!(
@@ -192,9 +194,16 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
         .await
         .unwrap();
     let publisher = Publisher::new(&connection, &topology).await.unwrap();
-    let invalid_body = format!("{{\"apiVersion\": \"v1\", \"name\": \"{}\"", HOSTILE.replace('"', "\\\""));
+    let invalid_body = format!(
+        "{{\"apiVersion\": \"v1\", \"name\": \"{}\"",
+        HOSTILE.replace('"', "\\\"")
+    );
     publisher
-        .publish(&Outgoing::raw("team-b", Priority::Normal, invalid_body.clone()))
+        .publish(&Outgoing::raw(
+            "team-b",
+            Priority::Normal,
+            invalid_body.clone(),
+        ))
         .await
         .unwrap();
     let mut template = job("team-a", "nightly-etl");
@@ -217,9 +226,10 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
         let count = |s: &str| items.iter().filter(|j| j["state"] == s).count();
         let dead = api.get("/v1/dlq").await["items"].as_array().unwrap().len();
         let cluster = api.get("/v1/cluster").await;
-        let pods = cluster["pools"][0]["requested"]["pods"].as_u64().unwrap_or(0);
-        (count("running") == 2 && count("waiting") >= 4 && dead == 2 && pods == 4)
-            .then_some(())
+        let pods = cluster["pools"][0]["requested"]["pods"]
+            .as_u64()
+            .unwrap_or(0);
+        (count("running") == 2 && count("waiting") >= 4 && dead == 2 && pods == 4).then_some(())
     })
     .await;
 

@@ -47,11 +47,7 @@ async fn the_console_files_are_served_with_types_etags_and_a_strict_policy() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let redirect = client
-        .get(format!("{}/ui", api.url))
-        .send()
-        .await
-        .unwrap();
+    let redirect = client.get(format!("{}/ui", api.url)).send().await.unwrap();
     assert_eq!(redirect.status(), 308);
     assert_eq!(redirect.headers()["location"], "/ui/");
 
@@ -176,7 +172,10 @@ async fn whoami_tells_the_token_its_roles_and_namespaces() {
     assert_eq!(reader.body["namespaces"], serde_json::json!(["team-a"]));
     assert_eq!(reader.body["allNamespaces"], false);
     let submitter = api.get("/v1/whoami", SUBMIT_A).await;
-    assert_eq!(submitter.body["roles"], serde_json::json!(["read", "submit"]));
+    assert_eq!(
+        submitter.body["roles"],
+        serde_json::json!(["read", "submit"])
+    );
 
     for token in [None, Some("not-a-token-0123456789")] {
         let a = api.request(Method::GET, "/v1/whoami", token, None).await;

@@ -149,7 +149,10 @@ fn secure(h: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         "cross-origin-opener-policy",
@@ -178,7 +181,14 @@ mod tests {
         let html = std::str::from_utf8(ASSETS["index.html"].bytes).unwrap_or_default();
         assert!(html.contains(r#"<script type="module" src="js/app.js"></script>"#));
         assert_eq!(html.matches("<script").count(), 1, "one script tag");
-        for inline in ["onclick=", "onload=", "style=", "javascript:", "http://", "https://"] {
+        for inline in [
+            "onclick=",
+            "onload=",
+            "style=",
+            "javascript:",
+            "http://",
+            "https://",
+        ] {
             assert!(!html.contains(inline), "index.html has {inline}");
         }
     }

@@ -79,12 +79,16 @@ function confirm({ title, text, ok = 'Confirm', extra = null }) {
   });
 }
 
-/** Runs an action (a POST), reports its outcome, refreshes the view. */
-async function act(what, fn) {
+/**
+ * Runs an action (a POST), reports its outcome, then refreshes the view — or, when given,
+ * calls `then` instead (the object shown is gone: go elsewhere).
+ */
+async function act(what, fn, then) {
   try {
     const result = await fn();
     announce(typeof what === 'function' ? what(result) : what, 'ok');
-    await render({ focus: false });
+    if (then) then(result);
+    else await render({ focus: false });
     return result;
   } catch (e) {
     announce(`${e.message}${e.code ? ` (${e.code})` : ''}`, 'bad');
@@ -136,7 +140,8 @@ async function render({ focus }) {
   replace(main, node);
   const heading = main.querySelector('h1');
   if (focus) {
-    document.title = `${heading ? heading.textContent : TITLES[route.view]} · Spark orchestrator`;
+    const title = heading ? heading.dataset.title || heading.textContent : TITLES[route.view];
+    document.title = `${title} · Spark orchestrator`;
     if (heading) {
       heading.setAttribute('tabindex', '-1');
       heading.focus();

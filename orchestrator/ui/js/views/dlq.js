@@ -35,8 +35,7 @@ function purgeButton(ctx, d, id, after) {
       ok: 'Purge',
     });
     if (form) {
-      const r = await ctx.act((x) => `Purged ${x.purged} dead letter${x.purged === 1 ? '' : 's'}.`, () => post('/v1/dlq/purge', { id: d.id }));
-      if (r && after) after();
+      await ctx.act((x) => `Purged ${x.purged} dead letter${x.purged === 1 ? '' : 's'}.`, () => post('/v1/dlq/purge', { id: d.id }), after);
     }
   } } }, 'Purge');
 }

@@ -94,7 +94,7 @@ export async function render(ctx) {
   return h('section', { class: 'view-job' },
     h('p', { class: 'crumbs' }, h('a', { href: '#/jobs' }, '← Jobs')),
     h('div', { class: 'heading with-actions' },
-      h('h1', { tabindex: -1 }, j.name, ' ', stateBadge(j.state)),
+      h('h1', { tabindex: -1, 'data-title': j.name }, j.name, ' ', stateBadge(j.state)),
       h('div', { class: 'actions' }, cancel)),
     summary,
     waiting,

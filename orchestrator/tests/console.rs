@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Timelike;
 use e2e::eventually;
 use e2e::pg::TestDb;
 use kube_sim::Simulator;
@@ -206,13 +207,15 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
         ))
         .await
         .unwrap();
+    // Fires at least ten hours from now (Paris is UTC+1 or +2), so never during the test.
+    let hour = (chrono::Utc::now().hour() + 12) % 24;
     let mut template = job("team-a", "nightly-etl");
     template.as_object_mut().unwrap().remove("id");
     api.post(
         "/v1/schedules",
         json!({
             "name": "nightly-etl",
-            "cron": "30 2 * * *",
+            "cron": format!("30 {hour} * * *"),
             "timeZone": "Europe/Paris",
             "jobTemplate": template,
         }),
@@ -246,6 +249,8 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
         "xssJob": xss_job,
         "neverFits": never,
         "invalidBody": invalid_body,
+        "scheduleCron": format!("30 {hour} * * *"),
+        "scheduleTime": format!("{hour:02}:30"),
     });
     let output = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])

@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Timelike;
-use e2e::eventually;
-use e2e::pg::TestDb;
+use jobs::{Catalog, CatalogConfig, Priority};
 use kube_sim::Simulator;
-use queues::{Catalog, CatalogConfig, Outgoing, Priority, Publisher, Topology, TopologyConfig};
+use queues::{Outgoing, Publisher, Topology, TopologyConfig};
+use test_support::eventually;
+use test_support::pg::TestDb;
 use serde_json::{Value, json};
 
 const ADMIN: &str = "console-admin-token-0123456789";
@@ -123,10 +124,10 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
         "127.0.0.1:0".parse().unwrap(),
     )
     .unwrap();
-    let db = TestDb::new().await;
+    let db = TestDb::new(&queues::store::MIGRATOR).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("kubeconfig"), sim.kubeconfig_yaml()).unwrap();
-    let prefix = e2e::unique("console");
+    let prefix = test_support::unique("console");
     let config = format!(
         "{catalog}\n[amqp]\nprefix = \"{prefix}\"\n[database]\nurl = \"{url}\"\nmax_connections = 4\n\
          [http]\nlisten = \"127.0.0.1:0\"\n[leader]\nenabled = false\n\
@@ -135,7 +136,7 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
          [[auth.tokens]]\nname = \"dashboard-viewer\"\ntoken = \"{READER}\"\nroles = [\"read\"]\nnamespaces = [\"*\"]\n\
          [[auth.tokens]]\nname = \"team-a-ci\"\ntoken = \"{TEAM_A}\"\nroles = [\"submit\"]\nnamespaces = [\"team-a\"]\n",
         catalog = e2e::world::DEFAULT_CATALOG,
-        url = e2e::pg::url(&db.name),
+        url = test_support::pg::url(&db.name),
     );
     std::fs::write(dir.path().join("orchestrator.toml"), config).unwrap();
 
@@ -191,7 +192,7 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
             .unwrap(),
     );
     let topology = Topology::new(TopologyConfig::new(prefix.clone()), &catalog).unwrap();
-    let connection = queues::amqp::connect(e2e::world::AMQP_URL, "console-test")
+    let connection = queues::amqp::connect(test_support::AMQP_URL, "console-test")
         .await
         .unwrap();
     let publisher = Publisher::new(&connection, &topology).await.unwrap();
@@ -223,7 +224,7 @@ async fn the_console_shows_what_the_api_has_in_a_real_browser() {
     .await;
 
     // Settled: two applications running, jobs waiting for capacity, two dead letters.
-    eventually(Duration::from_secs(90), "the seed settles", || async {
+    eventually("the seed settles", Duration::from_secs(90), || async {
         let jobs = api.get("/v1/jobs?limit=100").await;
         let items = jobs["items"].as_array().unwrap();
         let count = |s: &str| items.iter().filter(|j| j["state"] == s).count();

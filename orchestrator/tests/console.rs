@@ -25,9 +25,9 @@ use chrono::Timelike;
 use jobs::{Catalog, CatalogConfig, Priority};
 use kube_sim::Simulator;
 use queues::{Outgoing, Publisher, Topology, TopologyConfig};
+use serde_json::{Value, json};
 use test_support::eventually;
 use test_support::pg::TestDb;
-use serde_json::{Value, json};
 
 const ADMIN: &str = "console-admin-token-0123456789";
 const READER: &str = "console-reader-token-0123456789";

@@ -84,6 +84,20 @@ ensure_prometheus() {
   fi
 }
 
+# The web console's browser tests (orchestrator/tests/console.rs): Debian's chromium, driven by
+# playwright-core from npm (locked in tests/console/package-lock.json; it never downloads a
+# browser). `npm ci` runs again only when the lock file changed.
+ensure_console_tools() {
+  command -v chromium >/dev/null || apt_install --no-install-recommends chromium fonts-dejavu-core
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/console"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the console tests' npm packages (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+  fi
+}
+
 ensure_postgres
 ensure_rabbitmq
 # `--core`: only the services (the demo); otherwise also the test tools.
@@ -92,5 +106,6 @@ if [ "${1:-}" = "--core" ]; then
 else
   ensure_tools
   ensure_prometheus
-  log "PostgreSQL and RabbitMQ answer on 127.0.0.1; prometheus and promtool are installed"
+  ensure_console_tools
+  log "PostgreSQL and RabbitMQ answer on 127.0.0.1; prometheus, promtool, chromium and the console's npm packages are installed"
 fi

@@ -361,6 +361,11 @@ impl Cache {
         self.pods.len()
     }
 
+    /// Every pod known (diagnostics and summaries; decisions never walk the pods).
+    pub fn pods(&self) -> impl Iterator<Item = &PodRecord> {
+        self.pods.values()
+    }
+
     // ---- quotas ----
 
     /// Quota key and hard limits of a ResourceQuota.
@@ -378,6 +383,14 @@ impl Cache {
         quotas: impl IntoIterator<Item = ((String, String), Option<Resources>)>,
     ) {
         self.quotas = quotas.into_iter().collect();
+    }
+
+    /// Namespaces with at least one ResourceQuota, sorted.
+    pub fn quota_namespaces(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.quotas.keys().map(|(ns, _)| ns.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// A quota was added or changed.

@@ -38,6 +38,7 @@ pub mod quantity;
 pub mod service;
 pub mod shortfall;
 pub mod snapshot;
+pub mod summary;
 pub mod testing;
 pub mod verdict;
 pub mod view;
@@ -56,6 +57,7 @@ pub use metrics::Metrics;
 pub use pack::WorkingSet;
 pub use service::Capacity;
 pub use shortfall::Shortfall;
+pub use summary::ClusterSummary;
 
 /// Errors of the capacity checker (the API server unreachable, a cache not yet synced, …).
 #[derive(Debug, thiserror::Error)]

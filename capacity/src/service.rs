@@ -12,6 +12,7 @@ use crate::dryrun::DryRunChecker;
 use crate::metrics::Metrics;
 use crate::placeholders::PlaceholderChecker;
 use crate::snapshot::SnapshotChecker;
+use crate::summary::ClusterSummary;
 use crate::{CapacityChecker, Result};
 
 /// The capacity checker chosen in config, with the tasks that keep it current. Clones share
@@ -57,6 +58,11 @@ impl Capacity {
     /// The snapshot underneath every strategy (diagnostics, tests).
     pub fn snapshot(&self) -> &Arc<SnapshotChecker> {
         &self.snapshot
+    }
+
+    /// The cluster per pool now (the console's cluster view; see [`crate::summary`]).
+    pub fn summary(&self) -> ClusterSummary {
+        self.snapshot.summary()
     }
 
     /// Waits until the watch caches have synced, at most `timeout`; `Err(NotReady)` after.

@@ -26,6 +26,7 @@ use crate::convert::node_view;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::model::GangDemand;
+use crate::summary::ClusterSummary;
 use crate::verdict::{Placement, Verdict};
 use crate::view::{ClusterView, NodeView};
 use crate::{CapacityChecker, Error, Result};
@@ -115,6 +116,11 @@ impl SnapshotChecker {
     /// Reads the cache (tests and diagnostics: exact node requests, pod counts, the ledger).
     pub fn with_cache<T>(&self, f: impl FnOnce(&Cache) -> T) -> T {
         f(&self.read())
+    }
+
+    /// The cluster per pool now, for people (see [`crate::summary`]).
+    pub fn summary(&self) -> ClusterSummary {
+        self.read().summary(now())
     }
 
     /// Watches Nodes, Pods and ResourceQuotas into the cache until `token` is cancelled.

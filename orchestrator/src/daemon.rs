@@ -177,13 +177,16 @@ impl Daemon {
                 "API authentication is OFF ([auth] disabled = true): anyone who can reach the port is admin"
             );
         }
-        let api = crate::http::router(ApiState::new(
-            store.clone(),
-            catalog.clone(),
-            Arc::new(auth),
-            Arc::new(registry),
-            Arc::new(health),
-        ));
+        let api = crate::http::router(
+            ApiState::new(
+                store.clone(),
+                catalog.clone(),
+                Arc::new(auth),
+                Arc::new(registry),
+                Arc::new(health),
+            )
+            .with_cluster(Arc::new(capacity.clone())),
+        );
         tasks.push(spawn(
             "http",
             crate::http::serve(listener, api, token.clone()),

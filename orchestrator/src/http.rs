@@ -7,18 +7,23 @@
 //! and query extractors turn every malformed input into the uniform JSON error of [`error`].
 //! Handlers ([`jobs`], [`queue_overview`], [`dlq`], [`schedules`], [`ops`]) check the caller's role
 //! and namespace before touching the [`queues::JobStore`]. [`state`] holds what they share,
-//! including the [`state::Readiness`] probe `/readyz` asks.
+//! including the [`state::Readiness`] probe `/readyz` asks. [`ui`] serves the web console
+//! (static files embedded in the binary) at `/ui`; it uses only the routes above.
 
 pub mod auth;
+pub mod cluster;
 pub mod dlq;
 pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod openapi;
+mod openapi_cluster;
 pub mod ops;
 pub mod queue_overview;
 pub mod schedules;
 pub mod state;
+pub mod ui;
+pub mod whoami;
 
 use std::time::Instant;
 
@@ -83,6 +88,8 @@ pub fn routes() -> Vec<Route> {
             "/v1/schedules/{name}/resume",
             post(schedules::resume),
         ),
+        route(Method::GET, "/v1/cluster", get(cluster::show)),
+        route(Method::GET, "/v1/whoami", get(whoami::show)),
         route(Method::GET, "/metrics", get(ops::metrics)),
         route(Method::GET, "/healthz", get(ops::healthz)),
         route(Method::GET, "/readyz", get(ops::readyz)),
@@ -98,7 +105,7 @@ pub fn router(state: ApiState) -> Router {
     for r in routes() {
         router = router.route(r.path, r.handler);
     }
-    router
+    ui::mount(router)
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -318,6 +318,7 @@ async fn pending_heads_are_ordered_high_first_then_fifo_per_queue() {
         namespace: Some("team-a".into()),
         state: Some(JobState::Queued),
         priority: None,
+        name_prefix: None,
     };
     let p1 = store
         .list_jobs(&filter, PageRequest::first(2))

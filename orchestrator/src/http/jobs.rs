@@ -104,8 +104,32 @@ pub struct ListQuery {
     namespace: Option<String>,
     state: Option<JobState>,
     priority: Option<Priority>,
+    /// Names starting with this.
+    name: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+/// Checks a `name` filter: what a job name may start with (`[a-z0-9-]`, at most 53).
+fn name_prefix(name: Option<String>) -> Result<Option<String>, ApiError> {
+    match name {
+        Some(n) if n.is_empty() => Ok(None),
+        Some(n)
+            if n.len() <= 53
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Ok(Some(n))
+        }
+        Some(n) => Err(ApiError::bad_request(
+            "invalid-query",
+            format!(
+                "name ({} characters) cannot start a job name: use at most 53 of a-z, 0-9 and -",
+                n.chars().count()
+            ),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// A page of job summaries, newest first.
@@ -148,7 +172,7 @@ pub fn listing_scope(
     }))
 }
 
-/// `GET /v1/jobs?namespace=&state=&priority=&limit=&cursor=`.
+/// `GET /v1/jobs?namespace=&state=&priority=&name=&limit=&cursor=`.
 pub async fn list(
     axum::extract::State(state): axum::extract::State<ApiState>,
     Authed(caller): Authed,
@@ -170,10 +194,12 @@ pub async fn list(
         .transpose()?;
     let page = PageRequest { after, limit };
     let scope = listing_scope(&state, &caller, q.namespace.as_deref())?;
+    let name = name_prefix(q.name)?;
     let filter = |namespace: Option<String>| JobFilter {
         namespace,
         state: q.state,
         priority: q.priority,
+        name_prefix: name.clone(),
     };
     let result = match scope {
         None => state.store.list_jobs(&filter(None), page).await?,

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-fn r(name: &str) -> Value {
+pub(super) fn r(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
@@ -12,7 +12,7 @@ fn resp(name: &str) -> Value {
     json!({ "$ref": format!("#/components/responses/{name}") })
 }
 
-fn ok(description: &str, schema: Value) -> Value {
+pub(super) fn ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
@@ -29,7 +29,7 @@ fn body(schema: Value) -> Value {
 }
 
 /// An operation with the usual refusals added.
-fn op(
+pub(super) fn op(
     id: &str,
     tag: &str,
     summary: &str,
@@ -56,7 +56,7 @@ fn op(
     o
 }
 
-fn responses(pairs: Vec<(&str, Value)>) -> serde_json::Map<String, Value> {
+pub(super) fn responses(pairs: Vec<(&str, Value)>) -> serde_json::Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
@@ -101,6 +101,11 @@ fn paths() -> Value {
         ),
         query("state", "Only this state.", r("JobState")),
         query("priority", "Only this priority.", r("Priority")),
+        query(
+            "name",
+            "Only jobs whose name starts with this (a whole name matches itself).",
+            json!({"type": "string", "pattern": "^[a-z0-9-]*$", "maxLength": 53}),
+        ),
     ];
     job_list_params.extend(page_params());
     let mut dlq_params = vec![
@@ -593,9 +598,9 @@ pub fn document() -> Value {
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "tags": [
-            {"name": "jobs"}, {"name": "queues"}, {"name": "dlq"}, {"name": "schedules"}, {"name": "operations"}
+            {"name": "jobs"}, {"name": "queues"}, {"name": "dlq"}, {"name": "schedules"}, {"name": "cluster"}, {"name": "operations"}
         ],
-        "paths": paths(),
+        "paths": super::openapi_cluster::extend(paths(), super::openapi_cluster::paths()),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "A token from the `[auth]` section of the config, with roles and namespaces."}
@@ -608,7 +613,7 @@ pub fn document() -> Value {
                 "Conflict": error("The object's state forbids it, or the name or id is taken."),
                 "Unavailable": error("The job store is unreachable; try again.")
             },
-            "schemas": schemas()
+            "schemas": super::openapi_cluster::extend(schemas(), super::openapi_cluster::schemas())
         }
     })
 }

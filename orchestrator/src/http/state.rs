@@ -9,6 +9,7 @@ use prometheus_client::registry::Registry;
 use queues::JobStore;
 
 use super::auth::Authenticator;
+use super::cluster::ClusterInfo;
 
 /// One component's readiness: `Ok`, or why not (shown in `/readyz`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +120,8 @@ pub struct ApiState {
     pub readiness: Arc<dyn Readiness>,
     /// Limits.
     pub options: ApiOptions,
+    /// The cluster summary behind `/v1/cluster` (`None`: this process watches no cluster).
+    pub cluster: Option<Arc<dyn ClusterInfo>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -146,7 +149,14 @@ impl ApiState {
             registry,
             readiness,
             options,
+            cluster: None,
         }
+    }
+
+    /// Serves `/v1/cluster` from `cluster`.
+    pub fn with_cluster(mut self, cluster: Arc<dyn ClusterInfo>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Replaces the options.

@@ -298,6 +298,8 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// Priority.
     pub priority: Option<Priority>,
+    /// Names starting with this (a whole name matches itself).
+    pub name_prefix: Option<String>,
 }
 
 /// A page request: items after the cursor, newest first.

@@ -234,6 +234,7 @@ impl JobStore {
              updated_at FROM jobs \
              WHERE ($1::text IS NULL OR namespace = $1) AND ($2::text IS NULL OR state = $2) \
              AND ($3::text IS NULL OR priority = $3) AND ($4::uuid IS NULL OR id < $4) \
+             AND ($6::text IS NULL OR starts_with(name, $6)) \
              ORDER BY id DESC LIMIT $5",
         )
         .bind(filter.namespace.as_deref())
@@ -241,6 +242,7 @@ impl JobStore {
         .bind(filter.priority.map(Priority::as_str))
         .bind(page.after.map(|a| a.0))
         .bind(limit + 1)
+        .bind(filter.name_prefix.as_deref())
         .fetch_all(&self.pool)
         .await?;
         let mut items = rows

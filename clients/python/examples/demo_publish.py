@@ -91,11 +91,11 @@ def main() -> int:
     with AmqpPublisher(args.amqp, args.prefix, timeout=args.timeout) as publisher:
         print(f"  publishing {len(labelled)} jobs to exchange {publisher.exchange} (confirms, verdicts by reply_to)")
         outcomes = publisher.publish_all([job for _, job in labelled], timeout=args.timeout)
-        for (label, _), outcome in zip(labelled, outcomes):
-            if show(label, outcome):
-                assert isinstance(outcome, Published)
-                accepted.append(outcome.job_id)
-            elif not isinstance(outcome, InvalidJob):
+        for (label, _), result in zip(labelled, outcomes):
+            if show(label, result):
+                assert isinstance(result, Published)
+                accepted.append(result.job_id)
+            elif not isinstance(result, InvalidJob):
                 delivered = False
         for path in args.invalid:
             body = path.read_bytes()

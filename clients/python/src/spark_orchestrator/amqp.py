@@ -87,10 +87,9 @@ class AmqpPublisher:
         self.prefix = prefix
         self.exchange = f"{prefix}.jobs"
         self.timeout = timeout
-        if isinstance(url, str):
-            params: pika.ConnectionParameters = pika.URLParameters(url)
-        else:
-            params = url
+        params: Union[pika.ConnectionParameters, pika.URLParameters] = (
+            pika.URLParameters(url) if isinstance(url, str) else url
+        )
         params.socket_timeout = timeout
         params.stack_timeout = timeout
         params.blocked_connection_timeout = timeout
@@ -168,23 +167,22 @@ class AmqpPublisher:
         for job in jobs:
             try:
                 body, job_id, ns, prio = _prepare(job, None, None)
-                correlation = str(uuid.uuid4())
-                sent = self._send(body, ns, prio, job_id, "application/json", correlation)
-                pending.append((correlation, sent))
+                tag = str(uuid.uuid4())
+                pending.append((tag, self._send(body, ns, prio, job_id, "application/json", tag)))
             except OrchestratorError as e:
                 pending.append((None, e))
         deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
         results: list[Union[Published, OrchestratorError]] = []
-        for correlation, sent in pending:
-            if correlation is None or not isinstance(sent, Published):
-                results.append(sent)
+        for waiting_for, outcome in pending:
+            if waiting_for is None or not isinstance(outcome, Published):
+                results.append(outcome)
                 continue
             try:
-                verdict = self._await_verdict(correlation, sent.job_id, deadline)
+                verdict = self._await_verdict(waiting_for, outcome.job_id, deadline)
             except OrchestratorError as e:
                 results.append(e)
                 continue
-            results.append(_settle(sent, verdict, raise_refusal=False))
+            results.append(_settle(outcome, verdict, raise_refusal=False))
         return results
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -246,7 +244,7 @@ class AmqpPublisher:
                 now_ms = int(time.time() * 1000)
                 props = pika.BasicProperties(
                     content_type=content_type,
-                    delivery_mode=pika.DeliveryMode.Persistent,
+                    delivery_mode=2,  # persistent
                     message_id=message_id,
                     timestamp=now_ms // 1000,
                     headers={PUBLISHED_AT_MS_HEADER: now_ms},
@@ -299,7 +297,8 @@ class AmqpPublisher:
                     error="timeout",
                 )
             try:
-                self._connection.process_data_events(time_limit=min(remaining, 1.0))
+                # pika accepts fractional seconds (its stubs say int).
+                self._connection.process_data_events(time_limit=min(remaining, 1.0))  # type: ignore[arg-type]
             except pika.exceptions.AMQPError as e:
                 self._drop_connection()
                 raise ConnectionFailed(
@@ -386,9 +385,8 @@ def _body_id(body: bytes) -> Optional[str]:
         doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    if isinstance(doc, dict) and isinstance(doc.get("id"), str) and doc["id"]:
-        return doc["id"]
-    return None
+    job_id = doc.get("id") if isinstance(doc, dict) else None
+    return job_id if isinstance(job_id, str) and job_id else None
 
 
 def _settle(sent: Published, verdict: Verdict, *, raise_refusal: bool) -> Union[Published, OrchestratorError]:

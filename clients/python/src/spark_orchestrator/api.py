@@ -95,12 +95,12 @@ class HttpClient:
             body = bytes(job)
         else:
             raise TypeError(f"job must be a mapping, bytes or str, not {type(job).__name__}")
-        return Submission.from_json(self._call("POST", "/v1/jobs", raw=body))
+        return Submission.from_json(self._object("POST", "/v1/jobs", raw=body))
 
     def job(self, job_id: str) -> dict[str, Any]:
         """``GET /v1/jobs/{id}``: state, reason, attempt, queue position, waiting reason,
         SparkApplication, history and the normalised job."""
-        return self._call("GET", f"/v1/jobs/{_segment(job_id)}")
+        return self._object("GET", f"/v1/jobs/{_segment(job_id)}")
 
     def jobs(
         self,
@@ -112,7 +112,7 @@ class HttpClient:
         cursor: Optional[str] = None,
     ) -> Page[dict[str, Any]]:
         """``GET /v1/jobs``: one page of job summaries, newest first."""
-        doc = self._call(
+        doc = self._object(
             "GET",
             "/v1/jobs",
             query={
@@ -142,7 +142,7 @@ class HttpClient:
             Conflict: the job has already ended.
             NotFound: no such job.
         """
-        return self._call("POST", f"/v1/jobs/{_segment(job_id)}/cancel")
+        return self._object("POST", f"/v1/jobs/{_segment(job_id)}/cancel")
 
     def wait(
         self,
@@ -196,7 +196,7 @@ class HttpClient:
     def queues(self, *, namespace: Optional[str] = None, heads: Optional[int] = None) -> dict[str, Any]:
         """``GET /v1/queues``: per namespace and priority, depth, oldest wait, the first jobs
         in line."""
-        return self._call("GET", "/v1/queues", query={"namespace": namespace, "heads": heads})
+        return self._object("GET", "/v1/queues", query={"namespace": namespace, "heads": heads})
 
     def dead_letters(
         self,
@@ -208,7 +208,7 @@ class HttpClient:
         cursor: Optional[str] = None,
     ) -> Page[dict[str, Any]]:
         """``GET /v1/dlq``: one page of dead letters, oldest first."""
-        doc = self._call(
+        doc = self._object(
             "GET",
             "/v1/dlq",
             query={
@@ -234,7 +234,7 @@ class HttpClient:
     def dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
         """``GET /v1/dlq/{id}``: the record with its stored body (text, or ``None`` when the
         body is not UTF-8)."""
-        return self._call("GET", f"/v1/dlq/{_segment(str(int(dead_letter_id)))}")
+        return self._object("GET", f"/v1/dlq/{_segment(str(int(dead_letter_id)))}")
 
     def requeue(
         self,
@@ -252,7 +252,8 @@ class HttpClient:
         body = _selector(id, namespace, reason, all)
         if reset_attempts:
             body["resetAttempts"] = True
-        return self._call("POST", "/v1/dlq/requeue", body=body)
+        doc = self._object("POST", "/v1/dlq/requeue", body=body)
+        return {k: int(doc.get(k) or 0) for k in ("jobs", "messages", "skipped")}
 
     def purge(
         self,
@@ -267,10 +268,18 @@ class HttpClient:
         body = _selector(id, namespace, reason, all)
         if include_requeued:
             body["includeRequeued"] = True
-        doc = self._call("POST", "/v1/dlq/purge", body=body)
-        return int(doc.get("purged", 0))
+        doc = self._object("POST", "/v1/dlq/purge", body=body)
+        return int(doc.get("purged") or 0)
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """:meth:`_call` for routes that answer a JSON object (anything else is a
+        :class:`ServerError`: not the API's answer)."""
+        doc = self._call(method, path, **kwargs)
+        if not isinstance(doc, dict):
+            raise ServerError(f"{method} {path} answered {type(doc).__name__}, not an object", error="bad-response")
+        return doc
 
     def _call(
         self,
@@ -327,7 +336,7 @@ class HttpClient:
 
 
 def _read_bounded(response: Any) -> bytes:
-    data = response.read(MAX_RESPONSE_BYTES + 1)
+    data = bytes(response.read(MAX_RESPONSE_BYTES + 1))
     if len(data) > MAX_RESPONSE_BYTES:
         raise ServerError(
             f"the answer is larger than {MAX_RESPONSE_BYTES} bytes", error="bad-response"
@@ -358,8 +367,8 @@ def _selector(id: Optional[int], namespace: Optional[str], reason: Optional[str]
     return body
 
 
-def _page(doc: Any) -> Page[dict[str, Any]]:
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("items"), list):
+def _page(doc: dict[str, Any]) -> Page[dict[str, Any]]:
+    if not isinstance(doc.get("items"), list):
         raise ServerError("a listing answered without an items array", error="bad-response")
     nxt = doc.get("next")
     return Page(items=list(doc["items"]), next=str(nxt) if nxt is not None else None)

@@ -16,6 +16,7 @@ from spark_orchestrator import (
     ConnectionFailed,
     HttpClient,
     InvalidJob,
+    Nacked,
     PayloadTooLarge,
     Published,
     UnknownNamespace,
@@ -242,3 +243,47 @@ def test_jobs_that_cannot_be_routed_are_refused_before_sending(publisher: AmqpPu
         publisher.publish(["not", "a", "job"])  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         publisher.publish(quick_job("pyc-long", namespace="n" * 300))
+
+
+def test_a_full_queue_nacks_the_publish(stack: Stack) -> None:
+    """A queue that refuses messages (``x-overflow reject-publish``, as the daemon's intake
+    queues at their length limit) makes the broker nack: ``Nacked``, nothing enqueued."""
+    bare = unique("p")
+    connection = pika.BlockingConnection(pika.URLParameters(stack.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(f"{bare}.jobs", "topic")
+        channel.queue_declare(f"{bare}.full", arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+        channel.queue_bind(f"{bare}.full", f"{bare}.jobs", "team-a.normal")
+        with stack.publisher(prefix=bare) as publisher:
+            with pytest.raises(Nacked):
+                publisher.publish(quick_job("pyc-full"))
+        assert channel.queue_declare(f"{bare}.full", passive=True).method.message_count == 0
+    finally:
+        connection.close()
+        delete_topology([f"{bare}.full"], [f"{bare}.jobs"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe", b"not json", b"[1, 2]", b'{"accepted": "yes", "reason": 5}', b"{}" * 100_000],
+)
+def test_a_malformed_verdict_is_a_refusal_not_a_crash(stack: Stack, body: bytes) -> None:
+    """Whatever arrives on the reply queue under a correlation id, the wait ends with a verdict
+    that is not an acceptance."""
+    with stack.publisher() as publisher:
+        publisher._ensure_channel(want_replies=True)
+        queue = publisher._reply_queue
+        assert queue is not None
+        other = pika.BlockingConnection(pika.URLParameters(stack.amqp_url))
+        try:
+            props = pika.BasicProperties(correlation_id="c-1")
+            other.channel().basic_publish("", queue, body, props)
+            other.channel().basic_publish("", queue, b'{"accepted": true}', pika.BasicProperties())  # no id: ignored
+        finally:
+            other.close()
+        verdict = publisher._await_verdict("c-1", "job", time.monotonic() + 20)
+        assert not verdict.accepted
+        # The publisher still works afterwards.
+        sent = publisher.publish(quick_job("pyc-after-garbage"), wait_verdict=True)
+        assert sent.verdict is not None and sent.verdict.accepted

@@ -190,6 +190,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ORCHESTRATOR_AMQP_URL=AMQP_URL,
         ORCHESTRATOR_AMQP_PREFIX=prefix,
         RUST_LOG="info",
+        NO_COLOR="1",
     )
     psql(f'CREATE DATABASE "{db}"')
     procs: list[Proc] = []
@@ -246,3 +247,14 @@ def quick_job(name: str = "pyc-pi", namespace: str = "team-a", runtime: str = "1
     job["annotations"] = {"kube-sim.dev/runtime": runtime}
     job.update(extra)
     return job
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the stack gets the daemon's last log lines in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "stack" in getattr(item, "fixturenames", ()):
+        stack = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+        if isinstance(stack, Stack):
+            report.sections.append(("orchestrator log (last lines)", stack.daemon_log()))

@@ -126,3 +126,18 @@ def test_prepare_gives_the_job_an_id_and_routes_it() -> None:
 )
 def test_body_id(body: bytes, expected: str | None) -> None:
     assert _body_id(body) == expected
+
+
+def test_the_callers_connection_parameters_are_not_changed() -> None:
+    import pika
+
+    from spark_orchestrator import AmqpPublisher
+
+    params = pika.ConnectionParameters(host="127.0.0.1", socket_timeout=99)
+    publisher = AmqpPublisher(params, "p", timeout=3)
+    assert params.socket_timeout == 99 and params.blocked_connection_timeout is None
+    assert publisher._params.socket_timeout == 3 and publisher._params.host == "127.0.0.1"
+    with pytest.raises(ValueError):
+        AmqpPublisher(params, "")
+    with pytest.raises(ValueError):
+        AmqpPublisher(params, "p", timeout=0)

@@ -29,6 +29,7 @@ Not thread-safe (pika's blocking connection): use one publisher per thread.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -87,8 +88,9 @@ class AmqpPublisher:
         self.prefix = prefix
         self.exchange = f"{prefix}.jobs"
         self.timeout = timeout
+        # A copy: the caller's parameters are not changed by the time-outs set here.
         params: Union[pika.ConnectionParameters, pika.URLParameters] = (
-            pika.URLParameters(url) if isinstance(url, str) else url
+            pika.URLParameters(url) if isinstance(url, str) else copy.copy(url)
         )
         params.socket_timeout = timeout
         params.stack_timeout = timeout

@@ -1,5 +1,7 @@
-//! Publishing jobs with publisher confirms and `mandatory`: the library behind the CLI's
-//! `orchestrator enqueue FILE|-`, cron, and the tests.
+//! Publishing jobs with publisher confirms and `mandatory`, for Rust publishers: the tests,
+//! benchmarks and the end-to-end harness (`orchestrator enqueue` calls the HTTP API instead,
+//! cron goes through the outbox relay; the Python client in `clients/python` follows the same
+//! rules).
 //!
 //! A publish succeeds only when the broker *confirms* it (it then owns the message, on disk in
 //! a quorum of nodes). A negative confirm is [`Error::Nacked`]; a message no queue matched is

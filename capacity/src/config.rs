@@ -51,7 +51,7 @@ pub struct CapacityConfig {
     #[serde(default = "default_role_label")]
     pub role_label: String,
     /// How long a reservation lasts if its pods never appear.
-    #[serde(default = "default_ledger_ttl", with = "duration")]
+    #[serde(default = "default_ledger_ttl", with = "humantime_serde")]
     pub ledger_ttl: Duration,
     /// Placements are binding (default): the submitter pins each admitted gang's pods to the
     /// nodes planned for them, and the nodes of a gang with pods on the way are offered to no
@@ -62,7 +62,7 @@ pub struct CapacityConfig {
     #[serde(default = "default_true")]
     pub binding_placements: bool,
     /// How often expired reservations are dropped and cluster gauges refreshed.
-    #[serde(default = "default_housekeeping", with = "duration")]
+    #[serde(default = "default_housekeeping", with = "humantime_serde")]
     pub housekeeping_interval: Duration,
     /// Autoscaling pools: capacity that can still appear.
     #[serde(default)]
@@ -165,14 +165,14 @@ pub struct PlaceholderConfig {
     #[serde(default = "default_pause_image")]
     pub image: String,
     /// How long all placeholders of a gang may take to be bound before the verdict is Wait.
-    #[serde(default = "default_placeholder_timeout", with = "duration")]
+    #[serde(default = "default_placeholder_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// Placeholders (and their owner Leases) older than this that no check in this process is
     /// waiting on are orphans (a crash) and are deleted by the sweeper.
-    #[serde(default = "default_placeholder_max_age", with = "duration")]
+    #[serde(default = "default_placeholder_max_age", with = "humantime_serde")]
     pub max_age: Duration,
     /// How often the sweeper runs.
-    #[serde(default = "default_sweep_interval", with = "duration")]
+    #[serde(default = "default_sweep_interval", with = "humantime_serde")]
     pub sweep_interval: Duration,
     /// Ask the snapshot first and create placeholders only when it says Fits (the default);
     /// `false` lets placeholders try even when the snapshot says Wait (e.g. to trigger a
@@ -345,22 +345,6 @@ fn default_sweep_interval() -> Duration {
 }
 fn default_true() -> bool {
     true
-}
-
-/// Durations as humantime strings (`"30s"`, `"10m"`).
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

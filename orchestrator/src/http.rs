@@ -1,7 +1,7 @@
 //! The HTTP API (axum): jobs, queues, dead letters, schedules, metrics, health, OpenAPI.
 //!
 //! [`router`] builds every route from one table ([`routes`]), which the OpenAPI document
-//! ([`openapi`]) is checked against. A request passes the tracing middleware (one span per
+//! ([`openapi`]) is checked against. A request passes the tracing layer (one span per
 //! request; the token is never logged), then [`extract`]: [`auth`] turns the
 //! `Authorization` header into a [`auth::Caller`] with roles and namespaces, and body, path
 //! and query extractors turn every malformed input into the uniform JSON error of [`error`].
@@ -25,16 +25,17 @@ pub mod state;
 pub mod ui;
 pub mod whoami;
 
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, field};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::TraceLayer;
+use tracing::{Span, field};
 
 pub use self::error::ApiError;
 pub use self::state::{ApiOptions, ApiState, Component, Readiness, StoreReadiness};
@@ -109,7 +110,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(trace))
+        .layer(trace_layer())
         .with_state(state)
 }
 
@@ -125,30 +126,44 @@ pub async fn serve(
         .await
 }
 
-/// One span per request: method, route template (not the raw path: it may hold ids, never
-/// secrets, but templates aggregate), status, caller name, duration. Headers — and so the
-/// token — are never recorded.
-async fn trace(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!(
-        "http",
-        method = %request.method(),
-        route = %route,
-        caller = field::Empty,
-        status = field::Empty,
-    );
-    let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    span.record("status", status);
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if response.status().is_server_error() {
-        tracing::warn!(parent: &span, status, elapsed_ms, "request failed");
-    } else {
-        tracing::debug!(parent: &span, status, elapsed_ms, "request");
-    }
-    response
+/// One span per request (tower-http's `TraceLayer`): method, route template (not the raw
+/// path: templates aggregate), caller name (recorded by the auth extractor), status and
+/// duration. Headers — and so the token — are never recorded. Server errors are warnings.
+fn trace_layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    impl Fn(&Request) -> Span + Clone,
+    (),
+    impl Fn(&Response, Duration, &Span) + Clone,
+    (),
+    (),
+    (),
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("(unmatched)", MatchedPath::as_str);
+            tracing::info_span!(
+                "http",
+                method = %request.method(),
+                route = %route,
+                caller = field::Empty,
+                status = field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(|response: &Response, latency: Duration, span: &Span| {
+            let status = response.status().as_u16();
+            span.record("status", status);
+            let elapsed_ms = latency.as_secs_f64() * 1000.0;
+            if response.status().is_server_error() {
+                tracing::warn!(parent: span, status, elapsed_ms, "request failed");
+            } else {
+                tracing::debug!(parent: span, status, elapsed_ms, "request");
+            }
+        })
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,7 +41,7 @@ pub fn elect(
     }
     let config = config.clone();
     let task = tokio::spawn(async move {
-        let mut failures = 0u32;
+        let mut pauses = backoff();
         loop {
             let duration = config.lease_duration.0.as_secs().max(2);
             let built = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -53,9 +54,8 @@ pub fn elect(
             let manager = match built {
                 Ok(m) => m,
                 Err(e) => {
-                    failures += 1;
                     warn!(error = %e, "cannot set up the leader lease; retrying");
-                    if sleep_or_cancel(backoff(failures), &token).await {
+                    if sleep_or_cancel(next_pause(&mut pauses), &token).await {
                         return;
                     }
                     continue;
@@ -82,7 +82,7 @@ pub fn elect(
                         if changed.is_err() {
                             break;
                         }
-                        failures = 0;
+                        pauses = backoff();
                     }
                 }
             }
@@ -94,8 +94,7 @@ pub fn elect(
             }
             metrics.set_leader(&identity, false);
             let _ = tx.send(false);
-            failures += 1;
-            if sleep_or_cancel(backoff(failures), &token).await {
+            if sleep_or_cancel(next_pause(&mut pauses), &token).await {
                 return;
             }
         }
@@ -103,11 +102,20 @@ pub fn elect(
     (rx, task)
 }
 
-/// 0.5 s doubling to 10 s, with up to 50% jitter.
-fn backoff(failures: u32) -> Duration {
-    let base = 0.5 * 2f64.powi(i32::try_from(failures.min(5)).unwrap_or(5));
-    let jitter = 1.0 + rand::random::<f64>() * 0.5;
-    Duration::from_secs_f64((base * jitter).min(10.0))
+/// The pauses between failed lease attempts: 0.5 s doubling to 10 s, with jitter, forever
+/// (the loop ends by cancellation); restarted after each success.
+fn backoff() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(10))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+fn next_pause(pauses: &mut ExponentialBackoff) -> Duration {
+    pauses.next().unwrap_or(Duration::from_secs(10))
 }
 
 /// Sleeps; `true` if cancelled first.
@@ -134,13 +142,15 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) >= Duration::from_secs(1));
-        assert!(backoff(1) <= Duration::from_millis(1500));
-        for n in [5, 6, 50, u32::MAX] {
-            assert_eq!(
-                backoff(n),
-                Duration::from_secs(10),
-                "capped from the fifth failure"
+        for _ in 0..50 {
+            let pauses: Vec<Duration> = backoff().take(12).collect();
+            assert_eq!(pauses.len(), 12, "it never gives up on its own");
+            assert!(pauses[0] >= Duration::from_millis(500), "{pauses:?}");
+            assert!(pauses[0] < Duration::from_secs(1), "{pauses:?}");
+            assert!(pauses[3] >= Duration::from_secs(4), "doubling: {pauses:?}");
+            assert!(
+                pauses.iter().all(|p| *p <= Duration::from_secs(20)),
+                "capped (jitter at most doubles the 10 s cap): {pauses:?}"
             );
         }
     }

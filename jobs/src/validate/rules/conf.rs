@@ -234,15 +234,8 @@ fn java_options(ctx: &mut Ctx<'_>, obj: &Obj<'_>) -> Option<String> {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{problems_at, run, table};
+    use super::super::testing::{map, problems_at, run, table};
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn conf_keys_are_well_formed() {

@@ -86,7 +86,7 @@ fn check_meta_key(k: &str, label: bool) -> Result<(), (P, String)> {
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::table;
+    use super::super::testing::{map, table};
     use super::*;
 
     #[test]
@@ -112,13 +112,6 @@ mod tests {
                 "{k:?} label={label}"
             );
         }
-    }
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
     }
 
     #[test]

@@ -144,13 +144,9 @@ fn check_class_name(s: &str) -> Result<(), String> {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::super::testing::{bare_catalog, problems_at, run_in, table};
+    use super::super::testing::{bare_catalog, problems_at, run_in, strings, table};
     use super::*;
     use crate::validate::MessageDefaults;
-
-    fn strings(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| (*s).to_owned()).collect()
-    }
 
     #[test]
     fn class_names_are_dotted_identifiers() {

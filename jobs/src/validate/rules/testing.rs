@@ -1,6 +1,7 @@
 //! What the parts' unit tests share: a catalog, a way to run one rule on a JSON object, and a
 //! table runner that checks both the value a rule yields and the problems it reports.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use serde_json::Value;
@@ -115,4 +116,17 @@ pub(super) fn table<T: Debug + PartialEq>(
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A string map from literal pairs.
+pub(super) fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Owned strings from literals.
+pub(super) fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
 }

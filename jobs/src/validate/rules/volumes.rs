@@ -9,7 +9,7 @@ use super::fields::{memory_amount, required_str};
 use crate::model::{Volume, VolumeSource};
 use crate::names;
 use crate::validate::ProblemCode as P;
-use crate::validate::reader::{Ctx, JsonPath, Obj, kind};
+use crate::validate::reader::{Ctx, JsonPath, Obj};
 
 /// Most volumes a job may mount.
 const MAX_VOLUMES: usize = 32;
@@ -24,22 +24,9 @@ pub(super) fn volumes(ctx: &mut Ctx<'_>, obj: &Obj<'_>) -> Vec<Volume> {
 }
 
 fn volume_list(ctx: &mut Ctx<'_>, value: &Value, path: &JsonPath) -> Vec<Volume> {
-    let Some(items) = value.as_array() else {
-        ctx.push(
-            P::WrongType,
-            path,
-            format!("expected a list of volumes, found {}", kind(value)),
-        );
+    let Some(items) = ctx.list(value, path, MAX_VOLUMES, "volumes", "volumes") else {
         return Vec::new();
     };
-    if items.len() > MAX_VOLUMES {
-        ctx.push(
-            P::TooManyItems,
-            path,
-            format!("{} volumes; at most {MAX_VOLUMES} are allowed", items.len()),
-        );
-        return Vec::new();
-    }
     let fields = [
         "name",
         "mountPath",

@@ -217,6 +217,35 @@ impl<'c> Ctx<'c> {
         Some(n as u32)
     }
 
+    /// The value as a list of at most `max_items` entries. Messages call the entries
+    /// `entries` ("a list of volumes") and count them in `unit`s ("40 volumes; at most 32").
+    pub(crate) fn list<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &JsonPath,
+        max_items: usize,
+        entries: &str,
+        unit: &str,
+    ) -> Option<&'v [Value]> {
+        let Some(items) = value.as_array() else {
+            self.push(
+                ProblemCode::WrongType,
+                path,
+                format!("expected a list of {entries}, found {}", kind(value)),
+            );
+            return None;
+        };
+        if items.len() > max_items {
+            self.push(
+                ProblemCode::TooManyItems,
+                path,
+                format!("{} {unit}; at most {max_items} are allowed", items.len()),
+            );
+            return None;
+        }
+        Some(items)
+    }
+
     /// A list of at most `max_items` strings, each checked by `check`.
     pub(crate) fn string_list(
         &mut self,
@@ -226,22 +255,9 @@ impl<'c> Ctx<'c> {
         max_len: usize,
         mut check: impl FnMut(&str) -> Result<(), (ProblemCode, String)>,
     ) -> Vec<String> {
-        let Some(items) = value.as_array() else {
-            self.push(
-                ProblemCode::WrongType,
-                path,
-                format!("expected a list of strings, found {}", kind(value)),
-            );
+        let Some(items) = self.list(value, path, max_items, "strings", "items") else {
             return Vec::new();
         };
-        if items.len() > max_items {
-            self.push(
-                ProblemCode::TooManyItems,
-                path,
-                format!("{} items; at most {max_items} are allowed", items.len()),
-            );
-            return Vec::new();
-        }
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let at = path.index(i);

@@ -126,8 +126,14 @@ fn strict(schema: &mut Value) {
 fn object_meta() -> Value {
     let strings = json!({"type": "object", "additionalProperties": {"type": "string"}});
     let mut props = Map::new();
-    props.insert("name".into(), json!({"type": "string", "minLength": 1, "maxLength": 253}));
-    props.insert("namespace".into(), json!({"type": "string", "minLength": 1, "maxLength": 63}));
+    props.insert(
+        "name".into(),
+        json!({"type": "string", "minLength": 1, "maxLength": 253}),
+    );
+    props.insert(
+        "namespace".into(),
+        json!({"type": "string", "minLength": 1, "maxLength": 63}),
+    );
     props.insert("labels".into(), strings.clone());
     props.insert("annotations".into(), strings);
     json!({"type": "object", "required": ["name"], "properties": props, "additionalProperties": false})
@@ -191,11 +197,20 @@ spec:
             (widget(json!({"size": "2"})), "/spec/size"),
             (widget(json!({})), "size"),
             (widget(json!({"size": 1, "port": 1.5})), "/spec/port"),
-            (widget(json!({"size": 1, "labels": {"k": 1}})), "/spec/labels/k"),
-            (widget(json!({"size": 1, "free": {"known": 1}})), "/spec/free/known"),
+            (
+                widget(json!({"size": 1, "labels": {"k": 1}})),
+                "/spec/labels/k",
+            ),
+            (
+                widget(json!({"size": 1, "free": {"known": 1}})),
+                "/spec/free/known",
+            ),
         ] {
             let found = s.validate(&obj);
-            assert!(found.iter().any(|p| p.contains(expected)), "{expected}: {found:?}");
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{expected}: {found:?}"
+            );
         }
         let mut bad_meta = ok.clone();
         bad_meta["metadata"]["lables"] = json!({});
@@ -213,7 +228,9 @@ spec:
             ("kind: CustomResourceDefinition\nspec: {}\n", "spec.group"),
             ("[", "invalid YAML"),
         ] {
-            let err = CrdSchema::from_crd("t", text, "v1").unwrap_err().to_string();
+            let err = CrdSchema::from_crd("t", text, "v1")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{err}");
         }
         let err = CrdSchema::from_crd("t", CRD, "v2").unwrap_err().to_string();

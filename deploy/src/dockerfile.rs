@@ -341,8 +341,7 @@ fn check_copy(file: &Dockerfile, expect: Expect<'_>, program: &str, problems: &m
         paths.len() == 2
             && paths[0].ends_with(&suffix)
             && (paths[1] == program
-                || (paths[1].ends_with('/')
-                    && format!("{}{}", paths[1], expect.bin) == program))
+                || (paths[1].ends_with('/') && format!("{}{}", paths[1], expect.bin) == program))
     });
     let Some((copy, from, _)) = found else {
         problems.push(format!(
@@ -395,11 +394,8 @@ fn builds_bin(run: &str, expect: Expect<'_>) -> bool {
                 .find(|w| names.contains(&w[0]))
                 .map(|w| w[1])
                 .or_else(|| {
-                    args.iter().find_map(|a| {
-                        names
-                            .iter()
-                            .find_map(|n| a.strip_prefix(&format!("{n}=")))
-                    })
+                    args.iter()
+                        .find_map(|a| names.iter().find_map(|n| a.strip_prefix(&format!("{n}="))))
                 })
         };
         args.contains(&"--release")
@@ -453,10 +449,18 @@ CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]
         for (from, to, expected) in [
             ("FROM debian:13.2-slim", "FROM debian:latest", "moves"),
             ("FROM debian:13.2-slim", "FROM debian", "no tag"),
-            ("FROM debian:13.2-slim", "FROM debian:stable-slim", "names no version"),
+            (
+                "FROM debian:13.2-slim",
+                "FROM debian:stable-slim",
+                "names no version",
+            ),
             ("FROM debian:13.2-slim", "FROM debian:${V}", "variable"),
             ("FROM debian:13.2-slim", "FROM debian@sha256:abc", "digest"),
-            ("FROM rust:1.95.0-slim-trixie", "FROM rust:slim", "names no version"),
+            (
+                "FROM rust:1.95.0-slim-trixie",
+                "FROM rust:slim",
+                "names no version",
+            ),
             ("USER 65532:65532", "USER 0", "is root"),
             ("USER 65532:65532", "USER root", "not a numeric uid"),
             ("USER 65532:65532", "USER 65532:0", "root group"),
@@ -471,13 +475,21 @@ CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]
                 r#"ENTRYPOINT ["/usr/local/bin/kube-sim"]"#,
                 "not the \"orchestrator\" binary",
             ),
-            (r#"ENTRYPOINT ["/usr/local/bin/orchestrator"]"#, "ENTRYPOINT []", "empty list"),
+            (
+                r#"ENTRYPOINT ["/usr/local/bin/orchestrator"]"#,
+                "ENTRYPOINT []",
+                "empty list",
+            ),
             (
                 r#"CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]"#,
                 "CMD run",
                 "CMD \"run\" is not exec form",
             ),
-            ("--bin orchestrator", "--bin kube-sim", "has no `cargo build"),
+            (
+                "--bin orchestrator",
+                "--bin kube-sim",
+                "has no `cargo build",
+            ),
             ("-p orchestrator", "-p kube-sim", "has no `cargo build"),
             ("--release --locked", "--locked", "has no `cargo build"),
             ("--release --locked", "--release", "has no `cargo build"),
@@ -503,22 +515,33 @@ CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]
     fn a_single_stage_and_builds_elsewhere_are_refused() {
         let one = "FROM rust:1.95.0\nRUN cargo build --release --locked -p orchestrator --bin orchestrator\nUSER 1000\nENTRYPOINT [\"/x/orchestrator\"]\nCMD [\"run\"]\n";
         let found = problems(one);
-        assert!(found.iter().any(|p| p.contains("one stage only")), "{found:?}");
+        assert!(
+            found.iter().any(|p| p.contains("one stage only")),
+            "{found:?}"
+        );
         assert!(found.iter().any(|p| p.contains("copies no")), "{found:?}");
         // The build sits in a stage other than the one copied from.
-        let text = GOOD.replace(
-            "FROM debian:13.2-slim\n",
-            "FROM debian:13.2-slim AS other\nFROM debian:13.2-slim\n",
-        )
-        .replace("--from=build", "--from=other");
+        let text = GOOD
+            .replace(
+                "FROM debian:13.2-slim\n",
+                "FROM debian:13.2-slim AS other\nFROM debian:13.2-slim\n",
+            )
+            .replace("--from=build", "--from=other");
         let found = problems(&text);
-        assert!(found.iter().any(|p| p.contains("stage \"other\" has no")), "{found:?}");
+        assert!(
+            found.iter().any(|p| p.contains("stage \"other\" has no")),
+            "{found:?}"
+        );
         // `cargo build` in a comment or another command does not count.
         let text = GOOD.replace(
             "cargo build --release --locked -p orchestrator --bin orchestrator",
             "echo cargo && cargo test --release --locked -p orchestrator --bin orchestrator",
         );
-        assert!(problems(&text).iter().any(|p| p.contains("has no `cargo build")));
+        assert!(
+            problems(&text)
+                .iter()
+                .any(|p| p.contains("has no `cargo build"))
+        );
     }
 
     #[test]
@@ -528,11 +551,12 @@ CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]
             "--package=orchestrator --bin=orchestrator",
         );
         assert_eq!(problems(&text), Vec::<String>::new());
-        let text = GOOD.replace(
-            "/usr/local/bin/orchestrator\nUSER",
-            "/usr/local/bin/\nUSER",
+        let text = GOOD.replace("/usr/local/bin/orchestrator\nUSER", "/usr/local/bin/\nUSER");
+        assert_eq!(
+            problems(&text),
+            Vec::<String>::new(),
+            "a directory destination"
         );
-        assert_eq!(problems(&text), Vec::<String>::new(), "a directory destination");
     }
 
     #[test]
@@ -540,7 +564,10 @@ CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]
         for (text, expected) in [
             ("", "no FROM"),
             ("# only a comment\n\n", "no FROM"),
-            ("RUN echo hi\nFROM debian:13.2-slim\n", "before the first FROM"),
+            (
+                "RUN echo hi\nFROM debian:13.2-slim\n",
+                "before the first FROM",
+            ),
             ("ARG V=1\nFROM debian:${V}\n", "before the first FROM"),
             ("FROM\n", "is not `FROM IMAGE"),
             ("FROM a b c d\n", "is not `FROM IMAGE"),
@@ -551,7 +578,12 @@ CMD ["run", "--config", "/etc/orchestrator/orchestrator.toml"]
             assert!(err.contains(expected), "{text:?}: {err}");
         }
         let huge = format!("FROM debian:13.2-slim\nRUN {}\n", "x".repeat(MAX_BYTES));
-        assert!(Dockerfile::parse(&huge).unwrap_err().to_string().contains("more than"));
+        assert!(
+            Dockerfile::parse(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
         // A continuation running off the end, odd spacing and lower-case keywords still parse.
         let f = Dockerfile::parse("from  debian:13.2-slim   as   Run\nrun echo \\").unwrap();
         assert_eq!(f.stages[0].name.as_deref(), Some("run"));

@@ -10,7 +10,9 @@
 //!   image tags and Secrets;
 //! - [`crd`] validates custom resources (ServiceMonitor, PrometheusRule) against the OpenAPI
 //!   schema of their vendored CRD, refusing unknown fields as `kubectl --validate=strict` does;
-//! - [`markdown`] computes GitHub's heading anchors, for the alerts' `runbook_url`s.
+//! - [`markdown`] computes GitHub's heading anchors, for the alerts' `runbook_url`s;
+//! - [`render`] runs `deploy/render`, `kubectl kustomize` and `kubernetes-validate` for the
+//!   integration tests.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +20,7 @@ pub mod crd;
 pub mod dockerfile;
 pub mod manifests;
 pub mod markdown;
+pub mod render;
 
 /// Why a file could not be read as what it should be.
 #[derive(Debug, thiserror::Error)]

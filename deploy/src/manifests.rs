@@ -22,16 +22,17 @@ pub fn load(what: &str, text: &str) -> Result<Vec<Value>> {
     }
     let mut objects = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value: Value =
-            serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml {
-                what: format!("{what} document {}", i + 1),
-                source,
-            })?;
+        let value: Value = serde::Deserialize::deserialize(doc).map_err(|source| Error::Yaml {
+            what: format!("{what} document {}", i + 1),
+            source,
+        })?;
         if value.is_null() {
             continue;
         }
         let field = |p: &str| value.pointer(p).and_then(Value::as_str).unwrap_or("");
-        if field("/apiVersion").is_empty() || field("/kind").is_empty() || field("/metadata/name").is_empty()
+        if field("/apiVersion").is_empty()
+            || field("/kind").is_empty()
+            || field("/metadata/name").is_empty()
         {
             return Err(Error::Invalid {
                 what: format!("{what} document {}", i + 1),
@@ -78,13 +79,17 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
 /// (`escalate`, `bind`, `impersonate`), or access to Secrets.
 pub fn rbac_problems(objects: &[Value]) -> Vec<String> {
     let mut problems = Vec::new();
-    for obj in objects
-        .iter()
-        .filter(|o| matches!(o.get("kind").and_then(Value::as_str), Some("Role" | "ClusterRole")))
-    {
+    for obj in objects.iter().filter(|o| {
+        matches!(
+            o.get("kind").and_then(Value::as_str),
+            Some("Role" | "ClusterRole")
+        )
+    }) {
         let who = describe(obj);
         if obj.get("aggregationRule").is_some() {
-            problems.push(format!("{who}: aggregationRule grants whatever other roles hold"));
+            problems.push(format!(
+                "{who}: aggregationRule grants whatever other roles hold"
+            ));
         }
         let rules = obj.get("rules").and_then(Value::as_array);
         if rules.is_none_or(|r| r.is_empty()) {
@@ -107,7 +112,9 @@ pub fn rbac_problems(objects: &[Value]) -> Vec<String> {
             }
             for verb in strings(rule.get("verbs")) {
                 if matches!(verb, "escalate" | "bind" | "impersonate") {
-                    problems.push(format!("{who} rule {i}: verb {verb} lets it grant itself more"));
+                    problems.push(format!(
+                        "{who} rule {i}: verb {verb} lets it grant itself more"
+                    ));
                 }
             }
             if strings(rule.get("resources")).contains(&"secrets") {
@@ -245,9 +252,11 @@ pub fn secret_problems(objects: &[Value]) -> Vec<String> {
     of_kind(objects, "Secret")
         .into_iter()
         .filter(|s| {
-            ["data", "stringData"]
-                .iter()
-                .any(|k| s.get(*k).and_then(Value::as_object).is_some_and(|m| !m.is_empty()))
+            ["data", "stringData"].iter().any(|k| {
+                s.get(*k)
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty())
+            })
         })
         .map(|s| format!("{}: carries secret values", describe(s)))
         .collect()
@@ -281,8 +290,10 @@ mod tests {
     use super::*;
 
     fn role(rules: Value) -> Vec<Value> {
-        vec![json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "r"}, "rules": rules})]
+        vec![
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "r"}, "rules": rules}),
+        ]
     }
 
     #[test]
@@ -306,7 +317,12 @@ mod tests {
             assert!(err.contains(expected), "{text:?}: {err}");
         }
         let huge = "#".repeat(MAX_BYTES + 1);
-        assert!(load("t", &huge).unwrap_err().to_string().contains("more than"));
+        assert!(
+            load("t", &huge)
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
     }
 
     #[test]
@@ -314,26 +330,65 @@ mod tests {
         let good = role(json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]));
         assert_eq!(rbac_problems(&good), Vec::<String>::new());
         for (rule, expected) in [
-            (json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}), "`*` in verbs"),
-            (json!({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}), "`*` in resources"),
-            (json!({"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}), "`*` in apiGroups"),
-            (json!({"apiGroups": [""], "resources": ["pods/*"], "verbs": ["get"]}), "`*` in resources"),
-            (json!({"apiGroups": [""], "resources": ["pods"], "resourceNames": ["*"], "verbs": ["get"]}), "resourceNames"),
-            (json!({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}), "nonResourceURLs"),
-            (json!({"apiGroups": [""], "resources": [], "verbs": ["get"]}), "no verbs or no resources"),
-            (json!({"resources": ["pods"], "verbs": ["get"]}), "no apiGroups"),
-            (json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}), "escalate"),
-            (json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}), "Secrets"),
+            (
+                json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}),
+                "`*` in verbs",
+            ),
+            (
+                json!({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}),
+                "`*` in resources",
+            ),
+            (
+                json!({"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}),
+                "`*` in apiGroups",
+            ),
+            (
+                json!({"apiGroups": [""], "resources": ["pods/*"], "verbs": ["get"]}),
+                "`*` in resources",
+            ),
+            (
+                json!({"apiGroups": [""], "resources": ["pods"], "resourceNames": ["*"], "verbs": ["get"]}),
+                "resourceNames",
+            ),
+            (
+                json!({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}),
+                "nonResourceURLs",
+            ),
+            (
+                json!({"apiGroups": [""], "resources": [], "verbs": ["get"]}),
+                "no verbs or no resources",
+            ),
+            (
+                json!({"resources": ["pods"], "verbs": ["get"]}),
+                "no apiGroups",
+            ),
+            (
+                json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}),
+                "escalate",
+            ),
+            (
+                json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
+                "Secrets",
+            ),
         ] {
             let found = rbac_problems(&role(json!([rule])));
-            assert!(found.iter().any(|p| p.contains(expected)), "{expected}: {found:?}");
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{expected}: {found:?}"
+            );
         }
-        assert!(rbac_problems(&role(json!([]))).iter().any(|p| p.contains("no rules")));
+        assert!(
+            rbac_problems(&role(json!([])))
+                .iter()
+                .any(|p| p.contains("no rules"))
+        );
     }
 
     fn deployment(container: Value, pod_sc: Value) -> Vec<Value> {
-        vec![json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-            "spec": {"template": {"spec": {"securityContext": pod_sc, "containers": [container]}}}})]
+        vec![
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"securityContext": pod_sc, "containers": [container]}}}}),
+        ]
     }
 
     fn hardened() -> Value {
@@ -346,14 +401,41 @@ mod tests {
 
     #[test]
     fn unhardened_pods_are_named() {
-        assert_eq!(pod_security_problems(&deployment(hardened(), json!({}))), Vec::<String>::new());
+        assert_eq!(
+            pod_security_problems(&deployment(hardened(), json!({}))),
+            Vec::<String>::new()
+        );
         for (pointer, value, expected) in [
-            ("/securityContext/runAsNonRoot", json!(false), "runAsNonRoot"),
-            ("/securityContext/readOnlyRootFilesystem", json!(false), "readOnlyRootFilesystem"),
-            ("/securityContext/allowPrivilegeEscalation", json!(true), "allowPrivilegeEscalation"),
-            ("/securityContext/capabilities", json!({"drop": ["NET_RAW"]}), "drop ALL"),
-            ("/securityContext/capabilities", json!({"drop": ["ALL"], "add": ["NET_ADMIN"]}), "adds capabilities"),
-            ("/securityContext/seccompProfile", json!({"type": "Unconfined"}), "seccompProfile"),
+            (
+                "/securityContext/runAsNonRoot",
+                json!(false),
+                "runAsNonRoot",
+            ),
+            (
+                "/securityContext/readOnlyRootFilesystem",
+                json!(false),
+                "readOnlyRootFilesystem",
+            ),
+            (
+                "/securityContext/allowPrivilegeEscalation",
+                json!(true),
+                "allowPrivilegeEscalation",
+            ),
+            (
+                "/securityContext/capabilities",
+                json!({"drop": ["NET_RAW"]}),
+                "drop ALL",
+            ),
+            (
+                "/securityContext/capabilities",
+                json!({"drop": ["ALL"], "add": ["NET_ADMIN"]}),
+                "adds capabilities",
+            ),
+            (
+                "/securityContext/seccompProfile",
+                json!({"type": "Unconfined"}),
+                "seccompProfile",
+            ),
             ("/securityContext/privileged", json!(true), "privileged"),
             ("/securityContext/runAsUser", json!(0), "runAsUser 0"),
             ("/resources", json!({}), "no resources.requests.cpu"),
@@ -363,18 +445,31 @@ mod tests {
             let (parent, key) = pointer.rsplit_once('/').unwrap();
             c.pointer_mut(parent).unwrap()[key] = value;
             let found = pod_security_problems(&deployment(c, json!({})));
-            assert!(found.iter().any(|p| p.contains(expected)), "{pointer}: {found:?}");
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{pointer}: {found:?}"
+            );
         }
         // The pod-level context counts for runAsNonRoot and seccomp.
         let mut c = hardened();
-        c["securityContext"].as_object_mut().unwrap().remove("runAsNonRoot");
-        c["securityContext"].as_object_mut().unwrap().remove("seccompProfile");
+        c["securityContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("runAsNonRoot");
+        c["securityContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("seccompProfile");
         let pod = json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
-        assert_eq!(pod_security_problems(&deployment(c.clone(), pod)), Vec::<String>::new());
+        assert_eq!(
+            pod_security_problems(&deployment(c.clone(), pod)),
+            Vec::<String>::new()
+        );
         assert_eq!(pod_security_problems(&deployment(c, json!({}))).len(), 2);
         let mut host = deployment(hardened(), json!({}));
         host[0]["spec"]["template"]["spec"]["hostNetwork"] = json!(true);
-        host[0]["spec"]["template"]["spec"]["volumes"] = json!([{"name": "h", "hostPath": {"path": "/"}}]);
+        host[0]["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "h", "hostPath": {"path": "/"}}]);
         assert_eq!(pod_security_problems(&host).len(), 2);
     }
 
@@ -383,7 +478,10 @@ mod tests {
         for (image, ok) in [
             ("x:1.0", true),
             ("registry.example:5000/x:0.1.0", true),
-            ("x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", true),
+            (
+                "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                true,
+            ),
             ("x", false),
             ("x:latest", false),
             ("registry.example:5000/x", false),
@@ -391,15 +489,27 @@ mod tests {
         ] {
             let mut c = hardened();
             c["image"] = json!(image);
-            assert_eq!(image_problems(&deployment(c, json!({}))).is_empty(), ok, "{image}");
+            assert_eq!(
+                image_problems(&deployment(c, json!({}))).is_empty(),
+                ok,
+                "{image}"
+            );
         }
         let secret = |body: Value| {
             let mut s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
-            s.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+            s.as_object_mut()
+                .unwrap()
+                .extend(body.as_object().unwrap().clone());
             vec![s]
         };
-        assert_eq!(secret_problems(&secret(json!({"data": {"k": "dg=="}}))).len(), 1);
-        assert_eq!(secret_problems(&secret(json!({"stringData": {"k": "v"}}))).len(), 1);
+        assert_eq!(
+            secret_problems(&secret(json!({"data": {"k": "dg=="}}))).len(),
+            1
+        );
+        assert_eq!(
+            secret_problems(&secret(json!({"stringData": {"k": "v"}}))).len(),
+            1
+        );
         assert!(secret_problems(&secret(json!({}))).is_empty());
     }
 }

@@ -3,6 +3,12 @@
 //! the manifests around it: the Lease the Role grants, the namespaces with RoleBindings and
 //! Spark driver accounts, the PriorityClasses, the mount path and the shutdown grace.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is how a test fails, loudly"
+)]
+
 use std::collections::BTreeSet;
 
 use deploy::manifests::{self, find, of_kind};

@@ -2,6 +2,12 @@
 //! the toolchain the workspace declares, runs the daemon the way the Deployment does, and its
 //! .dockerignore keeps every workspace member in the build context.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is how a test fails, loudly"
+)]
+
 use deploy::dockerfile::{self, Dockerfile, Expect};
 use deploy::render::repo_root;
 

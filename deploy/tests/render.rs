@@ -4,6 +4,12 @@
 //! hardened pods, pinned images, no secret values), plus the links between objects that no
 //! schema sees (probe paths the daemon serves, ports, selectors, bindings).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is how a test fails, loudly"
+)]
+
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 

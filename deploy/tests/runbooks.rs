@@ -2,6 +2,12 @@
 //! repository's docs/operations.md with an anchor that exists there, one section per alert; and
 //! the `orchestrator` commands the runbooks tell an operator to type are ones the CLI accepts.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is how a test fails, loudly"
+)]
+
 use std::collections::BTreeSet;
 
 use dashboards::rules::RuleFile;

@@ -417,6 +417,31 @@ fn secrets_are_referenced_never_shipped() {
     );
 }
 
+/// `kubectl apply -k … -l spark-orchestrator.dev/step=migrate` applies exactly what the
+/// migration Job needs to run before the daemon: its namespace, its config and itself.
+#[test]
+fn the_migrate_step_holds_everything_the_job_needs() {
+    let objects = rendered("base");
+    let step: Vec<&Value> = objects
+        .iter()
+        .filter(|o| {
+            o.pointer("/metadata/labels/spark-orchestrator.dev~1step")
+                == Some(&Value::from("migrate"))
+        })
+        .collect();
+    let kinds: BTreeSet<&str> = step.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, BTreeSet::from(["ConfigMap", "Job", "Namespace"]));
+    assert_eq!(step.len(), 3);
+    let job = find(objects, "Job", "spark-orchestrator-migrate").unwrap();
+    let config = step.iter().find(|o| o["kind"] == "ConfigMap").unwrap();
+    assert_eq!(
+        job.pointer("/spec/template/spec/volumes/0/configMap/name"),
+        config.pointer("/metadata/name")
+    );
+    let ns = step.iter().find(|o| o["kind"] == "Namespace").unwrap();
+    assert_eq!(job["metadata"]["namespace"], ns["metadata"]["name"]);
+}
+
 /// The RBAC in deploy/base is what kube-sim loads and enforces: plain objects whose bindings
 /// all name the daemon's ServiceAccount and refer to roles present in the same render.
 #[test]

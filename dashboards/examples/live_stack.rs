@@ -40,7 +40,7 @@ async fn main() {
 
     println!("daemon metrics: http://{}/metrics", stack.daemon_addr);
     println!("prometheus:     {}", stack.prometheus);
-    println!("database:       {}", e2e::pg::url(&stack.db.name));
+    println!("database:       {}", test_support::pg::url(&stack.db.name));
     println!("logs:           {}", stack.dir.path().display());
     println!("running for {seconds} s (Ctrl-C stops)");
     let _ = tokio::time::timeout(Duration::from_secs(seconds), tokio::signal::ctrl_c()).await;

@@ -75,7 +75,7 @@ async fn rows(pool: &sqlx::PgPool, sql: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn history_views_compute_what_the_dashboard_shows() {
-    let db = e2e::pg::TestDb::new().await;
+    let db = test_support::pg::TestDb::new(&queues::store::MIGRATOR).await;
     let pool = &db.pool;
     sqlx::raw_sql(FIXTURE).execute(pool).await.unwrap();
 

@@ -246,7 +246,12 @@ async fn every_panel_and_alert_query_has_data_from_a_live_daemon() {
 }
 
 /// Polls an instant query until it returns something, or panics with the daemon's log.
-async fn wait_until(api: &Prometheus, daemon: &processes::Proc, expr: &str, timeout: Duration) {
+async fn wait_until(
+    api: &Prometheus,
+    daemon: &test_support::procs::Proc,
+    expr: &str,
+    timeout: Duration,
+) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if api.instant(expr, now()).await.is_ok_and(|s| !s.is_empty()) {

@@ -450,7 +450,7 @@ fn provisioning_examples_match_the_dashboards() {
 
 #[tokio::test]
 async fn history_queries_run_on_a_freshly_migrated_store() {
-    let db = e2e::pg::TestDb::new().await;
+    let db = test_support::pg::TestDb::new(&queues::store::MIGRATOR).await;
     let vars = common::grafana_vars("1m", "1h");
     let mut ran = 0;
     for d in dashboards() {

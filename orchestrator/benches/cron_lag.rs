@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use e2e::pg::TestDb;
 use orchestrator::config::Config;
 use orchestrator::cron::runner::CronRunner;
 use orchestrator::metrics::CronMetrics;
 use queues::{JobStore, Names};
 use serde_json::json;
 use sqlx::Row;
+use test_support::pg::TestDb;
 use tokio_util::sync::CancellationToken;
 
 const CONFIG: &str = include_str!("../../examples/orchestrator.toml");
@@ -49,10 +49,10 @@ async fn main() {
         12
     };
 
-    let db = TestDb::new().await;
+    let db = TestDb::new(&queues::store::MIGRATOR).await;
     let store = JobStore::new(
         db.pool.clone(),
-        Names::new(e2e::unique("cronbench")).unwrap(),
+        Names::new(test_support::unique("cronbench")).unwrap(),
         Arc::new(queues::Metrics::default()),
     );
     let catalog = Arc::new(Config::from_toml_str(CONFIG, "example").unwrap().catalog);

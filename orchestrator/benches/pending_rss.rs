@@ -17,11 +17,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e::pg::TestDb;
+use jobs::{Catalog, CatalogConfig};
 use kube_sim::Simulator;
 use queues::store::{IntakeItem, JobSource, NewJob};
-use queues::{Catalog, CatalogConfig, JobStore, Names};
+use queues::{JobStore, Names};
 use serde_json::json;
+use test_support::pg::TestDb;
 
 const NAMESPACES: usize = 10;
 
@@ -94,10 +95,10 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
         cluster = cluster.with_namespace(&format!("team-{n}"));
     }
     let sim = Simulator::start(cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let db = TestDb::new().await;
+    let db = TestDb::new(&queues::store::MIGRATOR).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("kubeconfig"), sim.kubeconfig_yaml()).unwrap();
-    let prefix = e2e::unique("rss");
+    let prefix = test_support::unique("rss");
     let catalog =
         Arc::new(Catalog::new(toml::from_str::<CatalogConfig>(&catalog_toml()).unwrap()).unwrap());
     let store = JobStore::new(
@@ -116,7 +117,7 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
             "executor": {"instances": 1 + i % 4},
             "annotations": {"kube-sim.dev/runtime": "1h"}
         });
-        let job = queues::parse_job(&serde_json::to_vec(&body).unwrap(), &catalog).unwrap();
+        let job = jobs::parse_job(&serde_json::to_vec(&body).unwrap(), &catalog).unwrap();
         batch.push(IntakeItem::Job(Box::new(NewJob {
             job,
             source: JobSource::Amqp,
@@ -142,7 +143,7 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
          [http]\nlisten = \"127.0.0.1:0\"\n[auth]\ndisabled = true\n[leader]\nenabled = false\n\
          [submitter]\ninterval = \"200ms\"\n",
         catalog = catalog_toml(),
-        url = e2e::pg::url(&db.name),
+        url = test_support::pg::url(&db.name),
     );
     let config_path = dir.path().join("orchestrator.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -187,7 +188,7 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
         round * 1000.0
     );
     drop(run);
-    let connection = queues::amqp::connect(e2e::world::AMQP_URL, "pending-rss")
+    let connection = queues::amqp::connect(test_support::AMQP_URL, "pending-rss")
         .await
         .unwrap();
     let topology = queues::Topology::new(queues::TopologyConfig::new(prefix), &catalog).unwrap();

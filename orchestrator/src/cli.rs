@@ -11,7 +11,7 @@ pub mod dlq;
 pub mod enqueue;
 pub mod jobs;
 pub mod output;
-pub mod queues;
+pub mod queue_overview;
 pub mod run;
 pub mod schedules;
 pub mod validate;
@@ -75,5 +75,5 @@ pub enum Command {
     /// Create, list, show, pause, resume and delete cron schedules through the API.
     Schedules(schedules::SchedulesArgs),
     /// Queue depths, oldest waits and the jobs at the front, with why they wait.
-    Queues(queues::QueuesArgs),
+    Queues(queue_overview::QueuesArgs),
 }

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use queues::catalog::{
-    CatalogConfig, DefaultsConfig, LimitsConfig, NamespaceConfig, NodeTypeConfig, Placement,
+use jobs::catalog::{
+    CatalogConfig, DefaultsConfig, LimitsConfig, NamespaceConfig, NodeSelection, NodeTypeConfig,
     PrioritiesConfig,
 };
 use std::net::SocketAddr;
 
 use capacity::CapacityConfig;
-use queues::{Catalog, catalog::ConfigProblem};
+use jobs::{Catalog, catalog::ConfigProblem};
 use serde::Deserialize;
 use submitter::config::SubmitterConfig;
 
@@ -38,7 +38,7 @@ struct ConfigFile {
     #[serde(default)]
     limits: LimitsConfig,
     #[serde(default)]
-    spot: Option<Placement>,
+    spot: Option<NodeSelection>,
     #[serde(default)]
     amqp: AmqpConfig,
     #[serde(default)]

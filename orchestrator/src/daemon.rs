@@ -18,7 +18,7 @@ use capacity::Capacity;
 use prometheus_client::registry::Registry;
 use queues::maintenance::{MaintenanceConfig, run_maintenance};
 use queues::{Intake, IntakeConfig, JobStore, Names, Relay, RelayConfig, Topology, TopologyConfig};
-use submitter::admission::Shared;
+use submitter::context::Context;
 use submitter::service::Submitter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -196,7 +196,7 @@ impl Daemon {
             daemon_metrics,
             leader_token.clone(),
         );
-        let submitter = Arc::new(Submitter::new(Shared::new(
+        let submitter = Arc::new(Submitter::new(Context::new(
             store.clone(),
             capacity.checker(),
             client,

@@ -5,7 +5,7 @@
 //! request; the token is never logged), then [`extract`]: [`auth`] turns the
 //! `Authorization` header into a [`auth::Caller`] with roles and namespaces, and body, path
 //! and query extractors turn every malformed input into the uniform JSON error of [`error`].
-//! Handlers ([`jobs`], [`queue_stats`], [`dlq`], [`schedules`], [`ops`]) check the caller's role
+//! Handlers ([`jobs`], [`queue_overview`], [`dlq`], [`schedules`], [`ops`]) check the caller's role
 //! and namespace before touching the [`queues::JobStore`]. [`state`] holds what they share,
 //! including the [`state::Readiness`] probe `/readyz` asks.
 
@@ -16,7 +16,7 @@ pub mod extract;
 pub mod jobs;
 pub mod openapi;
 pub mod ops;
-pub mod queue_stats;
+pub mod queue_overview;
 pub mod schedules;
 pub mod state;
 
@@ -59,7 +59,7 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/v1/jobs", get(jobs::list)),
         route(Method::GET, "/v1/jobs/{id}", get(jobs::show)),
         route(Method::POST, "/v1/jobs/{id}/cancel", post(jobs::cancel)),
-        route(Method::GET, "/v1/queues", get(queue_stats::list)),
+        route(Method::GET, "/v1/queues", get(queue_overview::list)),
         route(Method::GET, "/v1/dlq", get(dlq::list)),
         route(Method::GET, "/v1/dlq/{id}", get(dlq::show)),
         route(Method::POST, "/v1/dlq/requeue", post(dlq::requeue)),

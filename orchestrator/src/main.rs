@@ -6,7 +6,9 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-use orchestrator::cli::{Cli, Command, Exit, dlq, enqueue, jobs, queues, run, schedules, validate};
+use orchestrator::cli::{
+    Cli, Command, Exit, dlq, enqueue, jobs, queue_overview, run, schedules, validate,
+};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
             schedules::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
         }
         Command::Queues(args) => {
-            queues::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
+            queue_overview::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
         }
     }
 }

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use queues::{DeadReason, JobId, JobState};
+use jobs::{DeadReason, JobId, JobState};
 use serde_json::{Value, json};
 use support::{ADMIN, READ_A, SUBMIT_A, TestApi, job};
 

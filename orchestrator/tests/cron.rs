@@ -16,29 +16,30 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
-use e2e::pg::TestDb;
+use jobs::{Job, JobState};
 use orchestrator::config::Config;
 use orchestrator::cron::runner::{CronRunner, TickReport};
 use orchestrator::metrics::CronMetrics;
 use queues::store::{JobSource, NewSchedule, Note, Schedule};
-use queues::{Job, JobState, JobStore, Names};
+use queues::{JobStore, Names};
 use serde_json::json;
 use sqlx::Row;
+use test_support::pg::TestDb;
 
 const CONFIG: &str = include_str!("../../examples/orchestrator.toml");
 
 struct Fixture {
     db: TestDb,
     store: JobStore,
-    catalog: Arc<queues::Catalog>,
+    catalog: Arc<jobs::Catalog>,
 }
 
 impl Fixture {
     async fn new() -> Self {
-        let db = TestDb::new().await;
+        let db = TestDb::new(&queues::store::MIGRATOR).await;
         let store = JobStore::new(
             db.pool.clone(),
-            Names::new(e2e::unique("cron")).unwrap(),
+            Names::new(test_support::unique("cron")).unwrap(),
             Arc::new(queues::Metrics::default()),
         );
         let catalog = Arc::new(Config::from_toml_str(CONFIG, "example").unwrap().catalog);

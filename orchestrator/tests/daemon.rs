@@ -15,17 +15,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::eventually;
-use e2e::pg::TestDb;
+use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use kube_sim::{SimHandle, Simulator};
 use queues::store::{JobFilter, JobSource, NewSchedule, PageRequest};
-use queues::{
-    Catalog, CatalogConfig, JobId, JobState, JobStore, Names, Publisher, Topology, TopologyConfig,
-};
+use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
 use serde_json::{Value, json};
 use submitter::kube_apps::SparkApplication;
+use test_support::eventually;
+use test_support::pg::TestDb;
 
 /// A cluster, a database, a topology prefix and a config file for daemons to share.
 struct Site {
@@ -45,11 +44,11 @@ impl Site {
             "127.0.0.1:0".parse().unwrap(),
         )
         .unwrap();
-        let db = TestDb::new().await;
+        let db = TestDb::new(&queues::store::MIGRATOR).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("kubeconfig"), sim.kubeconfig_yaml()).unwrap();
-        let prefix = e2e::unique("d");
-        let lease = e2e::unique("lease");
+        let prefix = test_support::unique("d");
+        let lease = test_support::unique("lease");
         let config = format!(
             "{catalog}\n[amqp]\nprefix = \"{prefix}\"\n[database]\nurl = \"{url}\"\nmax_connections = 4\n\
              [http]\nlisten = \"127.0.0.1:0\"\n[auth]\ndisabled = true\n\
@@ -57,7 +56,7 @@ impl Site {
              [submitter]\ninterval = \"100ms\"\nlost_after = \"5s\"\n[cron]\ninterval = \"200ms\"\n\
              [shutdown]\ntimeout = \"10s\"\n",
             catalog = e2e::world::DEFAULT_CATALOG,
-            url = e2e::pg::url(&db.name),
+            url = test_support::pg::url(&db.name),
         );
         std::fs::write(dir.path().join("orchestrator.toml"), config).unwrap();
         let catalog: CatalogConfig = toml::from_str(e2e::world::DEFAULT_CATALOG).unwrap();
@@ -119,15 +118,15 @@ impl Site {
 
     async fn wait_leader(&self, identity: &str) {
         eventually(
-            Duration::from_secs(30),
             &format!("{identity} leads"),
+            Duration::from_secs(30),
             || async { (self.holder().await.as_deref() == Some(identity)).then_some(()) },
         )
         .await;
     }
 
     async fn publisher(&self) -> (lapin::Connection, Publisher) {
-        let connection = queues::amqp::connect(e2e::world::AMQP_URL, "daemon-test")
+        let connection = queues::amqp::connect(test_support::AMQP_URL, "daemon-test")
             .await
             .unwrap();
         let topology =
@@ -195,7 +194,7 @@ fn job(name: &str, runtime: &str) -> Value {
 async fn publish(publisher: &Publisher, job: &Value) -> JobId {
     let message = queues::Outgoing::raw(
         "team-a",
-        queues::Priority::Normal,
+        jobs::Priority::Normal,
         serde_json::to_vec(job).unwrap(),
     );
     publisher.publish(&message).await.unwrap();
@@ -224,7 +223,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_and_no_job_is_admitted
     for i in 0..12 {
         ids.push(publish(&publisher, &job(&format!("before-{i}"), "40s")).await);
     }
-    eventually(Duration::from_secs(60), "the leader admits", || async {
+    eventually("the leader admits", Duration::from_secs(60), || async {
         let s = states(&site.store, &ids).await;
         let admitted = s.get(&JobState::Submitted).unwrap_or(&0)
             + s.get(&JobState::Running).unwrap_or(&0)
@@ -239,7 +238,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_and_no_job_is_admitted
     for i in 0..6 {
         ids.push(publish(&publisher, &job(&format!("after-{i}"), "5s")).await);
     }
-    eventually(Duration::from_secs(120), "every job succeeds", || async {
+    eventually("every job succeeds", Duration::from_secs(120), || async {
         let s = states(&site.store, &ids).await;
         (s.get(&JobState::Succeeded) == Some(&ids.len())).then_some(())
     })
@@ -296,7 +295,7 @@ async fn cron_jobs_travel_through_rabbitmq_into_the_queues_and_run() {
         })
         .await
         .unwrap();
-    let job = eventually(Duration::from_secs(60), "a cron job succeeds", || async {
+    let job = eventually("a cron job succeeds", Duration::from_secs(60), || async {
         let page = site
             .store
             .list_jobs(&JobFilter::default(), PageRequest::first(50))

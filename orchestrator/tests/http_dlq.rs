@@ -12,8 +12,8 @@ mod support;
 
 use std::collections::HashSet;
 
+use jobs::{DeadReason, JobId, JobState, Problem, ProblemCode};
 use queues::store::{IntakeItem, NewDeadLetter};
-use queues::{DeadReason, JobId, JobState, Problem, ProblemCode};
 use serde_json::{Value, json};
 use support::{ADMIN, ADMIN_A, READ_A, SUBMIT_A, SUBMIT_B, TestApi, job};
 

@@ -12,8 +12,8 @@ mod support;
 
 use std::collections::HashSet;
 
+use jobs::{JobId, JobState};
 use queues::store::{Note, Target};
-use queues::{JobId, JobState};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ADMIN, READ_A, READ_AB, SUBMIT_A, SUBMIT_B, TestApi, job};
@@ -391,7 +391,7 @@ async fn cancelling_moves_unfinished_jobs_to_cancelled_and_refuses_finished_ones
     let submission = queues::store::Submission {
         spark_app_name: format!("running-{}", rid.short()),
         attempt: 1,
-        footprint: queues::store::Footprint::default(),
+        footprint: queues::store::FootprintRecord::default(),
     };
     api.store
         .transition(

@@ -13,9 +13,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use jobs::{DeadReason, JobId, JobState};
 use orchestrator::http::{ApiOptions, Component, Readiness, StoreReadiness, routes};
 use queues::store::WaitingMark;
-use queues::{DeadReason, JobId, JobState, JobStore, Names};
+use queues::{JobStore, Names};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ADMIN, READ_A, SUBMIT_A, SUBMIT_B, TestApi, job};

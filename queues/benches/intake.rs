@@ -27,20 +27,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use jobs::{JobId, Priority};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueuePurgeOptions};
 use lapin::types::FieldTable;
 use queues::metrics::Metrics;
 use queues::store::JobStore;
 use queues::{
-    Catalog, CatalogConfig, Intake, IntakeConfig, JobId, Names, Outgoing, Priority, Publisher,
-    Relay, RelayConfig, Topology, TopologyConfig,
+    Intake, IntakeConfig, Names, Outgoing, Publisher, Relay, RelayConfig, Topology, TopologyConfig,
 };
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor};
+use test_support::AMQP_URL;
+use test_support::pg::{PORT, TestDb};
 use tokio_util::sync::CancellationToken;
-
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn body(id: JobId, i: usize) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -120,52 +118,20 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000usize);
 
-    let catalog: CatalogConfig = toml::from_str(&format!(
-        r#"
-        [namespaces.bench]
-        max_pending = {}
-        [node_types.small]
-        cpu = "1"
-        memory = "4Gi"
-        [defaults]
-        image = "apache/spark:3.5.3"
-        spark_version = "3.5.3"
-        "#,
+    let catalog = Arc::new(test_support::fixtures::catalog_with(&format!(
+        "[namespaces.bench]\nmax_pending = {}\n",
         jobs * 4
-    ))
-    .unwrap();
-    let catalog = Arc::new(Catalog::new(catalog).unwrap());
-    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    let prefix = format!("bench{suffix}");
-    let db_name = format!("qtdbbench{suffix}");
+    )));
+    let prefix = test_support::unique("bench");
     let topology = Topology::new(TopologyConfig::new(prefix.clone()), &catalog).unwrap();
-
-    let admin_opts = PgConnectOptions::new()
-        .host("127.0.0.1")
-        .username("postgres")
-        .database("postgres");
-    let mut admin = admin_opts
-        .connect()
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{db_name}\""
-        )))
-        .await
-        .unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(admin_opts.clone().database(&db_name))
-        .await
-        .unwrap();
+    let db = TestDb::new_at(PORT, Duration::from_secs(10), &queues::store::MIGRATOR).await;
+    let pool = db.pool.clone();
     let metrics = Arc::new(Metrics::default());
     let store = JobStore::new(
         pool.clone(),
         Names::new(prefix.clone()).unwrap(),
         metrics.clone(),
     );
-    store.migrate().await.unwrap();
 
     let connection = queues::amqp::connect(AMQP_URL, "queues-bench")
         .await
@@ -373,11 +339,5 @@ async fn main() {
 
     topology.delete(&channel).await.unwrap();
     connection.close(200, "bench done".into()).await.unwrap();
-    pool.close().await;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE \"{db_name}\" WITH (FORCE)"
-        )))
-        .await
-        .unwrap();
+    db.drop_database().await;
 }

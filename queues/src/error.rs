@@ -1,8 +1,8 @@
 //! The crate's one error type, and the one decision every caller needs from it: retry later
 //! (the database or the broker is away) or give up (the request itself is wrong).
 
-use crate::job::JobId;
-use crate::state::{IllegalTransition, JobState};
+use jobs::model::JobId;
+use jobs::state::{IllegalTransition, JobState};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

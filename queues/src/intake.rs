@@ -29,19 +29,18 @@ mod worker;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use backon::BackoffBuilder;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::amqp;
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::retry::outage_backoff;
+use crate::outage::reconnecting;
 use crate::store::JobStore;
 use crate::topology::Topology;
+use jobs::catalog::Catalog;
 
 pub use self::classify::TRUNCATED_BODY_BYTES;
 pub(crate) use self::classify::{Incoming, QueueKind, classify};
@@ -138,28 +137,13 @@ impl Intake {
     /// fix ends the session; the loop then reconnects (backoff with jitter), redeclares the
     /// topology and starts the workers again. Returns `Ok` on cancellation.
     pub async fn run(self, token: CancellationToken) -> Result<()> {
-        let mut backoff = outage_backoff().build();
-        loop {
-            if token.is_cancelled() {
-                return Ok(());
-            }
-            let started = Instant::now();
-            match self.session(&token).await {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    self.store.metrics().error("intake", &e);
-                    if started.elapsed() > Duration::from_secs(60) {
-                        backoff = outage_backoff().build();
-                    }
-                    let pause = backoff.next().unwrap_or(Duration::from_secs(30));
-                    warn!(error = %e, pause_ms = pause.as_millis(), "intake session ended; reconnecting");
-                    tokio::select! {
-                        _ = token.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                }
-            }
-        }
+        reconnecting(
+            &token,
+            "intake",
+            |e| self.store.metrics().error("intake", e),
+            || self.session(&token),
+        )
+        .await
     }
 
     async fn session(&self, token: &CancellationToken) -> Result<()> {
@@ -173,7 +157,7 @@ impl Intake {
             "intake consuming"
         );
         let children = token.child_token();
-        let shared = Arc::new(worker::Shared {
+        let session = Arc::new(worker::Session {
             store: self.store.clone(),
             catalog: self.catalog.clone(),
             names: self.topology.names().clone(),
@@ -182,10 +166,10 @@ impl Intake {
         });
         let mut workers = JoinSet::new();
         for ns in self.topology.namespaces() {
-            let w = worker::Worker::namespace(shared.clone(), ns);
+            let w = worker::Worker::namespace(session.clone(), ns);
             workers.spawn(w.run(children.clone()));
         }
-        workers.spawn(worker::Worker::unroutable(shared.clone()).run(children.clone()));
+        workers.spawn(worker::Worker::unroutable(session.clone()).run(children.clone()));
 
         let result = loop {
             tokio::select! {
@@ -211,7 +195,11 @@ impl Intake {
             workers.abort_all();
         }
         drop(declare_channel);
-        if let Err(e) = shared.connection.close(200, "intake stopping".into()).await {
+        if let Err(e) = session
+            .connection
+            .close(200, "intake stopping".into())
+            .await
+        {
             tracing::debug!(error = %e, "closing the intake connection");
         }
         result

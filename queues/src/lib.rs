@@ -19,33 +19,20 @@
 #![forbid(unsafe_code)]
 
 pub mod amqp;
-pub mod catalog;
 pub mod error;
 pub mod intake;
-pub mod job;
 pub mod maintenance;
 pub mod metrics;
-pub mod names;
+pub mod outage;
 pub mod publisher;
-pub mod quantity;
 pub mod relay;
-pub mod retry;
-pub mod state;
 pub mod store;
 pub mod topology;
-pub mod validate;
 
-pub use catalog::{Catalog, CatalogConfig};
 pub use error::{Disposition, Error, Result};
 pub use intake::{Intake, IntakeConfig};
-pub use job::{Job, JobId, Priority};
 pub use metrics::Metrics;
 pub use publisher::{Outgoing, Publisher};
 pub use relay::{Relay, RelayConfig};
-pub use state::{DeadReason, JobState};
 pub use store::JobStore;
 pub use topology::{Names, Topology, TopologyConfig};
-pub use validate::{Problem, ProblemCode, Rejection, parse_job};
-
-/// Domain of the labels and annotations the orchestrator owns (`spark-orchestrator.dev/job-id`).
-pub const LABEL_DOMAIN: &str = "spark-orchestrator.dev";

@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::job::Priority;
+use jobs::model::Priority;
 
 /// `{namespace, priority}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -23,8 +23,8 @@ use tracing::{debug, warn};
 
 use crate::amqp::PUBLISHED_AT_MS_HEADER;
 use crate::error::{Error, Result};
-use crate::job::{Job, Priority};
 use crate::topology::{Names, Topology, short};
+use jobs::model::{Job, Priority};
 
 /// How many times a publish is re-sent after a connection recovery before giving up.
 const RECOVERY_ROUNDS: usize = 5;

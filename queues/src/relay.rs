@@ -7,7 +7,7 @@
 //! the broker returns as unroutable (a `reply_to` queue that no longer exists) is marked sent
 //! with `returned = true`; a nacked row stays unsent and is retried after a pause.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::BackoffBuilder;
 use chrono::Utc;
@@ -21,8 +21,8 @@ use tracing::{debug, warn};
 use crate::amqp::{self, json_to_table};
 use crate::error::{Error, Result};
 use crate::metrics::OutboxLabels;
+use crate::outage::{outage_backoff, reconnecting};
 use crate::publisher::{Envelope, publish_pipelined};
-use crate::retry::outage_backoff;
 use crate::store::JobStore;
 use crate::store::outbox::OutboxFate;
 
@@ -68,13 +68,11 @@ impl Relay {
     /// Publishes until `token` is cancelled, reconnecting (with backoff) when the broker is
     /// away. Returns `Ok` on cancellation.
     pub async fn run(self, token: CancellationToken) -> Result<()> {
-        let mut backoff = outage_backoff().build();
-        loop {
-            if token.is_cancelled() {
-                return Ok(());
-            }
-            let started = Instant::now();
-            let session = async {
+        reconnecting(
+            &token,
+            "outbox relay",
+            |e| self.store.metrics().error("relay", e),
+            || async {
                 let connection =
                     amqp::connect(&self.config.amqp_url, &self.config.connection_name).await?;
                 let result = self.session(&connection, &token).await;
@@ -82,23 +80,9 @@ impl Relay {
                     debug!(error = %e, "closing the relay connection");
                 }
                 result
-            };
-            match session.await {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    self.store.metrics().error("relay", &e);
-                    if started.elapsed() > Duration::from_secs(60) {
-                        backoff = outage_backoff().build();
-                    }
-                    let pause = backoff.next().unwrap_or(Duration::from_secs(30));
-                    warn!(error = %e, pause_ms = pause.as_millis(), "outbox relay session ended; reconnecting");
-                    tokio::select! {
-                        _ = token.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                }
-            }
-        }
+            },
+        )
+        .await
     }
 
     async fn session(&self, connection: &Connection, token: &CancellationToken) -> Result<()> {

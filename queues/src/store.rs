@@ -42,11 +42,11 @@ pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::schedules::{NewSchedule, Schedule};
 
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, Priority};
 use crate::metrics::Metrics;
-use crate::quantity::{CpuMillis, MemoryBytes};
-use crate::state::JobState;
 use crate::topology::Names;
+use jobs::model::{Job, JobId, Priority};
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::state::JobState;
 
 /// The embedded migrations (`queues/migrations/`), applied by [`JobStore::migrate`] and by
 /// `orchestrator migrate`.
@@ -236,9 +236,9 @@ pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::InvalidArgument(format!("{what} {v} is too large")))
 }
 
-fn footprint(cpu: Option<i64>, memory: Option<i64>) -> Result<Option<Footprint>> {
+fn footprint(cpu: Option<i64>, memory: Option<i64>) -> Result<Option<FootprintRecord>> {
     match (cpu, memory) {
-        (Some(cpu), Some(memory)) => Ok(Some(Footprint {
+        (Some(cpu), Some(memory)) => Ok(Some(FootprintRecord {
             cpu: CpuMillis(to_u64(cpu, "cpu_millis")?),
             memory: MemoryBytes(to_u64(memory, "memory_bytes")?),
         })),

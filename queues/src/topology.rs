@@ -31,10 +31,10 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 use tracing::debug;
 
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::job::Priority;
-use crate::state::JobState;
+use jobs::catalog::Catalog;
+use jobs::model::Priority;
+use jobs::state::JobState;
 
 /// Knobs of the topology. Changing any queue argument needs a new prefix (RabbitMQ refuses to
 /// redeclare a queue with different arguments).

@@ -10,19 +10,18 @@
     reason = "test code: a panic is how a test reports failure"
 )]
 
-#[path = "support/cases.rs"]
-mod cases;
+use test_support::cases;
 #[path = "support/env.rs"]
 mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use jobs::{DeadReason, JobId, Priority, ProblemCode};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use queues::store::{DeadLetterFilter, PageRequest};
-use queues::{DeadReason, JobId, Priority, ProblemCode};
 use serde_json::{Value, json};
 use support::{Env, eventually};
 

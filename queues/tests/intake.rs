@@ -15,10 +15,11 @@ mod support;
 
 use std::time::Duration;
 
+use jobs::{JobId, Priority};
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use queues::metrics::QueueLabels;
-use queues::{Error, JobId, Outgoing, Priority, Publisher};
+use queues::{Error, Outgoing, Publisher};
 use serde_json::Value;
 use support::{Env, catalog, catalog_with, eventually, job_body};
 use uuid::Uuid;

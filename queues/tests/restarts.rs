@@ -22,8 +22,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jobs::{JobId, Priority};
+use queues::Outgoing;
 use queues::metrics::ErrorLabels;
-use queues::{JobId, Outgoing, Priority};
 use services::{PrivateBroker, PrivatePostgres};
 use support::{Env, TestDb, catalog, eventually, job_body};
 use uuid::Uuid;
@@ -134,7 +135,12 @@ async fn a_database_outage_loses_and_reorders_nothing_and_does_not_hot_loop() {
     let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
         .await
         .unwrap();
-    let db = TestDb::new_at(pg.port, Duration::from_millis(500)).await;
+    let db = TestDb::new_at(
+        pg.port,
+        Duration::from_millis(500),
+        &queues::store::MIGRATOR,
+    )
+    .await;
     let mut env = Env::build(catalog(), support::AMQP_URL, db, |c| c).await;
     env.start_intake(env.intake_config());
     let p = env.publisher().await;

@@ -18,13 +18,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use fixtures::{events, job, job_with, store, submission};
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::{DeadReason, Job, JobState};
+use queues::Error;
 use queues::metrics::Metrics;
-use queues::quantity::{CpuMillis, MemoryBytes};
 use queues::store::{
     DeadLetterFilter, IntakeItem, IntakeResult, JobSource, JobStore, NewJob, Note, PageRequest,
     RetryOutcome, Target, WaitingMark,
 };
-use queues::{DeadReason, Error, Job, JobState};
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -18,12 +18,13 @@ use std::time::Instant;
 
 use chrono::Utc;
 use fixtures::{job, job_with, store, submission};
+use jobs::{DeadReason, Job, JobId, JobState, Priority, ProblemCode};
+use queues::Error;
 use queues::metrics::Metrics;
 use queues::store::{
     DeadLetterFilter, DeadLetterSelector, IntakeItem, JobFilter, JobSource, JobStore,
     NewDeadLetter, Note, PageRequest, RequeueOptions, Target,
 };
-use queues::{DeadReason, Error, Job, JobId, JobState, Priority, ProblemCode};
 use serde_json::{Value, json};
 use support::unique;
 
@@ -31,7 +32,7 @@ fn dead_message(reason: DeadReason, namespace: &str, body: &[u8], prefix: &str) 
     IntakeItem::Dead(Box::new(NewDeadLetter {
         reason,
         message: "bad".into(),
-        problems: vec![queues::Problem {
+        problems: vec![jobs::Problem {
             code: ProblemCode::MalformedJson,
             path: "$".into(),
             message: "bad".into(),

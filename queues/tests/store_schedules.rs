@@ -15,8 +15,9 @@ mod support;
 
 use chrono::NaiveDate;
 use fixtures::{job, store};
+use jobs::JobState;
+use queues::Error;
 use queues::store::{JobSource, NewSchedule, Note, Target};
-use queues::{Error, JobState};
 use serde_json::json;
 
 fn nightly(name: &str) -> NewSchedule {

@@ -12,7 +12,7 @@ use capacity::testing::{gang, node, used};
 use capacity::{ClusterView, Resources};
 use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use queues::{JobId, Priority};
+use jobs::{JobId, Priority};
 use submitter::ordering::{Candidate, Policy, decide};
 use submitter::room::ClusterRoom;
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use queues::job::JobDuration;
+use jobs::duration::JobDuration;
 use serde::Deserialize;
 
 /// The submitter's knobs.
@@ -103,7 +103,7 @@ impl SubmitterConfig {
 mod defaults {
     use std::time::Duration;
 
-    use queues::job::JobDuration;
+    use jobs::duration::JobDuration;
 
     pub fn interval() -> JobDuration {
         JobDuration(Duration::from_secs(1))

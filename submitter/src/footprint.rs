@@ -11,13 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use capacity::{
-    PodDemand, PodRole, Resources, TaintEffect as CapEffect, Toleration as CapToleration,
-};
-use queues::Catalog;
-use queues::catalog::{Placement, TaintEffect, Toleration, TolerationOperator};
-use queues::job::{AppType, Job, Resources as JobResources};
-use queues::quantity::{CpuMillis, MemoryBytes, parse_memory};
+use capacity::{PodDemand, PodRole, Resources, TaintEffect, Toleration};
+use jobs::Catalog;
+use jobs::catalog::{NodeSelection, TaintEffectConfig, TolerationConfig, TolerationOperator};
+use jobs::model::{AppType, Job, Resources as JobResources};
+use jobs::quantity::{CpuMillis, MemoryBytes, parse_memory};
 
 const MIB: u64 = 1024 * 1024;
 /// Spark's default overhead floor (`ResourceProfile.MEMORY_OVERHEAD_MIN_MIB`).
@@ -38,7 +36,7 @@ pub fn memory_factor(job: &Job, annotation: &str) -> f64 {
         .get(annotation)
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|f| f.is_finite())
-        .map_or(1.0, |f| f.clamp(1.0, crate::tracking::OOM_GROWTH_CAP))
+        .map_or(1.0, |f| f.clamp(1.0, crate::app_status::OOM_GROWTH_CAP))
 }
 
 /// Why a job cannot be sized (its node type leaves no heap once the extras are counted).
@@ -62,7 +60,7 @@ pub struct RoleSize {
     /// Off-heap and PySpark memory in MiB (executors only).
     pub extra_mib: u64,
     /// Where the pod may run.
-    pub placement: Placement,
+    pub placement: NodeSelection,
     /// PriorityClass of the pod.
     pub priority_class: String,
 }
@@ -224,7 +222,7 @@ fn role_size(
             }
             let placement = match spot.then(|| catalog.spot_placement(Some(name))).flatten() {
                 Some(spot) => spot.clone(),
-                None => Placement {
+                None => NodeSelection {
                     node_selector: t.node_selector.clone(),
                     tolerations: t.tolerations.clone(),
                 },
@@ -256,7 +254,7 @@ fn role_size(
             let placement = if spot {
                 catalog.spot_placement(None).cloned().unwrap_or_default()
             } else {
-                Placement::default()
+                NodeSelection::default()
             };
             Ok(RoleSize {
                 cores: cores.ceil_cores(),
@@ -332,15 +330,15 @@ fn executor_extra_mib(job: &Job) -> u64 {
     off_heap + pyspark
 }
 
-fn capacity_toleration(t: &Toleration) -> CapToleration {
-    CapToleration {
+fn capacity_toleration(t: &TolerationConfig) -> Toleration {
+    Toleration {
         key: t.key.clone(),
         exists: t.operator == TolerationOperator::Exists,
         value: t.value.clone(),
         effect: t.effect.map(|e| match e {
-            TaintEffect::NoSchedule => CapEffect::NoSchedule,
-            TaintEffect::PreferNoSchedule => CapEffect::PreferNoSchedule,
-            TaintEffect::NoExecute => CapEffect::NoExecute,
+            TaintEffectConfig::NoSchedule => TaintEffect::NoSchedule,
+            TaintEffectConfig::PreferNoSchedule => TaintEffect::PreferNoSchedule,
+            TaintEffectConfig::NoExecute => TaintEffect::NoExecute,
         }),
     }
 }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::app_status::{AppObservation, ContainerObservation, PodObservation, PodPhase};
 use crate::naming::{ATTEMPT_LABEL, JOB_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
-use crate::tracking::{AppObservation, ContainerObservation, PodObservation, PodPhase};
 
 /// A `SparkApplication`, with spec and status kept as JSON: the orchestrator writes the spec
 /// it rendered and reads a few status fields.
@@ -32,6 +32,8 @@ pub struct SparkApplication {
     pub status: Option<Value>,
 }
 
+/// The one place the Spark Operator's group and version are written: rendering and the client
+/// both read them from here.
 impl k8s_openapi::Resource for SparkApplication {
     const API_VERSION: &'static str = "sparkoperator.k8s.io/v1beta2";
     const GROUP: &'static str = "sparkoperator.k8s.io";
@@ -366,5 +368,20 @@ fn pod_observation(pod: &Pod) -> PodObservation {
             )
         }),
         containers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::Resource;
+
+    use super::SparkApplication;
+
+    #[test]
+    fn api_version_is_group_and_version() {
+        assert_eq!(
+            SparkApplication::API_VERSION,
+            format!("{}/{}", SparkApplication::GROUP, SparkApplication::VERSION)
+        );
     }
 }

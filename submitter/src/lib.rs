@@ -7,24 +7,26 @@
 //! [`admission`] confirms each admission with the capacity strategy and creates the
 //! `SparkApplication` that [`spark_app`] renders from the same footprint, named and labelled by
 //! [`naming`] so a retried create adopts instead of duplicating ([`kube_apps`]) → the
-//! [`tracker`] watches applications and pods, [`tracking`] classifies them (states, failure
-//! categories, stuck detection) and decides retries that learn from the failure. [`service`]
+//! [`reconcile`] loop keeps the store in step with what the watches show of applications and
+//! pods, which [`app_status`] classifies (states, failure categories, stuck detection),
+//! deciding retries that learn from the failure. [`service`]
 //! runs both loops; [`config`] and [`metrics`] are their settings and instruments.
 
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod app_status;
 pub mod config;
+pub mod context;
 pub mod footprint;
 pub mod kube_apps;
 pub mod metrics;
 pub mod naming;
 pub mod ordering;
+pub mod reconcile;
 pub mod room;
 pub mod service;
 pub mod spark_app;
-pub mod tracker;
-pub mod tracking;
 
 /// The submitter's errors; each loop logs them, counts them and tries again next time.
 #[derive(Debug, thiserror::Error)]

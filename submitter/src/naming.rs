@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use queues::LABEL_DOMAIN;
-use queues::job::Job;
+use jobs::LABEL_DOMAIN;
+use jobs::model::Job;
 
 /// Label holding the job id on the SparkApplication and (through the operator) its pods.
 pub const JOB_ID_LABEL: &str = "spark-orchestrator.dev/job-id";

@@ -131,7 +131,7 @@ mod tests {
     use capacity::testing::{gang, node};
     use capacity::{NeverKind, Resources};
     use chrono::{DateTime, Utc};
-    use queues::{JobId, Priority};
+    use jobs::{JobId, Priority};
     use uuid::Uuid;
 
     use super::*;

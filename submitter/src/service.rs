@@ -6,47 +6,46 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::admission::{Shared, round};
+use crate::admission::round;
+use crate::context::Context;
 use crate::kube_apps::Observer;
-use crate::tracker::{TrackerState, sync};
+use crate::reconcile::{TrackerState, sync};
 
-/// The submitter: both loops over shared parts.
+/// The submitter: both loops over ctx parts.
 pub struct Submitter {
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
 }
 
 impl Submitter {
     /// A submitter over its parts.
-    pub fn new(shared: Shared) -> Self {
-        Self {
-            shared: Arc::new(shared),
-        }
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx: Arc::new(ctx) }
     }
 
-    /// The shared parts (store, checker, catalog, …).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// The ctx parts (store, checker, catalog, …).
+    pub fn ctx(&self) -> &Arc<Context> {
+        &self.ctx
     }
 
     /// Runs until `token` is cancelled. A round in progress finishes before it returns, so
     /// nothing is left half-decided (creates are idempotent anyway).
     pub async fn run(&self, token: CancellationToken) {
-        let observer = Observer::start(self.shared.client.clone(), token.child_token());
-        let tracker = tokio::spawn(track(self.shared.clone(), observer, token.clone()));
-        let mut tick = tokio::time::interval(self.shared.config.interval.0);
+        let observer = Observer::start(self.ctx.client.clone(), token.child_token());
+        let tracker = tokio::spawn(track(self.ctx.clone(), observer, token.clone()));
+        let mut tick = tokio::time::interval(self.ctx.config.interval.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = token.cancelled() => break,
                 _ = tick.tick() => {
-                    match round(&self.shared, Utc::now()).await {
+                    match round(&self.ctx, Utc::now()).await {
                         Ok(r) if !r.admitted.is_empty() || !r.dead.is_empty() => {
                             tracing::debug!(admitted = r.admitted.len(), waiting = r.waiting, dead = r.dead.len(), "admission round");
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            self.shared.metrics.error("admission", e.metric_label());
-                            tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.shared.config.interval.0);
+                            self.ctx.metrics.error("admission", e.metric_label());
+                            tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.ctx.config.interval.0);
                         }
                     }
                 }
@@ -58,20 +57,20 @@ impl Submitter {
     }
 }
 
-async fn track(shared: Arc<Shared>, observer: Observer, token: CancellationToken) {
+async fn track(ctx: Arc<Context>, observer: Observer, token: CancellationToken) {
     tokio::select! {
         _ = token.cancelled() => return,
         _ = observer.ready() => {}
     }
     let mut state = TrackerState::default();
-    let mut tick = tokio::time::interval(shared.config.interval.0);
+    let mut tick = tokio::time::interval(ctx.config.interval.0);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = token.cancelled() => break,
             _ = tick.tick() => {
-                if let Err(e) = sync(&shared, &mut state, &observer, Utc::now()).await {
-                    shared.metrics.error("tracker", e.metric_label());
+                if let Err(e) = sync(&ctx, &mut state, &observer, Utc::now()).await {
+                    ctx.metrics.error("tracker", e.metric_label());
                     tracing::warn!(error = %e, "tracker sync failed");
                 }
             }

@@ -6,17 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use queues::catalog::{TaintEffect, Toleration, TolerationOperator};
-use queues::job::{Deps, ExecutorScaling, Job, VolumeSource};
+use jobs::catalog::{TaintEffectConfig, TolerationConfig, TolerationOperator};
+use jobs::model::{Deps, ExecutorScaling, Job, VolumeSource};
 use serde_json::{Map, Value, json};
 
-use crate::footprint::{Footprint, RoleSize};
-use crate::naming;
+use k8s_openapi::Resource as _;
 
-/// API group/version of the Spark Operator's application resource.
-pub const API_VERSION: &str = "sparkoperator.k8s.io/v1beta2";
-/// Kind of the resource.
-pub const KIND: &str = "SparkApplication";
+use crate::footprint::{Footprint, RoleSize};
+use crate::kube_apps::SparkApplication;
+use crate::naming;
 
 /// Per-deployment settings that are not part of a job.
 #[derive(Debug, Clone, Default)]
@@ -106,8 +104,8 @@ pub fn spark_application(
     }
 
     json!({
-        "apiVersion": API_VERSION,
-        "kind": KIND,
+        "apiVersion": SparkApplication::API_VERSION,
+        "kind": SparkApplication::KIND,
         "metadata": {
             "name": naming::app_name(job, attempt),
             "namespace": job.namespace,
@@ -203,7 +201,7 @@ fn role(job: &Job, size: &RoleSize) -> Map<String, Value> {
     r
 }
 
-fn toleration(t: &Toleration) -> Value {
+fn toleration(t: &TolerationConfig) -> Value {
     let mut v = Map::new();
     if let Some(k) = &t.key {
         v.insert("key".into(), json!(k));
@@ -220,9 +218,9 @@ fn toleration(t: &Toleration) -> Value {
     }
     if let Some(e) = t.effect {
         let effect = match e {
-            TaintEffect::NoSchedule => "NoSchedule",
-            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
-            TaintEffect::NoExecute => "NoExecute",
+            TaintEffectConfig::NoSchedule => "NoSchedule",
+            TaintEffectConfig::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffectConfig::NoExecute => "NoExecute",
         };
         v.insert("effect".into(), json!(effect));
     }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use capacity::PodRole;
-use queues::{Catalog, CatalogConfig, Job, parse_job};
+use jobs::{Catalog, CatalogConfig, Job, parse_job};
 use serde_json::{Value, json};
 use submitter::footprint::Footprint;
 use submitter::naming;

@@ -82,22 +82,12 @@ impl Drop for Running {
 }
 
 /// Waits until `f` returns `Some`, polling; panics after [`PATIENCE`] with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    test_support::eventually(what, PATIENCE, f).await
 }
 
 /// A pod spec as JSON: one container with these requests (memory limit = request).

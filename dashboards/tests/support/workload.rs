@@ -8,8 +8,9 @@
 
 use std::path::Path;
 
+use jobs::Priority;
 use queues::store::NewSchedule;
-use queues::{JobStore, Outgoing, Priority, Publisher};
+use queues::{JobStore, Outgoing, Publisher};
 use serde_json::{Value, json};
 
 /// The daemon's config: the demo's file with this test's database, prefix, cluster and a
@@ -27,9 +28,13 @@ pub fn daemon_config(root: &Path, db: &str, prefix: &str, kubeconfig: &Path) -> 
     section(
         &mut doc,
         "amqp",
-        json!({ "url": e2e::world::AMQP_URL, "prefix": prefix }),
+        json!({ "url": test_support::AMQP_URL, "prefix": prefix }),
     );
-    section(&mut doc, "database", json!({ "url": e2e::pg::url(db) }));
+    section(
+        &mut doc,
+        "database",
+        json!({ "url": test_support::pg::url(db) }),
+    );
     section(&mut doc, "http", json!({ "listen": "127.0.0.1:0" }));
     section(
         &mut doc,
@@ -146,9 +151,9 @@ pub struct Stack {
     /// Logs and configs.
     pub dir: tempfile::TempDir,
     /// The daemon's database.
-    pub db: e2e::pg::TestDb,
+    pub db: test_support::pg::TestDb,
     /// The daemon.
-    pub daemon: crate::processes::Proc,
+    pub daemon: test_support::procs::Proc,
     /// Its listen address (`host:port`).
     pub daemon_addr: String,
     /// Prometheus' base URL.
@@ -157,21 +162,21 @@ pub struct Stack {
     pub publisher: Publisher,
     topology: queues::Topology,
     connection: lapin::Connection,
-    _sim: crate::processes::Proc,
-    _prometheus: crate::processes::Proc,
+    _sim: test_support::procs::Proc,
+    _prometheus: test_support::procs::Proc,
 }
 
 impl Stack {
     /// Builds the binaries and starts everything; `tag` prefixes the unique names.
     pub async fn start(tag: &str) -> Self {
         use crate::{common, processes};
-        let bins = tokio::task::spawn_blocking(processes::build_binaries)
+        let bins = tokio::task::spawn_blocking(test_support::procs::build_binaries)
             .await
             .unwrap();
         let root = common::crate_dir().join("..");
         let dir = tempfile::tempdir().unwrap();
-        let db = e2e::pg::TestDb::new().await;
-        let prefix = e2e::unique(tag);
+        let db = test_support::pg::TestDb::new(&queues::store::MIGRATOR).await;
+        let prefix = test_support::unique(tag);
         let names = queues::Names::new(prefix.clone()).unwrap();
         let store = JobStore::new(
             db.pool.clone(),
@@ -179,7 +184,7 @@ impl Stack {
             std::sync::Arc::new(queues::Metrics::default()),
         );
         create_schedules(&store, &db.pool, &root).await;
-        let (sim, kubeconfig) = processes::kube_sim(
+        let (sim, kubeconfig) = test_support::procs::kube_sim(
             &bins.kube_sim,
             &root.join("examples/cluster.toml"),
             dir.path(),
@@ -189,7 +194,7 @@ impl Stack {
         let config_path = dir.path().join("orchestrator.toml");
         std::fs::write(&config_path, &config).unwrap();
         let (daemon, daemon_addr) =
-            processes::orchestrator(&bins.orchestrator, &config_path, dir.path()).await;
+            test_support::procs::orchestrator(&bins.orchestrator, &config_path, dir.path()).await;
         let prom_config = json!({
             "global": { "scrape_interval": "1s", "evaluation_interval": "1s" },
             "rule_files": [common::crate_dir().join("prometheus/alerts.yml")],
@@ -207,7 +212,7 @@ impl Stack {
             .catalog;
         let topology =
             queues::Topology::new(queues::TopologyConfig::new(prefix), &catalog).unwrap();
-        let connection = queues::amqp::connect(e2e::world::AMQP_URL, tag)
+        let connection = queues::amqp::connect(test_support::AMQP_URL, tag)
             .await
             .unwrap();
         let publisher = Publisher::new(&connection, &topology).await.unwrap();

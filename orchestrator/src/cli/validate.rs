@@ -45,7 +45,7 @@ pub fn run(
             return Exit::Usage;
         }
     };
-    let (body, exit) = match queues::parse_job(&bytes, &config.catalog) {
+    let (body, exit) = match jobs::parse_job(&bytes, &config.catalog) {
         Ok(job) => (serde_json::to_value(&job), Exit::Success),
         Err(rejection) => (
             Ok(json!({ "valid": false, "errors": rejection.problems })),

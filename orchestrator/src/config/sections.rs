@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use queues::job::JobDuration;
+use jobs::duration::JobDuration;
 use serde::Deserialize;
 
 /// `[amqp]`: RabbitMQ.

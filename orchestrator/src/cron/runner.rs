@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::StreamExt;
+use jobs::validate::parse_job;
+use jobs::{Catalog, DeadReason, Job, JobId};
+use queues::JobStore;
 use queues::store::{CancelOutcome, IntakeItem, NewDeadLetter, Note, Schedule};
-use queues::validate::parse_job;
-use queues::{Catalog, DeadReason, Job, JobId, JobStore};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use queues::DeadReason;
+use jobs::DeadReason;
 use queues::store::{
     DeadLetter, DeadLetterFilter, DeadLetterSelector, PageRequest, RequeueOptions, RequeueReport,
 };

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use queues::Problem;
+use jobs::Problem;
 use serde::Serialize;
 
 use super::auth::AuthError;

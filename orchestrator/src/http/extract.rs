@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use queues::{Problem, ProblemCode};
+use jobs::{Problem, ProblemCode};
 use serde::de::DeserializeOwned;
 
 use super::auth::{AuthError, Caller};
@@ -65,7 +65,7 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// A JSON body's bytes, after the content-type and size checks (for bodies validated by
-/// `queues::parse_job`, which reports its own problems).
+/// `jobs::parse_job`, which reports its own problems).
 #[derive(Debug)]
 pub struct JsonBytes(pub Bytes);
 

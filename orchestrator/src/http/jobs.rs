@@ -11,11 +11,11 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use jobs::{Job, JobId, JobState, Priority, ProblemCode};
 use queues::store::{
     CancelOutcome, JobDetail, JobFilter, JobSource, JobSummary, Note, Page, PageRequest,
     TransitionRecord, WaitInfo,
 };
-use queues::{Job, JobId, JobState, Priority, ProblemCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -31,7 +31,7 @@ pub async fn submit(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Submit, None)?;
-    let job = queues::parse_job(&body, &state.catalog).map_err(|rejection| {
+    let job = jobs::parse_job(&body, &state.catalog).map_err(|rejection| {
         let status = if rejection.has(ProblemCode::TooLarge) {
             StatusCode::PAYLOAD_TOO_LARGE
         } else {

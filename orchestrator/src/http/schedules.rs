@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDateTime, Utc};
+use jobs::{JobId, Problem, ProblemCode};
 use queues::store::{NewSchedule, Schedule};
-use queues::{JobId, Problem, ProblemCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -85,10 +85,10 @@ fn problem(code: ProblemCode, path: &str, message: impl Into<String>) -> Problem
 /// Checks a request against the catalog: the schedule to store, or every problem.
 pub fn check(
     request: ScheduleRequest,
-    catalog: &queues::Catalog,
+    catalog: &jobs::Catalog,
 ) -> Result<NewSchedule, Vec<Problem>> {
     let mut problems = Vec::new();
-    if let Err(m) = queues::names::check_job_name(&request.name) {
+    if let Err(m) = jobs::names::check_job_name(&request.name) {
         problems.push(problem(
             ProblemCode::InvalidName,
             "$.name",
@@ -168,7 +168,7 @@ pub fn check(
 /// Validates the template as a job; returns its namespace when it is valid.
 fn check_template(
     template: &Value,
-    catalog: &queues::Catalog,
+    catalog: &jobs::Catalog,
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
     let Some(map) = template.as_object() else {
@@ -199,7 +199,7 @@ fn check_template(
         ));
         return None;
     }
-    match queues::validate::validate_value(template, catalog) {
+    match jobs::validate::validate_value(template, catalog) {
         Ok(job) => Some(job.namespace),
         Err(rejection) => {
             problems.extend(rejection.problems.into_iter().map(|mut p| {
@@ -454,7 +454,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn catalog() -> queues::Catalog {
+    fn catalog() -> jobs::Catalog {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/orchestrator.toml");
         crate::config::Config::from_file(&path).unwrap().catalog

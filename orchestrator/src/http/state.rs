@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jobs::Catalog;
 use prometheus_client::registry::Registry;
-use queues::{Catalog, JobStore};
+use queues::JobStore;
 
 use super::auth::Authenticator;
 

@@ -1,6 +1,5 @@
-//! The API on a fresh, migrated PostgreSQL database (127.0.0.1:5432, trust auth) per test,
-//! served on 127.0.0.1:0 in-process, with a token per role and namespace scope. Databases
-//! left by crashed runs are swept after two hours.
+//! The API on a fresh, migrated PostgreSQL database per test (`test_support::pg`), served on
+//! 127.0.0.1:0 in-process, with a token per role and namespace scope.
 
 #![allow(
     dead_code,
@@ -8,16 +7,16 @@
 )]
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use jobs::Catalog;
 use orchestrator::config::Config;
 use orchestrator::http::auth::{AuthConfig, Authenticator, Role, TokenConfig};
 use orchestrator::http::{self, ApiOptions, ApiState, Readiness, StoreReadiness};
 use prometheus_client::registry::Registry;
-use queues::{Catalog, JobStore, Names};
+use queues::{JobStore, Names};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor};
+use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
 /// Admin of every namespace.
@@ -32,16 +31,6 @@ pub const SUBMIT_A: &str = "submit-token-team-a-0123456789";
 pub const SUBMIT_B: &str = "submit-token-team-b-0123456789";
 /// Reader of team-a and team-b.
 pub const READ_AB: &str = "read-token-team-ab-0123456789";
-
-const DB_PREFIX: &str = "orchhttp";
-
-fn pg(database: &str) -> PgConnectOptions {
-    PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(5432)
-        .username("postgres")
-        .database(database)
-}
 
 /// The example config's catalog (namespaces team-a and team-b, node types small/medium/large).
 pub fn catalog() -> Catalog {
@@ -106,11 +95,11 @@ impl TestApi {
 
     /// Like [`TestApi::start`], letting the test adjust the state.
     pub async fn start_with(adjust: impl FnOnce(ApiState) -> ApiState) -> Self {
-        let db = create_database().await;
+        let db = test_support::pg::create(test_support::pg::PORT).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(pg(&db))
+            .connect_with(test_support::pg::options(test_support::pg::PORT, &db))
             .await
             .unwrap();
         let metrics = Arc::new(queues::Metrics::default());
@@ -208,7 +197,7 @@ impl TestApi {
         self.token.cancel();
         let _ = self.server.await;
         self.store.pool().close().await;
-        drop_database(&self.db).await;
+        test_support::pg::drop_database(test_support::pg::PORT, &self.db).await;
     }
 }
 
@@ -225,50 +214,4 @@ pub fn job(namespace: &str, name: &str) -> Value {
         "driver": { "nodeType": "small" },
         "executor": { "nodeType": "small", "instances": 2 }
     })
-}
-
-async fn create_database() -> String {
-    let mut admin = pg("postgres")
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at 127.0.0.1:5432 is unreachable: {e}"));
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let stale: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
-            .bind(format!("{DB_PREFIX}%"))
-            .fetch_all(&mut admin)
-            .await
-            .unwrap_or_default();
-    for name in stale {
-        let created: Option<u64> = name
-            .strip_prefix(DB_PREFIX)
-            .and_then(|r| r.split('x').next())
-            .and_then(|s| s.parse().ok());
-        if created.is_some_and(|s| s + 7200 < now) {
-            let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .await;
-        }
-    }
-    let rand = uuid::Uuid::new_v4().simple().to_string();
-    let name = format!("{DB_PREFIX}{now}x{}", &rand[..10]);
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .await
-        .unwrap();
-    name
-}
-
-async fn drop_database(name: &str) {
-    if let Ok(mut admin) = pg("postgres").connect().await {
-        let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .await;
-    }
 }

@@ -21,12 +21,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::catalog::Catalog;
-use crate::job::{JobId, Priority};
-use crate::state::DeadReason;
 use crate::store::{IntakeItem, JobSource, NewDeadLetter, NewJob, ReplyTo};
 use crate::topology::Names;
-use crate::validate::{MessageDefaults, Problem, ProblemCode, Rejection, parse_job_with};
+use jobs::catalog::Catalog;
+use jobs::model::{JobId, Priority};
+use jobs::state::DeadReason;
+use jobs::validate::{MessageDefaults, Problem, ProblemCode, Rejection, parse_job_with};
 
 /// Bytes of an oversized body kept in the dead-letter record and copy.
 pub const TRUNCATED_BODY_BYTES: usize = 64 * 1024;
@@ -295,7 +295,7 @@ fn body_id(body: &[u8]) -> Option<JobId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::CatalogConfig;
+    use jobs::catalog::CatalogConfig;
     use serde_json::json;
 
     fn catalog() -> Catalog {

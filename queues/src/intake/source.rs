@@ -9,6 +9,8 @@ use lapin::options::BasicAckOptions;
 use lapin::{Channel, Consumer};
 use tracing::warn;
 
+use jobs::Priority;
+
 use super::{Incoming, QueueKind};
 use crate::amqp::{SOURCE_HEADER, header_str, prop_str, published_at};
 use crate::store::JobSource;
@@ -32,46 +34,115 @@ impl Window {
     }
 }
 
+/// Which queue of a worker a source is: a namespace's high or normal queue, or the
+/// unroutable queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    High,
+    Normal,
+    Unroutable,
+}
+
+/// A queue's consumer while it exists: its channel (one per consumer, closed with it), the
+/// prefetch it was started with and when it last delivered.
+#[derive(Debug)]
+pub(super) struct Consumption {
+    pub(super) channel: Channel,
+    pub(super) consumer: Consumer,
+    pub(super) prefetch: u16,
+    pub(super) last_delivery: Instant,
+}
+
+/// What a queue's consumer is doing.
+#[derive(Debug)]
+pub(super) enum State {
+    /// No consumer: not started yet, or the window was full and the backlog stays in RabbitMQ.
+    Idle,
+    /// Consuming; each committed batch is acked at once.
+    Consuming(Consumption),
+    /// The window filled up while consuming: batches are still stored, but their acks are held
+    /// (the last stored delivery and how many are unacked). Once `held_count` reaches the
+    /// prefetch the broker cannot send more, so the consumer is cancelled with nothing in
+    /// flight (a cancelled quorum-queue consumer's in-flight deliveries would otherwise come
+    /// back out of order), then the held are acked. `dry_since`: when the queue was seen with
+    /// nothing ready (then nothing is in flight either).
+    Holding {
+        consumption: Consumption,
+        held: Box<Delivery>,
+        held_count: usize,
+        dry_since: Option<Instant>,
+    },
+    /// `basic.cancel` sent: what is still buffered is taken in (and acked) until the stream
+    /// ends.
+    Cancelling {
+        consumption: Consumption,
+        since: Instant,
+    },
+}
+
+impl State {
+    /// The consumer, in every state that has one.
+    pub(super) fn consumption(&self) -> Option<&Consumption> {
+        match self {
+            State::Idle => None,
+            State::Consuming(c)
+            | State::Holding { consumption: c, .. }
+            | State::Cancelling { consumption: c, .. } => Some(c),
+        }
+    }
+
+    /// [`State::consumption`], mutably.
+    pub(super) fn consumption_mut(&mut self) -> Option<&mut Consumption> {
+        match self {
+            State::Idle => None,
+            State::Consuming(c)
+            | State::Holding { consumption: c, .. }
+            | State::Cancelling { consumption: c, .. } => Some(c),
+        }
+    }
+
+    /// Consuming or holding: a consumer the broker still sends to.
+    pub(super) fn is_receiving(&self) -> bool {
+        matches!(self, State::Consuming(_) | State::Holding { .. })
+    }
+}
+
 /// One consumed queue.
 #[derive(Debug)]
 pub(super) struct Source {
+    pub(super) slot: Slot,
     pub(super) kind: QueueKind,
     pub(super) queue: String,
-    pub(super) channel: Option<Channel>,
-    pub(super) consumer: Option<Consumer>,
-    /// When `basic.cancel` was sent: take in what is still buffered until the stream ends.
-    pub(super) cancelling: Option<Instant>,
     pub(super) window: Option<Window>,
-    /// Prefetch of the current consumer.
-    pub(super) prefetch: u16,
-    /// While the window is full, acks are held: the last stored delivery and how many stored
-    /// deliveries are unacked. Once `held_count == prefetch` the broker cannot send more, so
-    /// the consumer is cancelled with nothing in flight (a cancelled quorum-queue consumer's
-    /// in-flight deliveries would otherwise come back out of order), then the held are acked.
-    pub(super) held: Option<Delivery>,
-    pub(super) held_count: usize,
-    /// When the last delivery arrived.
-    pub(super) last_delivery: Instant,
-    /// Holding, and the queue was seen with nothing ready at this time.
-    pub(super) dry_since: Option<Instant>,
+    pub(super) state: State,
 }
 
 impl Source {
     /// A queue not consumed yet.
     pub(super) fn new(kind: QueueKind, queue: String, window: Option<Window>) -> Self {
+        let slot = match &kind {
+            QueueKind::Work {
+                priority: Priority::High,
+                ..
+            } => Slot::High,
+            QueueKind::Work {
+                priority: Priority::Normal,
+                ..
+            } => Slot::Normal,
+            QueueKind::Unroutable => Slot::Unroutable,
+        };
         Self {
+            slot,
             kind,
             queue,
-            channel: None,
-            consumer: None,
-            cancelling: None,
             window,
-            prefetch: 1,
-            held: None,
-            held_count: 0,
-            last_delivery: Instant::now(),
-            dry_since: None,
+            state: State::Idle,
         }
+    }
+
+    /// The window is full (a queue without a window never is).
+    pub(super) fn window_full(&self) -> bool {
+        self.window.as_ref().is_some_and(|w| !w.has_room())
     }
 }
 

@@ -23,8 +23,8 @@ use super::{
     RequeueReport, insert_events_from, insert_transitions_from, to_u32, to_u64,
 };
 use crate::error::{Error, Result};
-use crate::job::JobId;
-use crate::validate::Problem;
+use jobs::model::JobId;
+use jobs::validate::Problem;
 
 /// Rows handled per statement in requeue and purge.
 const BATCH: i64 = 1000;

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use super::{JobSource, JobStore, insert_events_from, insert_transitions_from};
 use crate::error::Result;
-use crate::job::{Job, JobId};
-use crate::state::DeadReason;
-use crate::validate::Problem;
+use jobs::model::{Job, JobId};
+use jobs::state::DeadReason;
+use jobs::validate::Problem;
 
 /// Where a verdict goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Changing a job's state: the submitter's and tracker's writes. Each one checks the lifecycle
-//! ([`crate::state::check_transition`]), the state the caller believes the job is in
+//! ([`jobs::state::check_transition`]), the state the caller believes the job is in
 //! (optimistic concurrency: a stale caller gets [`Error::StateConflict`], never a silent
 //! overwrite), and writes the change, its history row and its outbox messages in one
 //! transaction.
@@ -15,9 +15,9 @@ use super::{
     insert_transitions_from, record_change, to_i64, to_u32,
 };
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId};
-use crate::retry::retry_delay;
-use crate::state::{DeadReason, JobState, check_transition};
+use jobs::model::{Job, JobId};
+use jobs::retry::retry_delay;
+use jobs::state::{DeadReason, JobState, check_transition};
 
 /// Dead-letters the jobs chosen by the `victims` CTE (columns `id`, `from_state`; it must
 /// lock them): state `dead`, history, event, dead-letter record with the job JSON as body,
@@ -490,7 +490,7 @@ impl JobStore {
         let mut last = None;
         for _ in 0..8 {
             let job = self.job(id).await?.ok_or(Error::NotFound(id))?;
-            if !crate::state::can_transition(Some(job.state), JobState::Cancelled) {
+            if !jobs::state::can_transition(Some(job.state), JobState::Cancelled) {
                 return Ok(CancelOutcome::AlreadyEnded(job.state));
             }
             match self

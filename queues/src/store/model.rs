@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::{Job, JobId, Priority};
-use crate::quantity::{CpuMillis, MemoryBytes};
-use crate::state::{DeadReason, JobState};
-use crate::validate::Problem;
+use jobs::model::{Job, JobId, Priority};
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::state::{DeadReason, JobState};
+use jobs::validate::Problem;
 
 /// Where a job came from (stored, shown in the API).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ impl JobSource {
 /// The resources a submitted attempt holds on the cluster (driver + executors, Spark overhead
 /// included), summed per namespace as running usage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Footprint {
+pub struct FootprintRecord {
     /// CPU requests.
     pub cpu: CpuMillis,
     /// Memory requests.
@@ -80,7 +80,7 @@ pub struct Submission {
     /// The attempt it runs; must be the job's current attempt.
     pub attempt: u32,
     /// What it holds on the cluster.
-    pub footprint: Footprint,
+    pub footprint: FootprintRecord,
 }
 
 /// The target of [`crate::store::JobStore::transition`]. `waiting`, `retrying` and `dead`
@@ -169,7 +169,7 @@ pub struct NamespaceUsage {
     /// Submitted + running jobs.
     pub jobs: u64,
     /// Their summed footprint.
-    pub footprint: Footprint,
+    pub footprint: FootprintRecord,
 }
 
 /// What [`crate::store::JobStore::schedule_retry`] did.
@@ -202,7 +202,7 @@ pub struct ActiveJob {
     /// Its SparkApplication.
     pub spark_app_name: String,
     /// What it holds.
-    pub footprint: Footprint,
+    pub footprint: FootprintRecord,
     /// When the state last changed.
     pub updated_at: DateTime<Utc>,
 }
@@ -232,8 +232,8 @@ pub struct StoredJob {
     pub waiting: Option<WaitInfo>,
     /// SparkApplication of the current attempt, once submitted.
     pub spark_app_name: Option<String>,
-    /// Footprint of the current attempt, once submitted.
-    pub footprint: Option<Footprint>,
+    /// FootprintRecord of the current attempt, once submitted.
+    pub footprint: Option<FootprintRecord>,
     /// `amqp`, `http`, `cron`.
     pub source: String,
     /// When the publisher published it (AMQP timestamp), if known.

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::{JobStore, to_u64};
 use crate::error::Result;
-use crate::job::{Job, JobId};
 use crate::metrics::RetentionLabels;
 use crate::topology::Names;
+use jobs::model::{Job, JobId};
 
 /// One message waiting in the outbox.
 #[derive(Debug, Clone, PartialEq)]

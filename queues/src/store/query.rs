@@ -17,9 +17,9 @@ use super::{
     job_columns, stored_job, to_u32, to_u64, wait_info,
 };
 use crate::error::Result;
-use crate::job::{Job, JobId, Priority};
-use crate::quantity::{CpuMillis, MemoryBytes};
-use crate::store::Footprint;
+use crate::store::FootprintRecord;
+use jobs::model::{Job, JobId, Priority};
+use jobs::quantity::{CpuMillis, MemoryBytes};
 
 /// Pending heads: a recursive CTE walks the distinct (namespace, priority) groups of the
 /// partial index (one probe each), then a lateral join takes each group's first `$1` rows.
@@ -112,7 +112,7 @@ impl JobStore {
                 Ok(NamespaceUsage {
                     namespace: row.try_get("namespace")?,
                     jobs: to_u64(row.try_get("jobs")?, "jobs")?,
-                    footprint: Footprint {
+                    footprint: FootprintRecord {
                         cpu: CpuMillis(to_u64(row.try_get("cpu")?, "cpu")?),
                         memory: MemoryBytes(to_u64(row.try_get("memory")?, "memory")?),
                     },
@@ -142,7 +142,7 @@ impl JobStore {
                     spark_app_name: row
                         .try_get::<Option<String>, _>("spark_app_name")?
                         .unwrap_or_default(),
-                    footprint: Footprint {
+                    footprint: FootprintRecord {
                         cpu: CpuMillis(to_u64(cpu.unwrap_or(0), "cpu")?),
                         memory: MemoryBytes(to_u64(memory.unwrap_or(0), "memory")?),
                     },

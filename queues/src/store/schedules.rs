@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::JobStore;
 use crate::error::{Error, Result};
-use crate::job::JobId;
+use jobs::model::JobId;
 
 /// A schedule as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use sqlx::types::Json;
 
 use super::JobStore;
 use crate::error::{Error, Result};
-use crate::job::Job;
+use jobs::model::Job;
 
 impl JobStore {
     /// Replaces the spec of a job that is between attempts (`retrying`, `queued` or `waiting`)

@@ -5,170 +5,29 @@
 
 #![allow(
     dead_code,
+    unused_imports,
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "test support: each test crate uses a different part, and a panic is how a test fails"
 )]
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use jobs::Catalog;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use queues::metrics::Metrics;
 use queues::store::JobStore;
-use queues::{Catalog, CatalogConfig, Names, Topology, TopologyConfig};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor, PgPool};
+use queues::{Names, Topology, TopologyConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The shared broker (guest/guest, default vhost).
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-/// The shared PostgreSQL (trust auth).
-pub const PG_HOST: &str = "127.0.0.1";
-pub const PG_PORT: u16 = 5432;
+pub use test_support::fixtures::{catalog, catalog_with, job_body};
+pub use test_support::pg::TestDb;
+pub use test_support::{AMQP_URL, eventually, unique};
 
-/// A catalog with `team-a` and `team-b` (and whatever `extra` TOML adds).
-pub fn catalog_with(extra: &str) -> Catalog {
-    let text = format!(
-        r#"
-        {extra}
-        [node_types.small]
-        cpu = "1"
-        memory = "4Gi"
-        [defaults]
-        image = "apache/spark:3.5.3"
-        spark_version = "3.5.3"
-        driver_node_type = "small"
-        "#
-    );
-    let config: CatalogConfig = toml::from_str(&text).unwrap();
-    Catalog::new(config).unwrap()
-}
-
-/// The default test catalog: two namespaces, default windows.
-pub fn catalog() -> Catalog {
-    catalog_with("[namespaces.team-a]\n[namespaces.team-b]\n")
-}
-
-/// A valid job body for `namespace` with a fresh id.
-pub fn job_body(namespace: &str, name: &str, id: queues::JobId) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "apiVersion": "v1",
-        "id": id.to_string(),
-        "name": name,
-        "namespace": namespace,
-        "mainApplicationFile": "local:///opt/app.jar",
-        "mainClass": "com.example.Main",
-        "executor": { "nodeType": "small", "instances": 2 }
-    }))
-    .unwrap()
-}
-
-/// A name no other test (or earlier run) uses; starts with the creation time so leftovers of
-/// crashed runs can be recognised and swept.
-pub fn unique(tag: &str) -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let rand = uuid::Uuid::new_v4().simple().to_string();
-    format!("qt{tag}{secs}x{}", &rand[..10])
-}
-
-fn pg_options(port: u16, database: &str) -> PgConnectOptions {
-    PgConnectOptions::new()
-        .host(PG_HOST)
-        .port(port)
-        .username("postgres")
-        .database(database)
-}
-
-/// A fresh database, migrated, dropped by [`TestDb::drop_database`] (or the environment's
-/// cleanup). Databases of crashed runs older than two hours are swept on the way in.
-#[derive(Debug)]
-pub struct TestDb {
-    pub name: String,
-    pub port: u16,
-    pub pool: PgPool,
-}
-
-impl TestDb {
-    /// On the shared server.
-    pub async fn new() -> Self {
-        Self::new_at(PG_PORT, Duration::from_secs(10)).await
-    }
-
-    /// On the server at 127.0.0.1:`port` (a private one for restart tests); `acquire` bounds
-    /// how long a query waits for a connection (an outage surfaces after it).
-    pub async fn new_at(port: u16, acquire: Duration) -> Self {
-        let admin = pg_options(port, "postgres")
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {PG_HOST}:{port} is unreachable: {e}"));
-        let mut admin = admin;
-        sweep_old_databases(&mut admin).await;
-        let name = unique("db");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .await
-            .unwrap();
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(acquire)
-            .connect_with(pg_options(port, &name))
-            .await
-            .unwrap();
-        queues::store::MIGRATOR.run(&pool).await.unwrap();
-        Self { name, port, pool }
-    }
-
-    pub async fn drop_database(&self) {
-        self.pool.close().await;
-        drop_database(self.port, &self.name).await;
-    }
-}
-
-async fn drop_database(port: u16, name: &str) {
-    if let Ok(mut admin) = pg_options(port, "postgres").connect().await {
-        let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .await;
-    }
-}
-
-async fn sweep_old_databases(admin: &mut sqlx::PgConnection) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'qtdb%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
-    for name in names {
-        let secs: Option<u64> = name
-            .strip_prefix("qtdb")
-            .and_then(|rest| rest.split('x').next())
-            .and_then(|s| s.parse().ok());
-        if secs.is_some_and(|s| s + 7200 < now) {
-            let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .await;
-        }
-    }
-}
-
-/// One test's world: database, store, topology (declared), a broker connection, and the
-/// background tasks it started.
 pub struct Env {
     pub db: TestDb,
     pub store: JobStore,
@@ -195,7 +54,13 @@ impl Env {
         amqp_url: &str,
         tweak: impl FnOnce(TopologyConfig) -> TopologyConfig,
     ) -> Self {
-        Self::build(catalog, amqp_url, TestDb::new().await, tweak).await
+        Self::build(
+            catalog,
+            amqp_url,
+            TestDb::new(&queues::store::MIGRATOR).await,
+            tweak,
+        )
+        .await
     }
 
     /// With a chosen broker and database.
@@ -392,30 +257,11 @@ impl Drop for Env {
                         let _ = topology.delete(&ch).await;
                         let _ = conn.close(200, "cleanup".into()).await;
                     }
-                    drop_database(port, &db).await;
+                    test_support::pg::drop_database(port, &db).await;
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(30), cleanup).await;
             });
         })
         .join();
-    }
-}
-
-/// Waits (polling every 50 ms, at most `limit`) until `check` returns `Some`; panics with
-/// `what` on timeout. The only way tests wait: on a condition, with a bound.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {limit:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -10,16 +10,17 @@
 
 use std::sync::Arc;
 
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::{Job, JobId, parse_job};
+use queues::Names;
 use queues::metrics::Metrics;
-use queues::quantity::{CpuMillis, MemoryBytes};
-use queues::store::{Footprint, JobStore, Submission, Target};
-use queues::{Job, JobId, Names, parse_job};
+use queues::store::{FootprintRecord, JobStore, Submission, Target};
 use serde_json::Value;
 
 use super::support::{TestDb, catalog, job_body, unique};
 
 pub async fn store() -> (TestDb, JobStore) {
-    let db = TestDb::new().await;
+    let db = TestDb::new(&queues::store::MIGRATOR).await;
     let store = JobStore::new(
         db.pool.clone(),
         Names::new(unique("p")).unwrap(),
@@ -45,7 +46,7 @@ pub fn submission(job: &Job, attempt: u32, cpu: u64, gib: u64) -> Target {
     Target::Submitted(Submission {
         spark_app_name: format!("{}-{}-{attempt}", job.name, job.id.short()),
         attempt,
-        footprint: Footprint {
+        footprint: FootprintRecord {
             cpu: CpuMillis(cpu),
             memory: MemoryBytes(gib << 30),
         },

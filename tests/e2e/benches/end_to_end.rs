@@ -44,7 +44,7 @@ async fn main() {
             });
             queues::Outgoing::raw(
                 ns,
-                queues::Priority::Normal,
+                jobs::Priority::Normal,
                 serde_json::to_vec(&body).unwrap(),
             )
         })

@@ -6,23 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capacity::{Capacity, CapacityConfig};
+use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube_sim::{PoolConfig, SimConfig, SimHandle, Simulator};
 use queues::store::StoredJob;
-use queues::{
-    Catalog, CatalogConfig, JobId, JobState, JobStore, Names, Publisher, Topology, TopologyConfig,
-};
+use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
 use serde_json::Value;
-use submitter::admission::Shared;
 use submitter::config::SubmitterConfig;
+use submitter::context::Context;
 use submitter::kube_apps::SparkApplication;
 use submitter::service::Submitter;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::eventually;
-use crate::pg::{self, TestDb};
+use test_support::eventually;
+use test_support::pg::{self, TestDb};
 
 /// The shared broker.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -172,8 +171,8 @@ impl World {
         let client = sim.client().unwrap();
         let catalog: CatalogConfig = toml::from_str(&config.catalog).unwrap();
         let catalog = Arc::new(Catalog::new(catalog).unwrap());
-        let db = TestDb::new().await;
-        let prefix = crate::unique("p");
+        let db = TestDb::new(&queues::store::MIGRATOR).await;
+        let prefix = test_support::unique("p");
         let topology = Topology::new(TopologyConfig::new(prefix.clone()), &catalog).unwrap();
         let metrics = Arc::new(queues::Metrics::default());
         let store = JobStore::new(db.pool.clone(), Names::new(prefix).unwrap(), metrics);
@@ -216,7 +215,7 @@ impl World {
 
     /// Starts (or restarts) the submitter.
     pub fn start_submitter(&mut self) {
-        let shared = Shared::new(
+        let shared = Context::new(
             self.store.clone(),
             self.capacity.checker(),
             self.client.clone(),
@@ -277,7 +276,7 @@ impl World {
 
     /// Waits until the job is in the store.
     pub async fn wait_stored(&self, id: JobId, timeout: Duration) {
-        eventually(timeout, &format!("job {id} to be stored"), || async move {
+        eventually(&format!("job {id} to be stored"), timeout, || async move {
             self.store.job(id).await.unwrap().map(|_| ())
         })
         .await;
@@ -285,7 +284,7 @@ impl World {
 
     /// Waits until the job reaches `state` (panics on another finished state first).
     pub async fn wait_state(&self, id: JobId, state: JobState, timeout: Duration) -> StoredJob {
-        eventually(timeout, &format!("job {id} to be {state}"), || async move {
+        eventually(&format!("job {id} to be {state}"), timeout, || async move {
             let job = self.store.job(id).await.unwrap()?;
             if job.state == state {
                 return Some(job);
@@ -369,7 +368,7 @@ impl Drop for World {
                         let _ = topology.delete(&ch).await;
                         let _ = conn.close(200, "cleanup".into()).await;
                     }
-                    pg::drop_database(&db).await;
+                    pg::drop_database(pg::PORT, &db).await;
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(30), cleanup).await;
             });

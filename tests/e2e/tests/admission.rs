@@ -13,11 +13,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use e2e::eventually;
 use e2e::world::{World, WorldConfig, default_cluster};
-use queues::{JobId, JobState};
+use jobs::{JobId, JobState};
 use serde_json::{Value, json};
 use submitter::naming::{ATTEMPT_LABEL, JOB_ID_LABEL};
+use test_support::eventually;
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -87,7 +87,7 @@ async fn without_the_orchestrator_ten_applications_deadlock() {
     let apps: kube::Api<submitter::kube_apps::SparkApplication> =
         kube::Api::namespaced(world.client.clone(), "team-a");
     for i in 0..10 {
-        let j = queues::parse_job(
+        let j = jobs::parse_job(
             job("team-a", &format!("raw-{i}"), 3, "30s")
                 .to_string()
                 .as_bytes(),
@@ -106,7 +106,7 @@ async fn without_the_orchestrator_ten_applications_deadlock() {
     // Drivers take (nearly) every slot; executors can never all be scheduled. How many
     // drivers win the race against the first executors varies with load; six or more
     // stuck applications on eight slots leave no job room to finish.
-    eventually(LONG, "drivers running with executors pending", || async {
+    eventually("drivers running with executors pending", LONG, || async {
         let stuck = stuck_apps(&world).await;
         (stuck.len() >= 6).then_some(())
     })
@@ -422,7 +422,7 @@ async fn a_job_that_can_never_fit_is_dead_lettered_with_the_reason() {
         letters
             .items
             .iter()
-            .any(|d| d.reason == queues::DeadReason::NeverFits)
+            .any(|d| d.reason == jobs::DeadReason::NeverFits)
     );
     world.cleanup().await;
 }

@@ -10,15 +10,15 @@
 
 use std::time::Duration;
 
-use e2e::eventually;
 use e2e::world::{World, WorldConfig, default_cluster};
+use jobs::{Catalog, CatalogConfig, JobState};
 use k8s_openapi::api::core::v1::Pod;
-use queues::{Catalog, CatalogConfig, JobState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use submitter::footprint::Footprint;
 use submitter::kube_apps::SparkApplication;
 use submitter::spark_app::{EmitSettings, spark_application};
+use test_support::eventually;
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -64,7 +64,7 @@ async fn a_stuck_application_is_stopped_and_retried() {
     pods.create(&Default::default(), &intruder).await.unwrap();
 
     // The detector deletes the application and requeues the job at once (a new attempt).
-    let retried = eventually(LONG, "the stuck attempt to be retried", || async {
+    let retried = eventually("the stuck attempt to be retried", LONG, || async {
         let j = world.job(id).await;
         (j.attempt == 2).then_some(j)
     })
@@ -77,7 +77,7 @@ async fn a_stuck_application_is_stopped_and_retried() {
         "{history:?}"
     );
     assert!(retried.state != JobState::Dead);
-    eventually(LONG, "the stuck application to be deleted", || async {
+    eventually("the stuck application to be deleted", LONG, || async {
         let apps = world.apps().await;
         (!apps
             .iter()
@@ -175,7 +175,7 @@ fn every_example_job_renders_a_valid_application_whose_pods_match_the_footprint(
     let mut checked = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let job = queues::parse_job(&std::fs::read(&path).unwrap(), &catalog).unwrap();
+        let job = jobs::parse_job(&std::fs::read(&path).unwrap(), &catalog).unwrap();
         let Ok(footprint) = Footprint::of(&job, &catalog) else {
             panic!("{}", path.display())
         };
@@ -204,7 +204,7 @@ fn every_example_job_renders_a_valid_application_whose_pods_match_the_footprint(
                     path.display()
                 );
                 assert_eq!(
-                    queues::quantity::parse_cpu(&pod.cpu_request).unwrap(),
+                    jobs::quantity::parse_cpu(&pod.cpu_request).unwrap(),
                     size.core_request,
                     "{} {role:?} cpu",
                     path.display()

@@ -26,7 +26,7 @@ pub async fn start(
         "{catalog}\n[amqp]\nurl = \"{AMQP_URL}\"\nprefix = \"{prefix}\"\n\
          [database]\nurl = \"{db}\"\n[http]\nlisten = \"127.0.0.1:0\"\n[auth]\ndisabled = true\n\
          [leader]\nlease_name = \"{prefix}-replay\"\n",
-        db = e2e::pg::url(&world.db.name),
+        db = test_support::pg::url(&world.db.name),
     );
     let mut config = Config::from_toml_str(&text, "replay daemon config")
         .map_err(|e| Error::Config(e.to_string()))?;

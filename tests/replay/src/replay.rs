@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use capacity::{Capacity, CapacityConfig, ClusterView, GangDemand, Verdict};
 use e2e::world::{World, WorldConfig};
 use futures::StreamExt;
+use jobs::JobId;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
-use queues::JobId;
-use submitter::admission::Shared as Shared_;
+use submitter::context::Context;
 use submitter::footprint::Footprint;
 use submitter::kube_apps::SparkApplication;
 use submitter::naming::JOB_ID_LABEL;
@@ -154,12 +154,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Prepared {
     id: String,
     body: Vec<u8>,
-    job: queues::Job,
+    job: jobs::Job,
     footprint: Footprint,
     gang: GangDemand,
 }
 
-fn prepare(trace: &[TraceJob], catalog: &queues::Catalog) -> Result<Vec<Prepared>, Error> {
+fn prepare(trace: &[TraceJob], catalog: &jobs::Catalog) -> Result<Vec<Prepared>, Error> {
     trace
         .iter()
         .enumerate()
@@ -171,7 +171,7 @@ fn prepare(trace: &[TraceJob], catalog: &queues::Catalog) -> Result<Vec<Prepared
             };
             let id = JobId::generate().to_string();
             let body = serde_json::to_vec(&t.job_message(&id)).map_err(|e| fail(e.to_string()))?;
-            let job = queues::parse_job(&body, catalog).map_err(|e| fail(e.to_string()))?;
+            let job = jobs::parse_job(&body, catalog).map_err(|e| fail(e.to_string()))?;
             let footprint = Footprint::of(&job, catalog).map_err(|e| fail(e.to_string()))?;
             let gang = footprint.gang(
                 id.clone(),
@@ -275,7 +275,7 @@ async fn drive(
         match policy {
             Policy::Orchestrator | Policy::StrictFifo | Policy::NoOrchestrator => {}
             Policy::Mvp => {
-                let shared = Shared_::new(
+                let shared = Context::new(
                     world.store.clone(),
                     Arc::new(MvpChecker::new(meter.snapshot().clone())),
                     world.client.clone(),

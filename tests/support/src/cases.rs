@@ -1,12 +1,11 @@
-//! Shared by `validation.rs` and `intake.rs`: the foundation's catalog, a valid base message,
-//! and every invalid case with the problem code and path it must produce. (Included with
-//! `#[path]`; not a test crate of its own.)
+//! The validation table, shared by the job model's tests and the intake's dead-letter tests:
+//! the catalog they validate against, a valid base message, and every invalid case with the
+//! problem code and JSON path it must produce.
 
-#![allow(dead_code, reason = "each including test crate uses a different part")]
-
-use queues::{Catalog, CatalogConfig, Job, ProblemCode as P, parse_job};
+use jobs::{Catalog, CatalogConfig, Job, ProblemCode as P, parse_job};
 use serde_json::{Value, json};
 
+/// The catalog the cases are written against (TOML).
 pub const CATALOG: &str = r#"
     [namespaces.team-a]
     [namespaces.team-b]
@@ -30,11 +29,13 @@ pub const CATALOG: &str = r#"
     max_message_bytes = 65536
 "#;
 
+/// [`CATALOG`], checked.
 pub fn catalog() -> Catalog {
     let config: CatalogConfig = toml::from_str(CATALOG).unwrap();
     Catalog::new(config).unwrap()
 }
 
+/// A valid message every case changes one thing of.
 pub fn base() -> Value {
     json!({
         "apiVersion": "v1",
@@ -66,7 +67,8 @@ pub fn with(mut v: Value, path: &[&str], new: Option<Value>) -> Value {
     v
 }
 
-pub fn parse(v: &Value) -> Result<Job, queues::Rejection> {
+/// Parses `v` as message bytes against [`catalog`].
+pub fn parse(v: &Value) -> Result<Job, jobs::Rejection> {
     parse_job(serde_json::to_string(v).unwrap().as_bytes(), &catalog())
 }
 
@@ -79,6 +81,7 @@ pub type Case = (
     &'static str,
 );
 
+/// Every invalid case.
 #[rustfmt::skip]
 pub fn invalid_cases() -> Vec<Case> {
     vec![

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use jobs::{JobId, JobState, Priority};
 use queues::store::QueueStats;
-use queues::{JobId, JobState, Priority};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Role;

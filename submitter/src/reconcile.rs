@@ -8,23 +8,21 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use jobs::model::Job;
+use jobs::{DeadReason, JobId, JobState};
 use kube::api::Api;
-use queues::job::Job;
 use queues::metrics::WaitLabels;
-use queues::store::{
-    ActiveJob, Footprint as StoredFootprint, Note, RetryOutcome, Submission, Target,
-};
-use queues::{DeadReason, JobId, JobState};
+use queues::store::{ActiveJob, FootprintRecord, Note, RetryOutcome, Submission, Target};
 
-use crate::admission::Shared;
+use crate::app_status::{
+    AppObservation, FailureKind, Phase, RetryDecision, classify, is_stuck, retry_decision,
+    stuck_since,
+};
+use crate::context::Context;
 use crate::footprint::{DRIVER_MEMORY_FACTOR, EXECUTOR_MEMORY_FACTOR, Footprint, memory_factor};
 use crate::kube_apps::{Observer, SparkApplication, delete};
 use crate::metrics::{KindLabels, NamespaceLabels, OutcomeLabels};
 use crate::naming::{self, ATTEMPT_LABEL, JOB_ID_LABEL};
-use crate::tracking::{
-    AppObservation, FailureKind, Phase, RetryDecision, classify, is_stuck, retry_decision,
-    stuck_since,
-};
 use crate::{Error, Result};
 
 /// What the tracker remembers between syncs (lost on restart, which only restarts timers).
@@ -61,7 +59,7 @@ pub struct SyncReport {
 
 /// One sync at `now` over the observer's caches.
 pub async fn sync(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     observer: &Observer,
     now: DateTime<Utc>,
@@ -81,7 +79,7 @@ pub async fn sync(
             )
         })
         .collect();
-    let active = shared.store.active_jobs().await?;
+    let active = ctx.store.active_jobs().await?;
     let mut claimed: HashSet<String> = HashSet::new();
     let live: HashSet<(JobId, u32)> = active.iter().map(|a| (a.id, a.attempt)).collect();
 
@@ -91,12 +89,12 @@ pub async fn sync(
         let outcome = match apps.get(&key) {
             Some((_, obs)) => {
                 state.missing_since.remove(&(job.id, job.attempt));
-                progress(shared, state, job, obs, now, &mut report).await
+                progress(ctx, state, job, obs, now, &mut report).await
             }
-            None => missing(shared, state, job, now, &mut report).await,
+            None => missing(ctx, state, job, now, &mut report).await,
         };
         if let Err(e) = outcome {
-            shared.metrics.error("tracker", e.metric_label());
+            ctx.metrics.error("tracker", e.metric_label());
             tracing::warn!(job = %job.id, namespace = %job.namespace, error = %e, "tracking step failed; retrying next sync");
         }
     }
@@ -105,8 +103,8 @@ pub async fn sync(
         if claimed.contains(key) || state.settled_orphans.contains(key) {
             continue;
         }
-        if let Err(e) = orphan(shared, state, key, app, obs, &mut report).await {
-            shared.metrics.error("tracker", e.metric_label());
+        if let Err(e) = orphan(ctx, state, key, app, obs, &mut report).await {
+            ctx.metrics.error("tracker", e.metric_label());
             tracing::warn!(app = %key, error = %e, "cannot reconcile an application without an active job");
         }
     }
@@ -122,7 +120,7 @@ pub async fn sync(
 }
 
 async fn spec(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     id: JobId,
     attempt: u32,
@@ -130,7 +128,7 @@ async fn spec(
     if let Some(j) = state.specs.get(&(id, attempt)) {
         return Ok(Some(j.clone()));
     }
-    let Some(stored) = shared.store.job(id).await? else {
+    let Some(stored) = ctx.store.job(id).await? else {
         return Ok(None);
     };
     let job = Arc::new(stored.job);
@@ -139,7 +137,7 @@ async fn spec(
 }
 
 async fn progress(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     job: &ActiveJob,
     obs: &AppObservation,
@@ -147,16 +145,16 @@ async fn progress(
     report: &mut SyncReport,
 ) -> Result<()> {
     let key = (job.id, job.attempt);
-    let Some(spec) = spec(shared, state, job.id, job.attempt).await? else {
+    let Some(spec) = spec(ctx, state, job.id, job.attempt).await? else {
         return Ok(());
     };
-    let required = Footprint::of(&spec, &shared.catalog).map_or(0, |f| f.executors);
+    let required = Footprint::of(&spec, &ctx.catalog).map_or(0, |f| f.executors);
     let since = stuck_since(obs, required, state.stuck_since.get(&key).copied(), now);
     match since {
         Some(t) => state.stuck_since.insert(key, t),
         None => state.stuck_since.remove(&key),
     };
-    let stuck = is_stuck(since, now, shared.config.stuck_after.0);
+    let stuck = is_stuck(since, now, ctx.config.stuck_after.0);
     let wait = |stage: &str| WaitLabels {
         namespace: job.namespace.clone(),
         priority: job.priority.as_str().into(),
@@ -169,12 +167,11 @@ async fn progress(
                 e.insert(now);
                 if job.state == JobState::Submitted {
                     // Admitted → driver running: the `driver` stage of the wait.
-                    observe(shared, wait("driver"), job.updated_at, now);
+                    observe(ctx, wait("driver"), job.updated_at, now);
                 }
             }
             if job.state == JobState::Submitted {
-                shared
-                    .store
+                ctx.store
                     .transition(
                         job.id,
                         JobState::Submitted,
@@ -186,12 +183,11 @@ async fn progress(
             }
             if executors_running >= required && state.executors_ready.insert(key) {
                 let driver_at = state.driver_running.get(&key).copied().unwrap_or(now);
-                observe(shared, wait("executors"), driver_at, now);
+                observe(ctx, wait("executors"), driver_at, now);
             }
         }
         Phase::Succeeded => {
-            shared
-                .store
+            ctx.store
                 .transition(
                     job.id,
                     job.state,
@@ -199,16 +195,15 @@ async fn progress(
                     Note::new("completed", "the application completed"),
                 )
                 .await?;
-            finish(shared, state, job, &spec, "succeeded", now);
+            finish(ctx, state, job, &spec, "succeeded", now);
             report.succeeded.push(job.id);
         }
         Phase::Failed { kind, message } => {
             if kind == FailureKind::Stuck {
                 let api: Api<SparkApplication> =
-                    Api::namespaced(shared.client.clone(), &job.namespace);
+                    Api::namespaced(ctx.client.clone(), &job.namespace);
                 delete(&api, &job.spark_app_name).await?;
-                shared
-                    .metrics
+                ctx.metrics
                     .stuck
                     .get_or_create(&NamespaceLabels {
                         namespace: job.namespace.clone(),
@@ -216,7 +211,7 @@ async fn progress(
                     .inc();
                 tracing::warn!(job = %job.id, namespace = %job.namespace, app = %job.spark_app_name, "stuck: driver running with executors pending; application deleted");
             }
-            fail(shared, state, job, &spec, kind, &message, now).await?;
+            fail(ctx, state, job, &spec, kind, &message, now).await?;
             report.failed.push((job.id, kind));
         }
     }
@@ -225,7 +220,7 @@ async fn progress(
 
 /// An active job whose application the watch does not show.
 async fn missing(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     job: &ActiveJob,
     now: DateTime<Utc>,
@@ -233,14 +228,14 @@ async fn missing(
 ) -> Result<()> {
     let key = (job.id, job.attempt);
     let first = *state.missing_since.entry(key).or_insert(now);
-    if (now - first).to_std().unwrap_or_default() < shared.config.lost_after.0 {
+    if (now - first).to_std().unwrap_or_default() < ctx.config.lost_after.0 {
         return Ok(());
     }
-    let Some(spec) = spec(shared, state, job.id, job.attempt).await? else {
+    let Some(spec) = spec(ctx, state, job.id, job.attempt).await? else {
         return Ok(());
     };
     fail(
-        shared,
+        ctx,
         state,
         job,
         &spec,
@@ -253,10 +248,9 @@ async fn missing(
     Ok(())
 }
 
-fn observe(shared: &Shared, labels: WaitLabels, from: DateTime<Utc>, to: DateTime<Utc>) {
+fn observe(ctx: &Context, labels: WaitLabels, from: DateTime<Utc>, to: DateTime<Utc>) {
     let seconds = (to - from).num_milliseconds().max(0) as f64 / 1000.0;
-    shared
-        .store
+    ctx.store
         .metrics()
         .queue_wait
         .get_or_create(&labels)
@@ -264,16 +258,14 @@ fn observe(shared: &Shared, labels: WaitLabels, from: DateTime<Utc>, to: DateTim
 }
 
 fn finish(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     job: &ActiveJob,
     spec: &Job,
     outcome: &str,
     now: DateTime<Utc>,
 ) {
-    shared
-        .checker
-        .release(&naming::demand_key(spec, job.attempt));
+    ctx.checker.release(&naming::demand_key(spec, job.attempt));
     let labels = OutcomeLabels {
         namespace: job.namespace.clone(),
         priority: job.priority.as_str().into(),
@@ -281,18 +273,17 @@ fn finish(
     };
     if let Some(started) = state.driver_running.get(&(job.id, job.attempt)) {
         let seconds = (now - *started).num_milliseconds().max(0) as f64 / 1000.0;
-        shared
-            .metrics
+        ctx.metrics
             .run_seconds
             .get_or_create(&labels)
             .observe(seconds);
     }
-    shared.metrics.finished.get_or_create(&labels).inc();
+    ctx.metrics.finished.get_or_create(&labels).inc();
 }
 
 /// Records a failed attempt, then retries it (learning from the failure) or gives up.
 async fn fail(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     job: &ActiveJob,
     spec: &Job,
@@ -301,19 +292,17 @@ async fn fail(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let note = Note::new(kind.as_str(), message);
-    shared
-        .store
+    ctx.store
         .transition(job.id, job.state, Target::Failed, note.clone())
         .await?;
-    shared
-        .metrics
+    ctx.metrics
         .failures
         .get_or_create(&KindLabels {
             namespace: job.namespace.clone(),
             kind: kind.as_str().into(),
         })
         .inc();
-    finish(shared, state, job, spec, "failed", now);
+    finish(ctx, state, job, spec, "failed", now);
     let factors = (
         memory_factor(spec, EXECUTOR_MEMORY_FACTOR),
         memory_factor(spec, DRIVER_MEMORY_FACTOR),
@@ -322,8 +311,7 @@ async fn fail(
         RetryDecision::DeadLetter => {
             let message =
                 format!("{message}; not retried: another attempt would fail the same way");
-            shared
-                .store
+            ctx.store
                 .dead_letter(
                     job.id,
                     JobState::Failed,
@@ -331,22 +319,21 @@ async fn fail(
                     &message,
                 )
                 .await?;
-            dead(shared, job);
+            dead(ctx, job);
         }
         RetryDecision::Retry {
             immediate,
             executor_memory_factor,
             driver_memory_factor,
         } => {
-            match shared
+            match ctx
                 .store
                 .schedule_retry(job.id, JobState::Failed, note, now)
                 .await?
             {
-                RetryOutcome::Exhausted => dead(shared, job),
+                RetryOutcome::Exhausted => dead(ctx, job),
                 RetryOutcome::Scheduled { attempt, .. } => {
-                    shared
-                        .metrics
+                    ctx.metrics
                         .retries
                         .get_or_create(&KindLabels {
                             namespace: job.namespace.clone(),
@@ -363,12 +350,11 @@ async fn fail(
                             DRIVER_MEMORY_FACTOR.into(),
                             format!("{driver_memory_factor}"),
                         );
-                        shared.store.update_spec(&grown).await?;
+                        ctx.store.update_spec(&grown).await?;
                         tracing::info!(job = %job.id, attempt, executor_memory_factor, driver_memory_factor, "out of memory: next attempt gets more memory");
                     }
                     if immediate {
-                        shared
-                            .store
+                        ctx.store
                             .transition(
                                 job.id,
                                 JobState::Retrying,
@@ -387,19 +373,19 @@ async fn fail(
     Ok(())
 }
 
-fn dead(shared: &Shared, job: &ActiveJob) {
+fn dead(ctx: &Context, job: &ActiveJob) {
     let labels = OutcomeLabels {
         namespace: job.namespace.clone(),
         priority: job.priority.as_str().into(),
         outcome: "dead".into(),
     };
-    shared.metrics.finished.get_or_create(&labels).inc();
+    ctx.metrics.finished.get_or_create(&labels).inc();
 }
 
 /// An application without an active job: adopt it for a pending job of the same attempt,
 /// delete it when its job has ended or moved on, leave finished ones to the operator's TTL.
 async fn orphan(
-    shared: &Shared,
+    ctx: &Context,
     state: &mut TrackerState,
     key: &str,
     app: &SparkApplication,
@@ -417,27 +403,26 @@ async fn orphan(
         state.settled_orphans.insert(key.to_owned());
         return Ok(());
     };
-    let stored = shared.store.job(id).await?;
+    let stored = ctx.store.job(id).await?;
     let name = app.metadata.name.clone().unwrap_or_default();
     match stored {
         Some(s) if s.state.is_pending() && s.attempt == attempt && !terminal => {
             let footprint =
-                Footprint::of(&s.job, &shared.catalog).map_err(|e| Error::Render(e.to_string()))?;
+                Footprint::of(&s.job, &ctx.catalog).map_err(|e| Error::Render(e.to_string()))?;
             let total = footprint.total();
             let submission = Submission {
                 spark_app_name: name.clone(),
                 attempt,
-                footprint: StoredFootprint {
-                    cpu: queues::quantity::CpuMillis(total.cpu_millis),
-                    memory: queues::quantity::MemoryBytes(total.memory_bytes),
+                footprint: FootprintRecord {
+                    cpu: jobs::quantity::CpuMillis(total.cpu_millis),
+                    memory: jobs::quantity::MemoryBytes(total.memory_bytes),
                 },
             };
             let note = Note::new(
                 "adopted",
                 "found its application already created (after a restart)",
             );
-            shared
-                .store
+            ctx.store
                 .transition(id, s.state, Target::Submitted(submission), note)
                 .await?;
             report.adopted.push(id);
@@ -448,17 +433,17 @@ async fn orphan(
                 && !terminal =>
         {
             let api: Api<SparkApplication> = Api::namespaced(
-                shared.client.clone(),
+                ctx.client.clone(),
                 app.metadata.namespace.as_deref().unwrap_or_default(),
             );
             delete(&api, &name).await?;
-            shared.checker.release(&naming::demand_key(&s.job, attempt));
+            ctx.checker.release(&naming::demand_key(&s.job, attempt));
             report.deleted_orphans.push(key.to_owned());
             tracing::info!(job = %id, app = %key, state = %s.state, "deleted an application whose job has ended");
         }
         None if !terminal => {
             let api: Api<SparkApplication> = Api::namespaced(
-                shared.client.clone(),
+                ctx.client.clone(),
                 app.metadata.namespace.as_deref().unwrap_or_default(),
             );
             delete(&api, &name).await?;

@@ -6,15 +6,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::ProblemCode as P;
 use super::reader::{Ctx, JsonPath, MAX_STRING, Obj, kind};
-use super::{ProblemCode as P, check_backoff};
-use crate::job::{
-    API_VERSION, AppType, Backoff, Deps, DriverSpec, DynamicAllocation, ExecutorScaling,
-    ExecutorSpec, Job, JobDuration, JobId, Priority, PullPolicy, Resources, RetryPolicy, Volume,
-    VolumeSource,
+use crate::duration::JobDuration;
+use crate::model::{
+    API_VERSION, AppType, Deps, DriverSpec, DynamicAllocation, ExecutorScaling, ExecutorSpec, Job,
+    JobId, Priority, PullPolicy, Resources, Volume, VolumeSource,
 };
 use crate::names;
 use crate::quantity::{CpuMillis, MemoryBytes, parse_cpu, parse_memory};
+use crate::retry::{Backoff, RetryPolicy};
 
 const TOP_FIELDS: &[&str] = &[
     "apiVersion",
@@ -1223,7 +1224,7 @@ fn retry(
                         max,
                         multiplier,
                     };
-                    match check_backoff(&backoff) {
+                    match backoff.check() {
                         Ok(()) => Some(backoff),
                         Err((field, why)) => {
                             ctx.push(P::OutOfRange, &b.path(field), why);

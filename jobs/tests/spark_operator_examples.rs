@@ -12,9 +12,9 @@
     reason = "test code: a panic is how a test reports failure"
 )]
 
-use queues::job::{ExecutorScaling, Resources};
-use queues::quantity::{parse_cpu, parse_memory};
-use queues::{Catalog, CatalogConfig, parse_job};
+use jobs::model::{ExecutorScaling, Resources};
+use jobs::quantity::{parse_cpu, parse_memory};
+use jobs::{Catalog, CatalogConfig, parse_job};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 

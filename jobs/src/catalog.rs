@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{AppType, Backoff, JobDuration, Priority, PullPolicy, RetryPolicy};
+use crate::duration::JobDuration;
+use crate::model::{AppType, Priority, PullPolicy};
 use crate::names;
 use crate::quantity::{CpuMillis, MemoryBytes};
+use crate::retry::{Backoff, RetryPolicy};
 
 /// The catalog sections of the config file, as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -35,7 +37,7 @@ pub struct CatalogConfig {
     pub limits: LimitsConfig,
     /// Where spot executors go when their node type has no spot placement of its own.
     #[serde(default)]
-    pub spot: Option<Placement>,
+    pub spot: Option<NodeSelection>,
 }
 
 /// One served namespace.
@@ -79,10 +81,10 @@ pub struct NodeTypeConfig {
     pub node_selector: BTreeMap<String, String>,
     /// Taints the pod tolerates.
     #[serde(default)]
-    pub tolerations: Vec<Toleration>,
-    /// Placement for executors of jobs with `spot: true`.
+    pub tolerations: Vec<TolerationConfig>,
+    /// NodeSelection for executors of jobs with `spot: true`.
     #[serde(default)]
-    pub spot: Option<Placement>,
+    pub spot: Option<NodeSelection>,
     /// Free text for users choosing a type.
     #[serde(default)]
     pub description: Option<String>,
@@ -91,19 +93,19 @@ pub struct NodeTypeConfig {
 /// Node selection: labels to match and taints to tolerate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Placement {
+pub struct NodeSelection {
     /// Node labels the pod must match.
     #[serde(default)]
     pub node_selector: BTreeMap<String, String>,
     /// Taints the pod tolerates.
     #[serde(default)]
-    pub tolerations: Vec<Toleration>,
+    pub tolerations: Vec<TolerationConfig>,
 }
 
 /// A Kubernetes toleration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Toleration {
+pub struct TolerationConfig {
     /// Taint key; empty with `Exists` tolerates everything.
     #[serde(default)]
     pub key: Option<String>,
@@ -115,13 +117,13 @@ pub struct Toleration {
     pub value: Option<String>,
     /// Effect to tolerate; all when absent.
     #[serde(default)]
-    pub effect: Option<TaintEffect>,
+    pub effect: Option<TaintEffectConfig>,
     /// For `NoExecute`: how long the pod stays after the taint appears.
     #[serde(default)]
     pub toleration_seconds: Option<i64>,
 }
 
-/// Toleration operator.
+/// TolerationConfig operator.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum TolerationOperator {
     /// Key and value must match.
@@ -133,7 +135,7 @@ pub enum TolerationOperator {
 
 /// Taint effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-pub enum TaintEffect {
+pub enum TaintEffectConfig {
     /// Not scheduled without a toleration.
     NoSchedule,
     /// Avoided without a toleration.
@@ -438,7 +440,7 @@ impl Catalog {
 
     /// Spot placement for executors of a node type (`None` for explicit resources), falling
     /// back to the catalog-wide spot placement.
-    pub fn spot_placement(&self, node_type: Option<&str>) -> Option<&Placement> {
+    pub fn spot_placement(&self, node_type: Option<&str>) -> Option<&NodeSelection> {
         node_type
             .and_then(|n| self.node_type(n))
             .and_then(|t| t.spot.as_ref())
@@ -596,7 +598,7 @@ fn check(config: &CatalogConfig) -> Vec<ConfigProblem> {
             ),
         );
     }
-    if let Err((field, why)) = crate::validate::check_backoff(&r.policy().backoff) {
+    if let Err((field, why)) = r.policy().backoff.check() {
         problem(format!("defaults.retry.{}", backoff_key(field)), why);
     }
 
@@ -630,7 +632,7 @@ fn check_placement(
     problem: &mut impl FnMut(String, String),
     key: &str,
     selector: &BTreeMap<String, String>,
-    tolerations: &[Toleration],
+    tolerations: &[TolerationConfig],
 ) {
     for (k, v) in selector {
         if let Err(why) = names::check_label_key(k) {
@@ -662,7 +664,7 @@ fn check_placement(
         {
             problem(format!("{tkey}.key"), format!("invalid taint key: {why}"));
         }
-        if t.toleration_seconds.is_some() && t.effect != Some(TaintEffect::NoExecute) {
+        if t.toleration_seconds.is_some() && t.effect != Some(TaintEffectConfig::NoExecute) {
             problem(
                 format!("{tkey}.toleration_seconds"),
                 "only meaningful with effect NoExecute".into(),

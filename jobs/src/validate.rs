@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
-use crate::job::{Backoff, Job, JobId, Priority};
+use crate::model::{Job, JobId, Priority};
 
 /// What kind of problem a field has; stable strings for machines (kebab-case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -261,32 +261,4 @@ pub fn validate_value_with(
             problems: ctx.into_problems(),
         }),
     }
-}
-
-/// Shared with the catalog: a backoff is sane when `1s ≤ initial ≤ max ≤ 24h` and the
-/// multiplier is in `[1, 10]`. The error names the offending field.
-pub(crate) fn check_backoff(b: &Backoff) -> Result<(), (&'static str, String)> {
-    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-    if b.initial.0 < std::time::Duration::from_secs(1) || b.initial.0 > DAY {
-        return Err((
-            "initial",
-            format!("initial backoff {} must be between 1s and 24h", b.initial),
-        ));
-    }
-    if b.max.0 < b.initial.0 || b.max.0 > DAY {
-        return Err((
-            "max",
-            format!(
-                "max backoff {} must be at least the initial backoff ({}) and at most 24h",
-                b.max, b.initial
-            ),
-        ));
-    }
-    if !(b.multiplier.is_finite() && (1.0..=10.0).contains(&b.multiplier)) {
-        return Err((
-            "multiplier",
-            format!("multiplier {} must be between 1 and 10", b.multiplier),
-        ));
-    }
-    Ok(())
 }

@@ -10,15 +10,15 @@
 
 use std::time::Duration;
 
+use jobs::duration::JobDuration;
+use jobs::model::{ExecutorScaling, Resources, VolumeSource};
+use jobs::quantity::{CpuMillis, MemoryBytes};
+use jobs::{Catalog, CatalogConfig, Job, Priority, ProblemCode as P, parse_job};
 use proptest::prelude::*;
-use queues::job::{ExecutorScaling, JobDuration, Resources, VolumeSource};
-use queues::quantity::{CpuMillis, MemoryBytes};
-use queues::{Catalog, CatalogConfig, Job, Priority, ProblemCode as P, parse_job};
 use serde_json::{Value, json};
 
-#[path = "support/cases.rs"]
-mod cases;
 use cases::{CATALOG, base, catalog, invalid_cases, parse, with};
+use test_support::cases;
 
 #[test]
 fn base_message_is_valid_and_normalised() {

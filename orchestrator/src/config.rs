@@ -19,7 +19,7 @@ use jobs::{Catalog, catalog::ConfigProblem};
 use serde::Deserialize;
 use submitter::config::SubmitterConfig;
 
-use crate::http::auth::{AuthConfig, Authenticator};
+use crate::http::auth::{AuthConfig, Authenticator, TokenConfig};
 
 mod sections;
 pub use sections::*;
@@ -194,7 +194,8 @@ impl Config {
         })
     }
 
-    /// Applies `ORCHESTRATOR_*` and `KUBECONFIG` overrides from an environment (a function,
+    /// Applies `ORCHESTRATOR_*` and `KUBECONFIG` overrides (`ORCHESTRATOR_AUTH_TOKENS` replaces
+    /// `[auth] tokens`) from an environment (a function,
     /// so tests need not touch the process's). Returns the problems of values that do not
     /// parse.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -219,6 +220,19 @@ impl Config {
                     key: "ORCHESTRATOR_HTTP_ADDR".into(),
                     message: format!("{v:?} is not an address like 127.0.0.1:8080"),
                 });
+            }
+        }
+        if let Some(v) = env("ORCHESTRATOR_AUTH_TOKENS") {
+            let auth = tokens_from_env(&v).map(|tokens| AuthConfig {
+                tokens,
+                ..self.auth.clone()
+            });
+            match auth.and_then(|a| Authenticator::new(&a).map(|_| a)) {
+                Ok(a) => self.auth = a,
+                Err(message) => problems.push(ConfigProblem {
+                    key: "ORCHESTRATOR_AUTH_TOKENS".into(),
+                    message,
+                }),
             }
         }
         if let Some(v) = env("ORCHESTRATOR_LOG_FORMAT") {
@@ -253,6 +267,48 @@ impl Config {
         })?;
         Self::from_toml_str(&text, &name)
     }
+}
+
+/// Largest `ORCHESTRATOR_AUTH_TOKENS` value read.
+const MAX_TOKENS_ENV_BYTES: usize = 1024 * 1024;
+
+/// `ORCHESTRATOR_AUTH_TOKENS`: a JSON list of `[auth] tokens` entries (`{name, token_sha256,
+/// roles, namespaces}`) that replaces the file's, so a Kubernetes Secret can hold them. The
+/// messages name the entry and field at fault but never echo the value: it may hold a token.
+fn tokens_from_env(text: &str) -> Result<Vec<TokenConfig>, String> {
+    if text.len() > MAX_TOKENS_ENV_BYTES {
+        return Err(format!(
+            "{} bytes is more than {MAX_TOKENS_ENV_BYTES}",
+            text.len()
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err("empty: give a JSON list of tokens ([] for none) or unset it".into());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let tokens: Vec<TokenConfig> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "is not valid JSON"
+            }
+            _ => "does not fit a token entry {name, token_sha256, roles, namespaces}",
+        };
+        format!(
+            "{}{what} (line {}, column {})",
+            if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            },
+            inner.line(),
+            inner.column()
+        )
+    })?;
+    de.end()
+        .map_err(|_| "text after the JSON list".to_owned())?;
+    Ok(tokens)
 }
 
 /// Deserializes while tracking the key path, so type errors name e.g. `node_types.small.cpu`.
@@ -331,6 +387,69 @@ mod tests {
             c.http.listen, "127.0.0.1:9999",
             "a bad value changes nothing"
         );
+    }
+
+    #[test]
+    fn api_tokens_come_from_the_environment_and_bad_ones_are_refused_without_echo() {
+        let hash = "ab".repeat(32);
+        let mut c = Config::from_toml_str(MINIMAL, "t").unwrap();
+        let good = format!(
+            r#"[{{"name": "ci", "token_sha256": "{hash}", "roles": ["submit"], "namespaces": ["team-a"]}}]"#
+        );
+        c.apply_env(|k| (k == "ORCHESTRATOR_AUTH_TOKENS").then(|| good.clone()))
+            .unwrap();
+        assert_eq!(c.auth.tokens.len(), 1);
+        assert_eq!(c.auth.tokens[0].name, "ci");
+        let secret = "s3cr3t-value-never-echoed";
+        for (value, expected) in [
+            (String::new(), "empty"),
+            ("  ".to_owned(), "empty"),
+            ("{".to_owned(), "does not fit"),
+            (format!("[{{\"name\": \"{secret}"), "not valid JSON"),
+            (format!("[{{\"name\": {secret}}}]"), "not valid JSON"),
+            (
+                format!("[{{\"name\": \"x\", \"token\": \"{secret}\"}}]"),
+                "does not fit",
+            ),
+            (
+                format!(
+                    "[{{\"name\": \"x\", \"token\": \"{secret}\", \"roles\": [\"{secret}\"], \"namespaces\": [\"*\"]}}]"
+                ),
+                "[0].roles[0]",
+            ),
+            (
+                format!(
+                    "[{{\"name\": \"x\", \"token_sha256\": \"{secret}\", \"roles\": [\"read\"], \"namespaces\": [\"*\"]}}]"
+                ),
+                "not 64 hex digits",
+            ),
+            (
+                format!("[{{\"name\": \"x\", \"tokn\": \"{secret}\"}}]"),
+                "does not fit",
+            ),
+            ("[] []".to_owned(), "text after"),
+            ("[".repeat(10_000), "does not fit"),
+            (" ".repeat(MAX_TOKENS_ENV_BYTES + 1), "more than"),
+        ] {
+            let mut c = Config::from_toml_str(MINIMAL, "t").unwrap();
+            let err = c
+                .apply_env(|k| (k == "ORCHESTRATOR_AUTH_TOKENS").then(|| value.clone()))
+                .unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.problems[0].key, "ORCHESTRATOR_AUTH_TOKENS");
+            assert!(message.contains(expected), "{expected}: {message}");
+            assert!(!message.contains(secret), "echoes the value: {message}");
+            assert!(c.auth.tokens.is_empty(), "a bad value changes nothing");
+        }
+        // `[]` is an explicit "no tokens".
+        let mut c = Config::from_toml_str(
+            "[namespaces.team-a]\n[[auth.tokens]]\nname = \"f\"\ntoken = \"0123456789abcdefgh\"\nroles = [\"read\"]\nnamespaces = [\"*\"]\n",
+            "t",
+        )
+        .unwrap();
+        c.apply_env(|k| (k == "ORCHESTRATOR_AUTH_TOKENS").then(|| "[]".to_owned()))
+            .unwrap();
+        assert!(c.auth.tokens.is_empty());
     }
 
     #[test]

@@ -3,16 +3,20 @@
 //! 1. **Never, shape**: a pod that no node — existing (cordoned or not) or addable by an
 //!    autoscaling pool — matching its selector and tolerations could hold even empty
 //!    ([`crate::fit::fits_ever`]).
+//!    **Never, aggregate**: pods that each fit some node, but whose sum exceeds the allocatable
+//!    of all the nodes they may use together (autoscaling pools counted at their maximum) —
+//!    the whole eligible cluster, empty, could not hold the gang ([`aggregate_never`]).
 //! 2. **Never, quota**: the gang's total exceeds its namespace quota's hard limit.
 //! 3. **Wait, quota**: the total exceeds what the quota has left now (ledger included).
 //! 4. **Wait, insufficient**: no gang placement on current free capacity ([`WorkingSet::pack`]).
 //! 5. **Fits**, with the placement (and the scale-up it relies on); the working set is charged.
 //!
-//! A gang that could run on an empty cluster but is bigger than the cluster is today waits
-//! (it is not a "never": nodes can be added by hand); see the crate README.
+//! The aggregate check counts every node the gang's pods may use, empty, plus every node the
+//! pools may still add: a gang beyond that would otherwise wait forever (or until someone adds
+//! nodes by hand, which then lets a requeued dead letter run).
 
-use crate::fit::{fits_ever, fmt_amount, get, pool_matches};
-use crate::model::{GangDemand, PodDemand, Resources};
+use crate::fit::{fits_ever, fmt_amount, get, pool_matches, too_large};
+use crate::model::{GangDemand, PodDemand, PodRole, Resources};
 use crate::pack::WorkingSet;
 use crate::verdict::{NeverKind, NeverReason, Resource, Verdict, WaitKind, WaitReason};
 use crate::view::{ClusterView, QuotaView};
@@ -108,7 +112,7 @@ impl WorkingSet<'_> {
     }
 
     /// The "never" checks alone: every pod's shape against every node that exists or can be
-    /// added, then the quota hard limit.
+    /// added, then the quota hard limit, then the gang's sum against all its eligible nodes.
     pub fn never(&mut self, gang: &GangDemand) -> Result<(), NeverReason> {
         let mut previous: Option<&PodDemand> = None;
         for pod in &gang.pods {
@@ -119,14 +123,15 @@ impl WorkingSet<'_> {
             previous = Some(pod);
             self.fits_ever(pod)?;
         }
-        match check_quota(
+        if let QuotaOutcome::ExceedsHard(never) = check_quota(
             &gang.namespace,
             self.quotas().get(&gang.namespace),
             &gang.total(),
         ) {
-            QuotaOutcome::ExceedsHard(never) => Err(never),
-            _ => Ok(()),
+            return Err(never);
         }
+        // After the quota: a namespace's own limit is the more specific sentence.
+        self.aggregate_never(gang)
     }
 
     /// [`fits_ever`] over this working set's nodes, using its eligibility cache.
@@ -149,6 +154,87 @@ impl WorkingSet<'_> {
             eligible.iter().map(|&i| &nodes[i as usize]),
             self.pools(),
         )
+    }
+}
+
+impl WorkingSet<'_> {
+    /// "Never in aggregate": for each group of pods with one selector-and-tolerations shape,
+    /// and for all pods together, the sum of requests against the sum of allocatable of the
+    /// nodes they may use (cordoned included: they may come back) plus what matching pools
+    /// may still add. Per-pod fit is checked before, so each pod alone fits somewhere.
+    fn aggregate_never(&mut self, gang: &GangDemand) -> Result<(), NeverReason> {
+        let mut groups: Vec<(&PodDemand, Resources, Vec<u32>)> = Vec::new();
+        for pod in &gang.pods {
+            match groups.iter_mut().find(|(p, _, _)| {
+                p.node_selector == pod.node_selector && p.tolerations == pod.tolerations
+            }) {
+                Some((_, need, _)) => *need = need.saturating_add(&pod.requests),
+                None => groups.push((pod, pod.requests, self.eligible(pod).to_vec())),
+            }
+        }
+        let nodes = self.nodes();
+        let pools = self.pools();
+        let capacity = |pods: &[&PodDemand], eligible: &[u32]| {
+            let existing = eligible.iter().fold(Resources::default(), |acc, &i| {
+                acc.saturating_add(&nodes[i as usize].allocatable)
+            });
+            pools
+                .iter()
+                .filter(|p| pods.iter().any(|pod| pool_matches(pod, p)))
+                .fold(existing, |acc, p| {
+                    let addable = u64::from(p.max.saturating_sub(p.current));
+                    acc.saturating_add(&Resources {
+                        cpu_millis: p.allocatable.cpu_millis.saturating_mul(addable),
+                        memory_bytes: p.allocatable.memory_bytes.saturating_mul(addable),
+                        pods: p.allocatable.pods.saturating_mul(addable),
+                    })
+                })
+        };
+        let short = |need: &Resources, have: &Resources, what: &str| {
+            let resource = too_large(need, have)?;
+            let (n, h) = (get(need, resource), get(have, resource));
+            Some(NeverReason {
+                kind: NeverKind::ExceedsCluster { resource },
+                message: format!(
+                    "{what} need {} {} in total, {} more than all the nodes they may use \
+                     together can ever hold ({} allocatable, autoscaling pools at their \
+                     maximum)",
+                    fmt_amount(resource, n),
+                    resource.as_str(),
+                    fmt_amount(resource, n - h),
+                    fmt_amount(resource, h),
+                ),
+            })
+        };
+        for (pod, need, eligible) in &groups {
+            let have = capacity(&[pod], eligible);
+            let what = if groups.len() == 1 {
+                "the gang's pods"
+            } else {
+                match pod.role {
+                    PodRole::Driver => "the driver",
+                    PodRole::Executor => "the executors",
+                    PodRole::Other => "the pods",
+                }
+            };
+            if let Some(never) = short(need, &have, what) {
+                return Err(never);
+            }
+        }
+        if groups.len() > 1 {
+            let mut union: Vec<u32> = groups
+                .iter()
+                .flat_map(|(_, _, e)| e.iter().copied())
+                .collect();
+            union.sort_unstable();
+            union.dedup();
+            let pods: Vec<&PodDemand> = groups.iter().map(|(p, _, _)| *p).collect();
+            let have = capacity(&pods, &union);
+            if let Some(never) = short(&gang.total(), &have, "the gang's pods") {
+                return Err(never);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -228,6 +228,55 @@ fn verdict_table() {
             "fits+scale-up",
         ),
         (
+            "each pod fits a node, the gang exceeds all nodes together: never",
+            view(general(), vec![], &[]),
+            gang("g", "ns", (1000, gi(2)), 4, (10_000, gi(8))),
+            "never:exceeds-cluster",
+        ),
+        (
+            "beyond today's nodes, but the pool's maximum holds it: not never",
+            view(general(), vec![pool("general", 16_000, gi(64), 2, 4)], &[]),
+            gang("g", "ns", (1000, gi(2)), 4, (10_000, gi(8))),
+            "fits+scale-up",
+        ),
+        (
+            "beyond the pool's maximum as well: never",
+            view(general(), vec![pool("general", 16_000, gi(64), 2, 3)], &[]),
+            gang("g", "ns", (1000, gi(2)), 5, (10_000, gi(8))),
+            "never:exceeds-cluster",
+        ),
+        (
+            "busy but not too big in aggregate: wait",
+            view(
+                vec![
+                    used(node("g1", 16_000, gi(64), None), 8000, 0, 1),
+                    used(node("g2", 16_000, gi(64), None), 8000, 0, 1),
+                ],
+                vec![],
+                &[],
+            ),
+            gang("g", "ns", (1000, gi(2)), 3, (10_000, gi(8))),
+            "wait:insufficient",
+        ),
+        (
+            "spot executors exceed the spot nodes, though the cluster is big: never",
+            view(
+                {
+                    let mut n = general();
+                    n.push(tainted_spot("s1"));
+                    n
+                },
+                vec![],
+                &[],
+            ),
+            constrained(
+                gang("g", "ns", (1000, gi(2)), 3, (4000, gi(8))),
+                &[("pool", "spot")],
+                &spot_tol,
+            ),
+            "never:exceeds-cluster",
+        ),
+        (
             "empty gang fits trivially",
             view(vec![], vec![], &[]),
             GangDemand {
@@ -243,6 +292,26 @@ fn verdict_table() {
         let got = decide(&v, &g);
         assert_eq!(code(&got), want, "{name}: {got:?}");
     }
+}
+
+#[test]
+fn aggregate_never_names_the_resource_and_the_excess() {
+    let v = view(
+        vec![
+            node("g1", 16_000, gi(64), None),
+            node("g2", 16_000, gi(64), None),
+        ],
+        vec![],
+        &[],
+    );
+    let Verdict::Never(n) = decide(&v, &gang("g", "ns", (1000, gi(2)), 4, (10_000, gi(8)))) else {
+        panic!("expected never")
+    };
+    assert!(
+        n.message.contains("41 cpu") && n.message.contains("9 more") && n.message.contains("32"),
+        "{}",
+        n.message
+    );
 }
 
 #[test]

@@ -136,6 +136,12 @@ pub enum NeverKind {
         /// Which pod.
         role: PodRole,
     },
+    /// Each pod fits some node, but the gang's sum exceeds all the nodes its pods may use
+    /// together (autoscaling pools at their maximum).
+    ExceedsCluster {
+        /// Which resource.
+        resource: Resource,
+    },
     /// The gang exceeds the namespace's quota hard limit on its own.
     ExceedsQuota {
         /// Which resource.
@@ -155,6 +161,7 @@ impl NeverKind {
         match self {
             NeverKind::PodTooLarge { .. } => "pod-too-large",
             NeverKind::NoMatchingNode { .. } => "no-matching-node",
+            NeverKind::ExceedsCluster { .. } => "exceeds-cluster",
             NeverKind::ExceedsQuota { .. } => "exceeds-quota",
             NeverKind::Invalid { .. } => "invalid",
         }

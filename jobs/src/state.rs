@@ -107,8 +107,8 @@ impl FromStr for JobState {
 /// | (new) | queued |
 /// | queued | waiting, submitted, dead, cancelled |
 /// | waiting | queued, submitted, dead, cancelled |
-/// | submitted | running, succeeded, failed, retrying, dead, cancelled |
-/// | running | succeeded, failed, retrying, dead, cancelled |
+/// | submitted | queued (preempted), running, succeeded, failed, retrying, dead, cancelled |
+/// | running | queued (preempted), succeeded, failed, retrying, dead, cancelled |
 /// | failed | retrying, dead |
 /// | retrying | queued, dead, cancelled |
 /// | dead | queued (requeue) |
@@ -125,9 +125,12 @@ pub fn can_transition(from: Option<JobState>, to: JobState) -> bool {
                 | (Waiting, Queued | Submitted | Dead | Cancelled)
                 | (
                     Submitted,
-                    Running | Succeeded | Failed | Retrying | Dead | Cancelled
+                    Queued | Running | Succeeded | Failed | Retrying | Dead | Cancelled
                 )
-                | (Running, Succeeded | Failed | Retrying | Dead | Cancelled)
+                | (
+                    Running,
+                    Queued | Succeeded | Failed | Retrying | Dead | Cancelled
+                )
                 | (Failed, Retrying | Dead)
                 | (Retrying, Queued | Dead | Cancelled)
                 | (Dead, Queued)
@@ -238,12 +241,14 @@ mod tests {
         (Some(Waiting), Submitted),
         (Some(Waiting), Dead),
         (Some(Waiting), Cancelled),
+        (Some(Submitted), Queued),
         (Some(Submitted), Running),
         (Some(Submitted), Succeeded),
         (Some(Submitted), Failed),
         (Some(Submitted), Retrying),
         (Some(Submitted), Dead),
         (Some(Submitted), Cancelled),
+        (Some(Running), Queued),
         (Some(Running), Succeeded),
         (Some(Running), Failed),
         (Some(Running), Retrying),
@@ -286,9 +291,11 @@ mod tests {
 
     #[test]
     fn the_cluster_is_never_left_without_a_new_attempt() {
-        // submitted/running → queued would reuse the attempt number: two SparkApplications.
-        assert!(!can_transition(Some(Submitted), Queued));
-        assert!(!can_transition(Some(Running), Queued));
+        // submitted/running → queued is preemption only: the store's `requeue_preempted`
+        // starts a new attempt with it (its generic `transition` refuses it, which would reuse
+        // the attempt number: two SparkApplications).
+        assert!(can_transition(Some(Submitted), Queued));
+        assert!(can_transition(Some(Running), Queued));
         assert!(!can_transition(Some(Running), Waiting));
         assert!(can_transition(Some(Running), Retrying));
     }

@@ -22,6 +22,7 @@ mod intake;
 mod lifecycle;
 mod model;
 pub(crate) mod outbox;
+mod preempt;
 mod query;
 mod schedules;
 mod spec;
@@ -39,6 +40,7 @@ pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo}
 pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;
 pub use self::outbox::{OutboxRow, RetentionReport};
+pub use self::preempt::PREEMPTED;
 pub use self::schedules::Schedule;
 
 use crate::error::{Error, Result};

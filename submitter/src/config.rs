@@ -49,6 +49,9 @@ pub struct SubmitterConfig {
     /// How long the Spark Operator keeps a finished application (`timeToLiveSeconds`).
     #[serde(default = "defaults::app_ttl")]
     pub app_ttl: Option<JobDuration>,
+    /// `[submitter.preemption]`: off unless enabled.
+    #[serde(default)]
+    pub preemption: crate::preemption::PreemptionConfig,
 }
 
 impl Default for SubmitterConfig {
@@ -64,6 +67,7 @@ impl Default for SubmitterConfig {
             lost_after: defaults::lost_after(),
             service_account: None,
             app_ttl: defaults::app_ttl(),
+            preemption: crate::preemption::PreemptionConfig::default(),
         }
     }
 }
@@ -91,6 +95,9 @@ impl SubmitterConfig {
         }
         if self.lost_after.0 < Duration::from_secs(1) {
             problems.push("submitter.lost_after: must be at least 1s".to_owned());
+        }
+        if let Err(more) = self.preemption.validate() {
+            problems.extend(more);
         }
         if problems.is_empty() {
             Ok(())

@@ -9,7 +9,10 @@
 //! [`naming`] so a retried create adopts instead of duplicating ([`kube_apps`]) → the
 //! [`reconcile`] loop keeps the store in step with what the watches show of applications and
 //! pods, which [`app_status`] classifies (states, failure categories, stuck detection),
-//! deciding retries that learn from the failure. [`service`]
+//! deciding retries that learn from the failure. [`preemption`] chooses which running
+//! applications a blocked higher-priority job may stop (pure; not yet called by the loop);
+//! [`estimate`] replays [`ordering::decide`] forward to say when each waiting job starts
+//! (pure; not yet served). [`service`]
 //! runs both loops; [`config`] and [`metrics`] are their settings and instruments.
 
 #![forbid(unsafe_code)]
@@ -18,11 +21,13 @@ pub mod admission;
 pub mod app_status;
 pub mod config;
 pub mod context;
+pub mod estimate;
 pub mod footprint;
 pub mod kube_apps;
 pub mod metrics;
 pub mod naming;
 pub mod ordering;
+pub mod preemption;
 pub mod reconcile;
 pub mod room;
 pub mod service;

@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn a_shape_that_failed_keeps_failing_but_quota_verdicts_still_apply() {
         use capacity::QuotaView;
-        let mut v = view(1, 4000, 16 * GI);
+        let mut v = view(3, 4000, 16 * GI);
         let big = Resources {
             cpu_millis: 4000,
             memory_bytes: 16 * GI,
@@ -290,10 +290,10 @@ mod tests {
             },
         );
         let mut room = ClusterRoom::new(&v);
-        let g = |k: &str, ns: &str| gang(k, ns, (1000, GI), 3, (1500, GI));
+        let g = |k: &str, ns: &str| gang(k, ns, (1000, GI), 4, (2500, GI));
         assert!(
             matches!(room.admit(&g("first", "a")), Verdict::Wait(_)),
-            "5.5 cpu on a 4-cpu node"
+            "four 2.5-cpu executors on three 4-cpu nodes"
         );
         assert!(
             matches!(room.admit(&g("second", "a")), Verdict::Wait(_)),

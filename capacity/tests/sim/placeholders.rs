@@ -182,12 +182,14 @@ async fn real_pods_preempt_held_placeholders() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_removes_what_a_crashed_process_left() {
-    let sim = sim(SimConfig::uniform(1, "4", "16Gi")
+    // Two 4-cpu nodes: the three 2.5-cpu placeholders fit the cluster in total (so the gang is
+    // not "never"), but only one per node binds.
+    let sim = sim(SimConfig::uniform(2, "4", "16Gi")
         .with_namespace("team-a")
         .with_speed(20.0));
     let client = sim.client().unwrap();
 
-    // Process A: its check creates placeholders that cannot bind, then it dies mid-check
+    // Process A: its check creates placeholders that cannot all bind, then it dies mid-check
     // (the task is aborted and nothing of A runs any more — no janitor, no sweeper).
     let crashed_cfg = config(PlaceholderConfig {
         require_snapshot_fit: false,
@@ -205,7 +207,7 @@ async fn the_sweeper_removes_what_a_crashed_process_left() {
         let checker = a.checker();
         async move {
             checker
-                .check(&gang("doomed", "team-a", (3000, gi(1)), 2, (3000, gi(1))))
+                .check(&gang("doomed", "team-a", (2500, gi(1)), 2, (2500, gi(1))))
                 .await
         }
     });

@@ -120,6 +120,13 @@ impl JobStore {
         let to_state = to.state();
         check_transition(Some(from), to_state)
             .map_err(|source| Error::IllegalTransition { job, source })?;
+        if from.is_active() && to_state == JobState::Queued {
+            // Would reuse the attempt (and its application name): preemption's own write
+            // starts a new attempt.
+            return Err(Error::InvalidArgument(format!(
+                "a {from} job goes back to its queue only through requeue_preempted"
+            )));
+        }
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT state, attempt, namespace, priority, name, queued_at FROM jobs WHERE id = $1 FOR UPDATE",

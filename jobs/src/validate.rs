@@ -4,7 +4,7 @@
 //! the field rules in [`rules`] — and each problem carries a machine-readable [`ProblemCode`],
 //! the JSON path of the offending field (`$.executor.dynamicAllocation.minExecutors`) and a
 //! sentence for humans. Nothing here panics, whatever the input; the property tests in
-//! `tests/validation_props.rs` hold it to that.
+//! `tests/validation.rs` (the `proptest!` block) hold it to that.
 
 mod reader;
 mod rules;

@@ -1,10 +1,10 @@
 //! Untrusted bytes → a normalised [`Job`], or every problem at once.
 //!
 //! The bytes go through four gates — size, UTF-8, JSON syntax (duplicate keys included), then
-//! the field rules in [`rules`] — and each problem carries a machine-readable [`ProblemCode`],
+//! the field rules in `rules` — and each problem carries a machine-readable [`ProblemCode`],
 //! the JSON path of the offending field (`$.executor.dynamicAllocation.minExecutors`) and a
 //! sentence for humans. Nothing here panics, whatever the input; the property tests in
-//! `tests/validation_props.rs` hold it to that.
+//! `tests/validation.rs` (the `proptest!` block) hold it to that.
 
 mod reader;
 mod rules;

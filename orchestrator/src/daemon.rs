@@ -4,8 +4,9 @@
 //! (maintenance), watches the cluster (capacity) and serves the API. Only the leader (see
 //! [`crate::leader`]) admits jobs (submitter) and fires cron; when leadership moves, the
 //! leader-only group stops here and starts on the new leader. Shutdown goes in the order
-//! that loses nothing: stop taking jobs, finish in-flight decisions, release the lease,
-//! flush the outbox, close connections — all within a deadline.
+//! that loses nothing: stop taking jobs, finish in-flight decisions, release the lease, stop
+//! the relay (after the batch it is publishing; unsent rows stay in the outbox for the next
+//! relay), close connections — all within a deadline.
 
 mod health;
 

@@ -1,7 +1,7 @@
 //! Who goes next: the admission order as a pure function of the pending heads, each
 //! namespace's running usage and entitlement, and the room the cluster has.
 //!
-//! The rules (DESIGN "Ordering and fairness"):
+//! The rules (summarised in `docs/architecture.md`, "AMQP path, step by step", step 6):
 //! 1. every high job (and every normal job older than the promotion age) is considered before
 //!    any normal job;
 //! 2. among namespaces at one level, the one using the smallest dominant share of its

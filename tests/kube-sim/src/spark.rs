@@ -1,5 +1,5 @@
 //! What Spark and the Spark Operator put into driver and executor pods: resource
-//! requests computed the way Spark computes them (NOTES.md §3.2: cores/coreRequest,
+//! requests computed the way Spark computes them (cores/coreRequest,
 //! memory + overhead with factor 0.1 JVM / 0.4 Python-R unless overridden, 384 MiB
 //! floor, explicit overhead, PySpark memory, off-heap), the initial executor count,
 //! and the pod objects themselves (labels, owner references, webhook fields).

@@ -33,7 +33,6 @@ use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use tokio_util::sync::CancellationToken;
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
@@ -110,7 +109,15 @@ pub fn router(state: ApiState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(trace_layer())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(request_done)
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
         .with_state(state)
 }
 
@@ -128,42 +135,29 @@ pub async fn serve(
 
 /// One span per request (tower-http's `TraceLayer`): method, route template (not the raw
 /// path: templates aggregate), caller name (recorded by the auth extractor), status and
-/// duration. Headers — and so the token — are never recorded. Server errors are warnings.
-fn trace_layer() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    impl Fn(&Request) -> Span + Clone,
-    (),
-    impl Fn(&Response, Duration, &Span) + Clone,
-    (),
-    (),
-    (),
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("(unmatched)", MatchedPath::as_str);
-            tracing::info_span!(
-                "http",
-                method = %request.method(),
-                route = %route,
-                caller = field::Empty,
-                status = field::Empty,
-            )
-        })
-        .on_request(())
-        .on_response(|response: &Response, latency: Duration, span: &Span| {
-            let status = response.status().as_u16();
-            span.record("status", status);
-            let elapsed_ms = latency.as_secs_f64() * 1000.0;
-            if response.status().is_server_error() {
-                tracing::warn!(parent: span, status, elapsed_ms, "request failed");
-            } else {
-                tracing::debug!(parent: span, status, elapsed_ms, "request");
-            }
-        })
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(())
+/// duration. Headers — and so the token — are never recorded.
+fn request_span(request: &Request) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str);
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        route = %route,
+        caller = field::Empty,
+        status = field::Empty,
+    )
+}
+
+/// Records the status on the request's span; server errors are warnings.
+fn request_done(response: &Response, latency: Duration, span: &Span) {
+    let status = response.status().as_u16();
+    span.record("status", status);
+    let elapsed_ms = latency.as_secs_f64() * 1000.0;
+    if response.status().is_server_error() {
+        tracing::warn!(parent: span, status, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(parent: span, status, elapsed_ms, "request");
+    }
 }

@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod generate;
 pub mod metrics;
 pub mod mvp;
+mod observe;
 pub mod plot;
 pub mod record;
 pub mod replay;

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -128,21 +129,14 @@ impl JobStore {
             )));
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT state, attempt, namespace, priority, name, queued_at FROM jobs WHERE id = $1 FOR UPDATE",
+        let row = lock_in_state(
+            &mut tx,
+            "SELECT state, attempt, namespace, priority, name, queued_at FROM jobs \
+             WHERE id = $1 FOR UPDATE",
+            job,
+            from,
         )
-        .bind(job.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound(job))?;
-        let actual = decode_state(row.try_get("state")?)?;
-        if actual != from {
-            return Err(Error::StateConflict {
-                job,
-                expected: from,
-                actual,
-            });
-        }
+        .await?;
         let attempt: i32 = row.try_get("attempt")?;
         let namespace: String = row.try_get("namespace")?;
         let priority: String = row.try_get("priority")?;
@@ -287,22 +281,14 @@ impl JobStore {
         check_transition(Some(from), JobState::Retrying)
             .map_err(|source| Error::IllegalTransition { job, source })?;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
+        let row = lock_in_state(
+            &mut tx,
             "SELECT state, attempt, retry_base, max_attempts, namespace, priority, name, spec \
              FROM jobs WHERE id = $1 FOR UPDATE",
+            job,
+            from,
         )
-        .bind(job.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound(job))?;
-        let actual = decode_state(row.try_get("state")?)?;
-        if actual != from {
-            return Err(Error::StateConflict {
-                job,
-                expected: from,
-                actual,
-            });
-        }
+        .await?;
         let attempt: i32 = row.try_get("attempt")?;
         let retry_base: i32 = row.try_get("retry_base")?;
         let max_attempts: i32 = row.try_get("max_attempts")?;
@@ -511,4 +497,29 @@ impl JobStore {
         }
         Err(last.unwrap_or(Error::NotFound(id)))
     }
+}
+
+/// Locks a job's row (`sql` selects `state` among its columns, `WHERE id = $1 FOR UPDATE`) and
+/// checks the job is still in the state the caller believes: the row, or `NotFound`, or
+/// `StateConflict` when someone else moved it first.
+pub(super) async fn lock_in_state(
+    tx: &mut sqlx::PgConnection,
+    sql: &'static str,
+    job: JobId,
+    from: JobState,
+) -> Result<PgRow> {
+    let row = sqlx::query(sql)
+        .bind(job.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound(job))?;
+    let actual = decode_state(row.try_get("state")?)?;
+    if actual != from {
+        return Err(Error::StateConflict {
+            job,
+            expected: from,
+            actual,
+        });
+    }
+    Ok(row)
 }

@@ -8,7 +8,8 @@
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Change, JobStore, Note, decode_state, record_change, to_u32};
+use super::lifecycle::lock_in_state;
+use super::{Change, JobStore, Note, record_change, to_u32};
 use crate::error::{Error, Result};
 use jobs::model::JobId;
 use jobs::state::{JobState, check_transition};
@@ -34,22 +35,14 @@ impl JobStore {
         check_transition(Some(from), JobState::Queued)
             .map_err(|source| Error::IllegalTransition { job, source })?;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
+        let row = lock_in_state(
+            &mut tx,
             "SELECT state, attempt, namespace, priority, name, spark_app_name FROM jobs \
              WHERE id = $1 FOR UPDATE",
+            job,
+            from,
         )
-        .bind(job.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound(job))?;
-        let actual = decode_state(row.try_get("state")?)?;
-        if actual != from {
-            return Err(Error::StateConflict {
-                job,
-                expected: from,
-                actual,
-            });
-        }
+        .await?;
         let attempt: i32 = row.try_get("attempt")?;
         let app: Option<String> = row.try_get("spark_app_name")?;
         let next = attempt.saturating_add(1);

@@ -26,27 +26,10 @@ use submitter::footprint::Footprint;
 use submitter::kube_apps::SparkApplication;
 use submitter::naming::{MANAGED_BY, MANAGED_BY_LABEL};
 use submitter::spark_app::{EmitSettings, spark_application};
-use test_support::eventually;
-
-/// The ServiceAccount `deploy/base` runs the daemon as.
-const SA: &str = "spark-orchestrator/spark-orchestrator";
+use test_support::{deploy, eventually};
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn render_base() -> String {
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(root().join("deploy/base"))
-        .output()
-        .expect("kubectl is installed by scripts/services.sh");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize deploy/base failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `deploy/base/orchestrator.toml` with this test's broker prefix, database and listener.
@@ -138,10 +121,14 @@ async fn the_daemon_needs_every_grant_of_deploy_base_and_no_other() {
     let cluster = e2e::world::default_cluster(2)
         .with_auth(
             AuthConfig::new()
-                .admin("admin-token", "admin")
-                .service_account("daemon-token", "spark-orchestrator", "spark-orchestrator"),
+                .admin(deploy::ADMIN_TOKEN, "admin")
+                .service_account(
+                    deploy::DAEMON_TOKEN,
+                    deploy::DAEMON_NAMESPACE,
+                    deploy::DAEMON_NAME,
+                ),
         )
-        .with_manifest_yaml(&render_base())
+        .with_manifest_yaml(deploy::rendered_base())
         .unwrap();
     let sim = Simulator::start(cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
     let admin = sim.client().unwrap();
@@ -150,9 +137,13 @@ async fn the_daemon_needs_every_grant_of_deploy_base_and_no_other() {
     let config = daemon_config(&prefix, &db);
     let catalog = config.catalog.clone();
     let service_account = config.submitter.service_account.clone().unwrap();
-    let daemon = Daemon::start(config, sim.client_as(SA).unwrap(), format!("{prefix}-d"))
-        .await
-        .unwrap();
+    let daemon = Daemon::start(
+        config,
+        sim.client_as(deploy::DAEMON).unwrap(),
+        format!("{prefix}-d"),
+    )
+    .await
+    .unwrap();
     let base = format!("http://{}", daemon.http_addr());
     let http = reqwest::Client::new();
 
@@ -221,7 +212,7 @@ async fn the_daemon_needs_every_grant_of_deploy_base_and_no_other() {
     .await;
     daemon.shutdown().await;
 
-    let grants = sim.grants(SA).unwrap();
+    let grants = sim.grants(deploy::DAEMON).unwrap();
     assert!(
         !grants.is_empty(),
         "deploy/base grants the daemon something"

@@ -9,7 +9,7 @@ use capacity::{Capacity, CapacityConfig};
 use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use kube_sim::{PoolConfig, SimConfig, SimHandle, Simulator};
+use kube_sim::{AuthConfig, PoolConfig, SimConfig, SimHandle, Simulator};
 use queues::store::StoredJob;
 use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
 use serde_json::Value;
@@ -20,8 +20,8 @@ use submitter::service::Submitter;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use test_support::eventually;
 use test_support::pg::{self, TestDb};
+use test_support::{deploy, eventually};
 
 /// The shared broker.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -71,6 +71,9 @@ pub struct WorldConfig {
     /// a daemon started on the world runs them (then start no submitter here: its checker's
     /// watches never run).
     pub pipeline: bool,
+    /// Enforce `deploy/base`'s RBAC and run the loops as its ServiceAccount (default). Off for
+    /// clusters whose namespaces the shipped RoleBindings do not cover (the replay's traces).
+    pub rbac: bool,
 }
 
 impl Default for WorldConfig {
@@ -85,6 +88,7 @@ impl Default for WorldConfig {
             submitter,
             capacity: CapacityConfig::default(),
             pipeline: true,
+            rbac: true,
         }
     }
 }
@@ -93,8 +97,11 @@ impl Default for WorldConfig {
 pub struct World {
     /// The simulator.
     pub sim: SimHandle,
-    /// A kube client on it.
+    /// A kube client on it, as kube-sim's admin (what tests use to look and to meddle).
     pub client: kube::Client,
+    /// A kube client as the daemon's ServiceAccount of `deploy/base`, under its RBAC (what the
+    /// orchestrator's loops use).
+    pub daemon_client: kube::Client,
     /// The test database.
     pub db: TestDb,
     /// The job store.
@@ -167,8 +174,31 @@ impl World {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let sim = Simulator::start(config.cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
+        // The loops run as the ServiceAccount of deploy/base, under its RBAC; tests act as admin.
+        let cluster = if config.rbac {
+            config
+                .cluster
+                .with_auth(
+                    AuthConfig::new()
+                        .admin(deploy::ADMIN_TOKEN, "admin")
+                        .service_account(
+                            deploy::DAEMON_TOKEN,
+                            deploy::DAEMON_NAMESPACE,
+                            deploy::DAEMON_NAME,
+                        ),
+                )
+                .with_manifest_yaml(deploy::rendered_base())
+                .unwrap()
+        } else {
+            config.cluster
+        };
+        let sim = Simulator::start(cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
         let client = sim.client().unwrap();
+        let daemon_client = if config.rbac {
+            sim.client_as(deploy::DAEMON).unwrap()
+        } else {
+            client.clone()
+        };
         let catalog: CatalogConfig = toml::from_str(&config.catalog).unwrap();
         let catalog = Arc::new(Catalog::new(catalog).unwrap());
         let db = TestDb::new(&queues::store::MIGRATOR).await;
@@ -188,7 +218,11 @@ impl World {
         let publisher = Publisher::new(&connection, &topology).await.unwrap();
 
         let token = CancellationToken::new();
-        let capacity = Capacity::new(client.clone(), &config.capacity, capacity::Metrics::new());
+        let capacity = Capacity::new(
+            daemon_client.clone(),
+            &config.capacity,
+            capacity::Metrics::new(),
+        );
         let tasks = if config.pipeline {
             start_pipeline(&store, &catalog, &topology, &capacity, &token).await
         } else {
@@ -198,6 +232,7 @@ impl World {
         Self {
             sim,
             client,
+            daemon_client,
             db,
             store,
             catalog,
@@ -218,7 +253,7 @@ impl World {
         let shared = Context::new(
             self.store.clone(),
             self.capacity.checker(),
-            self.client.clone(),
+            self.daemon_client.clone(),
             self.catalog.clone(),
             self.submitter_config.clone(),
             Arc::new(submitter::metrics::Metrics::default()),

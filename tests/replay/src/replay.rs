@@ -195,6 +195,8 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
     let mut wc = WorldConfig {
         cluster: cluster::sim_config(trace, cfg.nodes, cfg.speed),
         catalog: cluster::catalog_toml(trace),
+        // The trace's namespaces are not those deploy/base binds; its daemon runs as admin.
+        rbac: false,
         ..WorldConfig::default()
     };
     let scaled = |sim: f64, floor: Duration| Duration::from_secs_f64(sim / cfg.speed).max(floor);

@@ -6,7 +6,8 @@
 //! objects so parallel and repeated runs never meet; [`fixtures`] holds the catalog and a valid
 //! job body; [`cases`] the table of invalid messages with the problem each must produce;
 //! [`eventually`] is the only way a test waits: on a condition, with a bound; [`procs`] runs
-//! the real `kube-sim`, `orchestrator` and Prometheus binaries as child processes.
+//! the real `kube-sim`, `orchestrator` and Prometheus binaries as child processes; [`deploy`]
+//! the RBAC of `deploy/base` and the identity it gives the daemon.
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -16,6 +17,7 @@
 )]
 
 pub mod cases;
+pub mod deploy;
 pub mod fixtures;
 pub mod pg;
 pub mod procs;

@@ -336,14 +336,7 @@ impl JobStore {
         .bind(&note.message)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE job_attempts SET finished_at = coalesce(finished_at, now()), \
-             outcome = coalesce(outcome, 'retrying') WHERE job_id = $1 AND attempt = $2",
-        )
-        .bind(job.0)
-        .bind(attempt)
-        .execute(&mut *tx)
-        .await?;
+        close_attempt(&mut tx, job, attempt, "retrying").await?;
         let mut details = json!({
             "previousAttempt": attempt,
             "nextAttemptAt": next_attempt_at,
@@ -497,6 +490,25 @@ impl JobStore {
         }
         Err(last.unwrap_or(Error::NotFound(id)))
     }
+}
+
+/// Ends an attempt's row with `outcome`, unless it already ended (the first outcome stands).
+pub(super) async fn close_attempt(
+    tx: &mut sqlx::PgConnection,
+    job: JobId,
+    attempt: i32,
+    outcome: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE job_attempts SET finished_at = coalesce(finished_at, now()), \
+         outcome = coalesce(outcome, $3) WHERE job_id = $1 AND attempt = $2",
+    )
+    .bind(job.0)
+    .bind(attempt)
+    .bind(outcome)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Locks a job's row (`sql` selects `state` among its columns, `WHERE id = $1 FOR UPDATE`) and

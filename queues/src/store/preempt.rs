@@ -8,7 +8,7 @@
 use serde_json::json;
 use sqlx::Row;
 
-use super::lifecycle::lock_in_state;
+use super::lifecycle::{close_attempt, lock_in_state};
 use super::{Change, JobStore, Note, record_change, to_u32};
 use crate::error::{Error, Result};
 use jobs::model::JobId;
@@ -60,14 +60,7 @@ impl JobStore {
         .bind(&note.message)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE job_attempts SET finished_at = coalesce(finished_at, now()), \
-             outcome = coalesce(outcome, 'preempted') WHERE job_id = $1 AND attempt = $2",
-        )
-        .bind(job.0)
-        .bind(attempt)
-        .execute(&mut *tx)
-        .await?;
+        close_attempt(&mut tx, job, attempt, "preempted").await?;
         let details = json!({
             "preemptor": preemptor.to_string(),
             "previousAttempt": attempt,

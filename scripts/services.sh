@@ -59,9 +59,7 @@ ensure_rabbitmq() {
 
 ensure_tools() {
   command -v cargo-nextest >/dev/null || { log "installing cargo-nextest"; cargo install --locked cargo-nextest; }
-  # The simulator's fidelity tests drive the real kubectl and check its output with
-  # kubernetes-validate (PyPI).
-  command -v kubectl >/dev/null || apt_install kubernetes-client || die "kubectl is required by the simulator tests"
+  # The simulator's fidelity tests check kubectl's output with kubernetes-validate (PyPI).
   if ! command -v kubernetes-validate >/dev/null; then
     log "installing kubernetes-validate (pip)"
     python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
@@ -98,11 +96,18 @@ ensure_console_tools() {
   fi
 }
 
+# kubectl: its built-in kustomize renders deploy/base, whose RBAC kube-sim enforces in the demo
+# and the tests; the simulator's fidelity tests also drive it.
+ensure_kubectl() {
+  command -v kubectl >/dev/null || apt_install kubernetes-client || die "kubectl is required (kustomize, simulator tests)"
+}
+
 ensure_postgres
 ensure_rabbitmq
+ensure_kubectl
 # `--core`: only the services (the demo); otherwise also the test tools.
 if [ "${1:-}" = "--core" ]; then
-  log "PostgreSQL and RabbitMQ answer on 127.0.0.1"
+  log "PostgreSQL and RabbitMQ answer on 127.0.0.1; kubectl is installed"
 else
   ensure_tools
   ensure_prometheus

@@ -24,6 +24,7 @@ use submitter::service::Submitter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 pub use self::health::Health;
@@ -61,6 +62,7 @@ pub struct Daemon {
     identity: String,
     http_addr: SocketAddr,
     store: JobStore,
+    capacity: Capacity,
     leader: watch::Receiver<bool>,
     shutdown_timeout: Duration,
     /// Stops intake first.
@@ -220,6 +222,7 @@ impl Daemon {
             identity,
             http_addr,
             store,
+            capacity,
             leader: leader_rx,
             shutdown_timeout: config.shutdown.timeout.0,
             intake_token,
@@ -255,6 +258,32 @@ impl Daemon {
     /// The job store (tests, diagnostics).
     pub fn store(&self) -> &JobStore {
         &self.store
+    }
+
+    /// The cluster view the submitter admits against: its watches, and the checker whose
+    /// ledger holds the room promised to admitted jobs (tests look at both).
+    pub fn capacity(&self) -> &Capacity {
+        &self.capacity
+    }
+
+    /// Stops at once, every loop wherever it is, as `kill -9` stops the process: no round is
+    /// finished, nothing is flushed, connections drop without a goodbye. Crash tests use it to
+    /// check that what is durable is enough; [`Daemon::shutdown`] is the way to stop.
+    pub async fn kill(self) {
+        warn!(replica = %self.identity, "killed");
+        for task in self
+            .intake
+            .into_iter()
+            .chain(self.leader_tasks)
+            .chain(self.tasks)
+        {
+            task.abort();
+            let _ = task.await;
+        }
+        // The watch streams the loops spawned end with their tokens, as with the process.
+        self.intake_token.cancel();
+        self.leader_token.cancel();
+        self.token.cancel();
     }
 
     /// Stops in order: intake (nothing new taken; unacked messages return to RabbitMQ),
@@ -298,8 +327,10 @@ async fn lead_when_elected(
         let group = token.child_token();
         let admitter = submitter.clone();
         let sub_token = group.clone();
-        let admit = tokio::spawn(async move { admitter.run(sub_token).await });
-        let fire = tokio::spawn(cron.clone().run(group.clone()));
+        // Aborted with this task (a killed daemon), not left running on their own.
+        let admit =
+            AbortOnDropHandle::new(tokio::spawn(async move { admitter.run(sub_token).await }));
+        let fire = AbortOnDropHandle::new(tokio::spawn(cron.clone().run(group.clone())));
         loop {
             tokio::select! {
                 () = token.cancelled() => break,

@@ -31,7 +31,12 @@ impl Submitter {
     /// nothing is left half-decided (creates are idempotent anyway).
     pub async fn run(&self, token: CancellationToken) {
         let observer = Observer::start(self.ctx.client.clone(), token.child_token());
-        let tracker = tokio::spawn(track(self.ctx.clone(), observer, token.clone()));
+        // Aborted if this future is dropped mid-round (a killed daemon), not left running.
+        let tracker = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(track(
+            self.ctx.clone(),
+            observer,
+            token.clone(),
+        )));
         let mut tick = tokio::time::interval(self.ctx.config.interval.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -49,7 +49,7 @@ async fn main() {
             )
         })
         .collect();
-    world.start_submitter();
+    world.start_submitter().await;
     for chunk in messages.chunks(200) {
         for r in world.publisher.publish_all(chunk).await {
             r.unwrap();

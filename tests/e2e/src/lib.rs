@@ -1,7 +1,7 @@
 //! End-to-end harness: one test's world made of the real parts — a fresh PostgreSQL database
-//! (`test_support::pg`), a unique topology on the shared RabbitMQ, the intake, the outbox relay and the
-//! housekeeping loop, a private kube-sim cluster, the capacity checker and the submitter
-//! ([`world`]). Tests wait with `test_support::eventually`: on a condition, with a deadline.
+//! (`test_support::pg`), a unique topology on the shared RabbitMQ, a private kube-sim cluster
+//! enforcing `deploy/base`'s RBAC, and the real daemon on them as that ServiceAccount
+//! ([`world`]), held as a standby until the test lets it lead ([`lease`]). Tests wait with `test_support::eventually`: on a condition, with a deadline.
 //! The suites in `tests/` drive it the way publishers and operators would.
 
 #![forbid(unsafe_code)]
@@ -11,4 +11,5 @@
     reason = "test harness: a panic is how a test fails, loudly"
 )]
 
+pub mod lease;
 pub mod world;

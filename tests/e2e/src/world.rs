@@ -1,25 +1,30 @@
-//! One test's world: kube-sim, a fresh database, a unique RabbitMQ topology, and the
-//! orchestrator's loops running against them.
+//! One test's world: kube-sim, a fresh database, a unique RabbitMQ topology, and the real
+//! daemon (`orchestrator::daemon::Daemon`, what `orchestrator run` starts) on them, so the
+//! tests check the wiring that ships.
+//!
+//! The daemon starts as a standby: the world holds its leader Lease (renewing it as another
+//! replica would), so intake, relay, housekeeping, the capacity watches and the API run while
+//! nothing is admitted. [`World::start_submitter`] lets the lease go and waits until the daemon
+//! leads (admission, tracking and cron start); [`World::crash_daemon`] kills it mid-flight and
+//! starts a new one, as `kill -9` and a restart would.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use capacity::{Capacity, CapacityConfig};
+use capacity::CapacityConfig;
 use jobs::{Catalog, CatalogConfig, JobId, JobState};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube_sim::{AuthConfig, PoolConfig, SimConfig, SimHandle, Simulator};
+use orchestrator::config::Config;
+use orchestrator::daemon::Daemon;
 use queues::store::StoredJob;
 use queues::{JobStore, Names, Publisher, Topology, TopologyConfig};
 use serde_json::Value;
 use submitter::config::SubmitterConfig;
-use submitter::context::Context;
 use submitter::kube_apps::SparkApplication;
-use submitter::service::Submitter;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
+use crate::lease::HeldLease;
 use test_support::pg::{self, TestDb};
 use test_support::{deploy, eventually};
 
@@ -67,10 +72,6 @@ pub struct WorldConfig {
     pub submitter: SubmitterConfig,
     /// Capacity strategy.
     pub capacity: CapacityConfig,
-    /// Runs intake, relay, housekeeping and the capacity watches in this process; `false` when
-    /// a daemon started on the world runs them (then start no submitter here: its checker's
-    /// watches never run).
-    pub pipeline: bool,
     /// Enforce `deploy/base`'s RBAC and run the loops as its ServiceAccount (default). Off for
     /// clusters whose namespaces the shipped RoleBindings do not cover (the replay's traces).
     pub rbac: bool,
@@ -87,7 +88,6 @@ impl Default for WorldConfig {
             catalog: DEFAULT_CATALOG.to_owned(),
             submitter,
             capacity: CapacityConfig::default(),
-            pipeline: true,
             rbac: true,
         }
     }
@@ -100,11 +100,11 @@ pub struct World {
     /// A kube client on it, as kube-sim's admin (what tests use to look and to meddle).
     pub client: kube::Client,
     /// A kube client as the daemon's ServiceAccount of `deploy/base`, under its RBAC (what the
-    /// orchestrator's loops use).
+    /// daemon uses).
     pub daemon_client: kube::Client,
     /// The test database.
     pub db: TestDb,
-    /// The job store.
+    /// A job store on it, for the tests' own looks.
     pub store: JobStore,
     /// The catalog.
     pub catalog: Arc<Catalog>,
@@ -113,71 +113,46 @@ pub struct World {
     /// A publisher on it.
     pub publisher: Publisher,
     connection: lapin::Connection,
-    capacity: Capacity,
-    submitter_config: SubmitterConfig,
-    token: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    submitter: Option<(CancellationToken, JoinHandle<()>)>,
+    config: Config,
+    identity: String,
+    daemon: Option<Daemon>,
+    lease: Option<HeldLease>,
     cleaned: bool,
 }
 
-/// Intake, relay, housekeeping and the capacity watches (what a daemon would run), ready.
-async fn start_pipeline(
-    store: &JobStore,
-    catalog: &Arc<Catalog>,
-    topology: &Topology,
-    capacity: &Capacity,
-    token: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    let mut intake_config = queues::IntakeConfig::new(AMQP_URL);
-    intake_config.connection_name = format!("{}-intake", topology.names().prefix());
-    intake_config.poll_interval = Duration::from_millis(50);
-    let intake = queues::Intake::new(
-        store.clone(),
-        catalog.clone(),
-        topology.clone(),
-        intake_config,
+/// The daemon's config: the world's catalog, broker prefix and database, the API on a free
+/// port without tokens, and the Lease `deploy/base` grants, short so takeovers are quick.
+fn daemon_config(config: &WorldConfig, prefix: &str, db: &str) -> Config {
+    let text = format!(
+        "{catalog}\n[amqp]\nurl = \"{AMQP_URL}\"\nprefix = \"{prefix}\"\n\
+         [database]\nurl = \"{url}\"\nmax_connections = 8\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [auth]\ndisabled = true\n[leader]\nlease_name = \"{lease}\"\nlease_namespace = \"{ns}\"\n\
+         lease_duration = \"2s\"\n[shutdown]\ntimeout = \"30s\"\n",
+        catalog = config.catalog,
+        url = pg::url(db),
+        lease = deploy::DAEMON_NAME,
+        ns = deploy::DAEMON_NAMESPACE,
     );
-    tasks.push(spawn_logged("intake", intake.run(token.child_token())));
-    let mut relay_config = queues::RelayConfig::new(AMQP_URL);
-    relay_config.connection_name = format!("{}-relay", topology.names().prefix());
-    relay_config.poll_interval = Duration::from_millis(50);
-    tasks.push(spawn_logged(
-        "relay",
-        queues::Relay::new(store.clone(), relay_config).run(token.child_token()),
-    ));
-    let maintenance = queues::maintenance::MaintenanceConfig {
-        interval: Duration::from_millis(100),
-        ..Default::default()
-    };
-    tasks.push(spawn_logged(
-        "maintenance",
-        queues::maintenance::run_maintenance(store.clone(), maintenance, token.child_token()),
-    ));
-
-    let runner = capacity.clone();
-    let capacity_token = token.child_token();
-    tasks.push(spawn_logged("capacity", async move {
-        runner.run(capacity_token).await
-    }));
-    capacity.wait_ready(Duration::from_secs(30)).await.unwrap();
-    tasks
+    let mut daemon = Config::from_toml_str(&text, "e2e daemon config").unwrap();
+    daemon.submitter = config.submitter.clone();
+    daemon.capacity = config.capacity.clone();
+    daemon
 }
 
 impl World {
-    /// Builds everything and starts intake, relay, housekeeping and the capacity watches
-    /// (unless [`WorldConfig::pipeline`] is off); the submitter starts with
-    /// [`World::start_submitter`].
+    /// Builds everything and starts the daemon as a standby (see the module doc); the
+    /// submitter starts with [`World::start_submitter`].
     pub async fn start(config: WorldConfig) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        // The loops run as the ServiceAccount of deploy/base, under its RBAC; tests act as admin.
+        // The daemon runs as the ServiceAccount of deploy/base, under its RBAC; tests act as
+        // admin. Without RBAC the Lease's namespace is still needed.
         let cluster = if config.rbac {
             config
                 .cluster
+                .clone()
                 .with_auth(
                     AuthConfig::new()
                         .admin(deploy::ADMIN_TOKEN, "admin")
@@ -190,7 +165,10 @@ impl World {
                 .with_manifest_yaml(deploy::rendered_base())
                 .unwrap()
         } else {
-            config.cluster
+            config
+                .cluster
+                .clone()
+                .with_namespace(deploy::DAEMON_NAMESPACE)
         };
         let sim = Simulator::start(cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
         let client = sim.client().unwrap();
@@ -205,7 +183,11 @@ impl World {
         let prefix = test_support::unique("p");
         let topology = Topology::new(TopologyConfig::new(prefix.clone()), &catalog).unwrap();
         let metrics = Arc::new(queues::Metrics::default());
-        let store = JobStore::new(db.pool.clone(), Names::new(prefix).unwrap(), metrics);
+        let store = JobStore::new(
+            db.pool.clone(),
+            Names::new(prefix.clone()).unwrap(),
+            metrics,
+        );
         let connection = tokio::time::timeout(
             Duration::from_secs(30),
             queues::amqp::connect(AMQP_URL, "e2e"),
@@ -217,65 +199,82 @@ impl World {
         topology.declare(&channel).await.unwrap();
         let publisher = Publisher::new(&connection, &topology).await.unwrap();
 
-        let token = CancellationToken::new();
-        let capacity = Capacity::new(
-            daemon_client.clone(),
-            &config.capacity,
-            capacity::Metrics::new(),
-        );
-        let tasks = if config.pipeline {
-            start_pipeline(&store, &catalog, &topology, &capacity, &token).await
-        } else {
-            Vec::new()
-        };
-
-        Self {
+        // Held before the daemon starts, so it starts as a standby.
+        let lease = HeldLease::take(
+            client.clone(),
+            deploy::DAEMON_NAMESPACE,
+            deploy::DAEMON_NAME,
+        )
+        .await;
+        let mut world = Self {
             sim,
             client,
             daemon_client,
+            config: daemon_config(&config, &prefix, &db.name),
+            identity: format!("{prefix}-daemon"),
             db,
             store,
             catalog,
             topology,
             publisher,
             connection,
-            capacity,
-            submitter_config: config.submitter,
-            token,
-            tasks,
-            submitter: None,
+            daemon: None,
+            lease: Some(lease),
             cleaned: false,
-        }
+        };
+        world.daemon = Some(world.start_daemon().await);
+        world
     }
 
-    /// Starts (or restarts) the submitter.
-    pub fn start_submitter(&mut self) {
-        let shared = Context::new(
-            self.store.clone(),
-            self.capacity.checker(),
+    /// Starts a daemon (the world's identity: a restarted replica) with its watches ready.
+    async fn start_daemon(&self) -> Daemon {
+        let daemon = Daemon::start(
+            self.config.clone(),
             self.daemon_client.clone(),
-            self.catalog.clone(),
-            self.submitter_config.clone(),
-            Arc::new(submitter::metrics::Metrics::default()),
-        );
-        let token = self.token.child_token();
-        let run_token = token.clone();
-        let handle = tokio::spawn(async move { Submitter::new(shared).run(run_token).await });
-        self.submitter = Some((token, handle));
+            self.identity.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the daemon did not start: {e}"));
+        daemon
+            .capacity()
+            .wait_ready(Duration::from_secs(30))
+            .await
+            .unwrap();
+        daemon
     }
 
-    /// The capacity checker the submitters share (it outlives them, as in the daemon).
-    pub fn checker(&self) -> Arc<dyn capacity::CapacityChecker> {
-        self.capacity.checker()
+    /// The running daemon.
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon
+            .as_ref()
+            .expect("the world has a daemon until cleanup")
     }
 
-    /// Kills the submitter wherever it is (as a crash would, at an await point).
-    pub async fn kill_submitter(&mut self) {
-        if let Some((token, handle)) = self.submitter.take() {
-            handle.abort();
-            let _ = handle.await;
-            token.cancel();
+    /// Lets the leader Lease go and waits until the daemon leads: admission, tracking and
+    /// cron run from now on.
+    pub async fn start_submitter(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
         }
+        let mut leads = self.daemon().leadership();
+        tokio::time::timeout(Duration::from_secs(60), leads.wait_for(|l| *l))
+            .await
+            .expect("the daemon took the lease within 60 s")
+            .unwrap();
+    }
+
+    /// Kills the daemon wherever it is (as `kill -9` would) and starts a new one, which
+    /// leads again unless the world still holds the Lease.
+    pub async fn crash_daemon(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.kill().await;
+        }
+        self.daemon = Some(self.start_daemon().await);
+    }
+
+    /// The daemon's capacity checker (its ledger of promised room).
+    pub fn checker(&self) -> Arc<dyn capacity::CapacityChecker> {
+        self.daemon().capacity().checker()
     }
 
     /// Publishes a job (confirmed by the broker); gives it an id if it has none.
@@ -359,14 +358,13 @@ impl World {
             .items
     }
 
-    /// Stops every loop and removes the topology and the database.
+    /// Stops the daemon and removes the topology and the database.
     pub async fn cleanup(mut self) {
-        self.token.cancel();
-        if let Some((_, handle)) = self.submitter.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
+        if let Some(daemon) = self.daemon.take() {
+            daemon.shutdown().await;
         }
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
         }
         if let Ok(ch) = self.connection.create_channel().await {
             let _ = self.topology.delete(&ch).await;
@@ -385,7 +383,7 @@ impl Drop for World {
         if self.cleaned {
             return;
         }
-        self.token.cancel();
+        // The daemon's and the lease's tasks end with the test's runtime.
         let topology = self.topology.clone();
         let db = self.db.name.clone();
         let _ = std::thread::spawn(move || {
@@ -410,18 +408,4 @@ impl Drop for World {
         })
         .join();
     }
-}
-
-fn spawn_logged<E>(
-    what: &'static str,
-    fut: impl Future<Output = Result<(), E>> + Send + 'static,
-) -> JoinHandle<()>
-where
-    E: std::fmt::Display + Send + 'static,
-{
-    tokio::spawn(async move {
-        if let Err(e) = fut.await {
-            eprintln!("{what} ended with an error: {e}");
-        }
-    })
 }

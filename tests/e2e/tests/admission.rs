@@ -141,7 +141,7 @@ async fn with_the_orchestrator_every_application_completes_and_none_gets_stuck()
     for id in &ids {
         world.wait_stored(*id, LONG).await;
     }
-    world.start_submitter();
+    world.start_submitter().await;
     let mut stuck_since: HashMap<String, Instant> = HashMap::new();
     let mut worst = Duration::ZERO;
     let started = Instant::now();
@@ -204,7 +204,7 @@ async fn high_jobs_enqueued_later_start_first_on_a_saturated_cluster() {
                 .await,
         );
     }
-    world.start_submitter();
+    world.start_submitter().await;
     world.wait_state(normal[0], JobState::Running, LONG).await;
     let mut high = Vec::new();
     for i in 0..2 {
@@ -249,7 +249,7 @@ async fn namespaces_share_capacity_by_dominant_share_not_by_volume() {
     for id in a.iter().chain(&b) {
         world.wait_stored(*id, LONG).await;
     }
-    world.start_submitter();
+    world.start_submitter().await;
     for id in a.iter().chain(&b) {
         world.wait_state(*id, JobState::Succeeded, LONG * 2).await;
     }
@@ -282,7 +282,7 @@ async fn a_big_job_behind_a_stream_of_small_ones_is_not_starved() {
     for id in &smalls {
         world.wait_stored(*id, LONG).await;
     }
-    world.start_submitter();
+    world.start_submitter().await;
     world.wait_state(smalls[0], JobState::Running, LONG).await;
     let big = world.publish(job("team-a", "big", 7, "10s")).await;
     world.wait_stored(big, LONG).await;
@@ -309,7 +309,7 @@ async fn a_big_job_behind_a_stream_of_small_ones_is_not_starved() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_submitter_anywhere_loses_nothing_and_duplicates_nothing() {
+async fn killing_the_daemon_anywhere_loses_nothing_and_duplicates_nothing() {
     let mut world = World::start(WorldConfig::default()).await;
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -324,17 +324,17 @@ async fn killing_the_submitter_anywhere_loses_nothing_and_duplicates_nothing() {
                 .await,
         );
     }
-    // The intake runs on its own; the kills below are aimed at the submitter only.
     for id in &ids {
         world.wait_stored(*id, LONG).await;
     }
+    world.start_submitter().await;
     let started = Instant::now();
     let mut kills = 0;
     loop {
-        world.start_submitter();
+        // Anywhere: mid-round, between create and record, mid-tracking.
         let pause = rand::random_range(20..600);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        world.kill_submitter().await;
+        world.crash_daemon().await;
         kills += 1;
         let mut open = Vec::new();
         for id in &ids {
@@ -393,7 +393,7 @@ async fn a_promise_left_by_a_stopped_admission_does_not_block_its_own_job() {
         scale_up: Vec::new(),
     };
     world.checker().reserve(&stale, &placement);
-    world.start_submitter();
+    world.start_submitter().await;
     world.wait_state(id, JobState::Succeeded, LONG).await;
     world.cleanup().await;
 }
@@ -405,7 +405,7 @@ async fn a_job_that_can_never_fit_is_dead_lettered_with_the_reason() {
     big["executor"] = json!({"cores": 8, "memory": "4g", "instances": 2});
     let id = world.publish(big).await;
     let ok = world.publish(job("team-a", "fine", 1, "5s")).await;
-    world.start_submitter();
+    world.start_submitter().await;
     let dead = world.wait_state(id, JobState::Dead, LONG).await;
     assert_eq!(dead.state_reason.as_deref(), Some("never-fits"));
     assert!(

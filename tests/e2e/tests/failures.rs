@@ -51,7 +51,7 @@ async fn a_stuck_application_is_stopped_and_retried() {
         .publish(job("victim", 3, json!({"kube-sim.dev/runtime": "10s"})))
         .await;
     world.wait_stored(id, LONG).await;
-    world.start_submitter();
+    world.start_submitter().await;
     world.wait_state(id, JobState::Running, LONG).await;
     // A foreign, higher-priority pod takes three of the node's four cpus.
     let intruder: Pod = serde_json::from_value(json!({
@@ -103,7 +103,7 @@ async fn executors_killed_for_memory_come_back_with_more_until_the_policy_gives_
         json!({"maxAttempts": 2, "backoff": {"initial": "1s", "max": "1s", "multiplier": 1.0}});
     let id = world.publish(j).await;
     world.wait_stored(id, LONG).await;
-    world.start_submitter();
+    world.start_submitter().await;
     let dead = world.wait_state(id, JobState::Dead, LONG).await;
     assert_eq!(dead.state_reason.as_deref(), Some("retries-exhausted"));
     assert_eq!(dead.attempt, 2);
@@ -144,7 +144,7 @@ async fn an_image_that_cannot_be_pulled_is_dead_lettered_without_retrying() {
         ))
         .await;
     world.wait_stored(id, LONG).await;
-    world.start_submitter();
+    world.start_submitter().await;
     let dead = world.wait_state(id, JobState::Dead, LONG).await;
     assert_eq!(dead.state_reason.as_deref(), Some("unrecoverable"));
     assert!(dead.state_message.unwrap_or_default().contains("image"));

@@ -46,6 +46,34 @@ pub fn sim_config(trace: &[TraceJob], nodes: usize, speed: f64) -> SimConfig {
     c
 }
 
+/// What an operator adds to `deploy/base` to serve the trace's namespaces (docs/operations.md):
+/// one RoleBinding each of the ClusterRole `spark-orchestrator-submit` to the daemon's
+/// ServiceAccount; and the namespaces `deploy/base` binds already (`team-a`, `team-b`), which
+/// must exist for its RoleBindings to load.
+pub fn submit_bindings(trace: &[TraceJob]) -> String {
+    const BOUND: [&str; 2] = ["team-a", "team-b"];
+    let mut s = String::new();
+    for ns in BOUND {
+        let _ = write!(
+            s,
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+        );
+    }
+    for ns in namespaces(trace)
+        .iter()
+        .filter(|ns| !BOUND.contains(&ns.as_str()))
+    {
+        let _ = write!(
+            s,
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n\
+             metadata: {{name: spark-orchestrator-submit, namespace: {ns}}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: spark-orchestrator-submit}}\n\
+             subjects: [{{kind: ServiceAccount, name: spark-orchestrator, namespace: spark-orchestrator}}]\n"
+        );
+    }
+    s
+}
+
 /// The orchestrator catalog (TOML) for a trace. Retries back off for one wall second (the
 /// store's clock is the wall clock).
 pub fn catalog_toml(trace: &[TraceJob]) -> String {

@@ -14,7 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cluster;
-pub mod daemon;
 pub mod generate;
 pub mod metrics;
 pub mod mvp;

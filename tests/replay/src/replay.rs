@@ -1,9 +1,9 @@
 //! The replayer: one trace, one policy, one fresh world.
 //!
-//! It builds an e2e [`World`] (kube-sim with the trace's cluster, a fresh database, a unique
-//! RabbitMQ topology) and starts what the policy calls for: the orchestrator daemon (backfill
-//! on or off), or intake, relay, housekeeping and a submitter with the MVP's check, or
-//! nothing. Then it publishes every job over AMQP at its submit offset on the simulated clock
+//! It builds an e2e [`World`] (kube-sim with the trace's cluster under `deploy/base`'s RBAC, a
+//! fresh database, a unique RabbitMQ topology, the real daemon as its ServiceAccount) and lets
+//! what the policy calls for admit: the daemon (backfill on or off), or a submitter with the
+//! MVP's check beside the daemon kept a standby, or nothing. Then it publishes every job over AMQP at its submit offset on the simulated clock
 //! (without the orchestrator: creates its SparkApplication at that moment instead). Watches on
 //! SparkApplications and pods feed the [`Recorder`]; a sampler reads the cluster from its own
 //! watch cache. The replay ends when every job has ended, or `drain` simulated seconds after
@@ -34,7 +34,7 @@ use crate::mvp::MvpChecker;
 use crate::observe::{sample_loop, watch_apps, watch_lag, watch_pods};
 use crate::record::Recorder;
 use crate::trace::TraceJob;
-use crate::{Policy, cluster, daemon};
+use crate::{Policy, cluster};
 
 /// Errors of a replay.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +64,6 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("{0}")]
     Config(String),
-    /// The daemon did not start or did not lead.
-    #[error("daemon: {0}")]
-    Daemon(String),
 }
 
 /// Replay settings.
@@ -193,10 +190,10 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
     }
     let started = Instant::now();
     let mut wc = WorldConfig {
-        cluster: cluster::sim_config(trace, cfg.nodes, cfg.speed),
+        cluster: cluster::sim_config(trace, cfg.nodes, cfg.speed)
+            .with_manifest_yaml(&cluster::submit_bindings(trace))
+            .map_err(|e| Error::Config(e.to_string()))?,
         catalog: cluster::catalog_toml(trace),
-        // The trace's namespaces are not those deploy/base binds; its daemon runs as admin.
-        rbac: false,
         ..WorldConfig::default()
     };
     let scaled = |sim: f64, floor: Duration| Duration::from_secs_f64(sim / cfg.speed).max(floor);
@@ -205,20 +202,14 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
     wc.submitter.lost_after.0 = scaled(600.0, Duration::from_secs(5));
     wc.submitter.backfill = policy != Policy::StrictFifo;
     let submitter_config = wc.submitter.clone();
-    let on_daemon = matches!(policy, Policy::Orchestrator | Policy::StrictFifo);
-    wc.pipeline = !on_daemon;
-    let catalog = wc.catalog.clone();
-    let world = World::start(wc).await;
-    let result = async {
-        if !on_daemon {
-            return drive(&world, trace, policy, cfg, submitter_config).await;
-        }
-        let d = daemon::start(&world, &catalog, submitter_config.clone()).await?;
-        let result = drive(&world, trace, policy, cfg, submitter_config).await;
-        d.shutdown().await;
-        result
+    let mut world = World::start(wc).await;
+    // The orchestrator policies: the world's daemon leads (so the clock starts with a
+    // submitter). The baselines keep it a standby: intake and relay run, nothing is admitted
+    // but by the baseline itself.
+    if matches!(policy, Policy::Orchestrator | Policy::StrictFifo) {
+        world.start_submitter().await;
     }
-    .await;
+    let result = drive(&world, trace, policy, cfg, submitter_config).await;
     world.cleanup().await;
     let (recorder, end) = result?;
     Ok(RunOutput {

@@ -101,8 +101,8 @@ impl CronMetrics {
     pub(crate) fn fire(&self, schedule: &Schedule, outcome: &str) {
         self.fires
             .get_or_create(&FireLabels {
-                schedule: schedule.name.clone(),
-                namespace: schedule.namespace.clone(),
+                schedule: schedule.definition.name.clone(),
+                namespace: schedule.definition.namespace.clone(),
                 outcome: outcome.to_owned(),
             })
             .inc();
@@ -121,7 +121,7 @@ impl CronMetrics {
     }
 
     pub(crate) fn set_schedules(&self, schedules: &[Schedule]) {
-        let suspended = schedules.iter().filter(|s| s.suspended).count();
+        let suspended = schedules.iter().filter(|s| s.definition.suspended).count();
         for (state, n) in [
             ("active", schedules.len() - suspended),
             ("suspended", suspended),

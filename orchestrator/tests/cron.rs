@@ -70,7 +70,11 @@ impl Fixture {
             .execute(&self.db.pool)
             .await
             .unwrap();
-        self.store.schedule(&s.name).await.unwrap().unwrap()
+        self.store
+            .schedule(&s.definition.name)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     /// Jobs fired (on the outbox), in order.

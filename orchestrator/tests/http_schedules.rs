@@ -132,7 +132,7 @@ async fn a_schedule_is_created_listed_shown_paused_resumed_replaced_and_deleted(
         "nothing fires while suspended"
     );
     let stored = api.store.schedule("nightly").await.unwrap().unwrap();
-    assert!(stored.suspended);
+    assert!(stored.definition.suspended);
     let resumed = api
         .post_empty("/v1/schedules/nightly/resume", ADMIN_A)
         .await;
@@ -331,7 +331,7 @@ async fn every_problem_of_a_schedule_is_reported_with_its_path() {
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.name)
+        .map(|s| s.definition.name)
         .collect();
     assert_eq!(names, ["every-ten-seconds"], "nothing invalid was stored");
     api.finish().await;

@@ -46,8 +46,11 @@ fn at(h: u32, m: u32) -> chrono::NaiveDateTime {
 async fn schedules_are_created_listed_updated_suspended_and_deleted() {
     let (db, store) = store().await;
     let created = store.create_schedule(&nightly("nightly")).await.unwrap();
-    assert_eq!(created.name, "nightly");
-    assert_eq!(created.missed, MissedRunPolicy::CatchUp { max: 3 });
+    assert_eq!(created.definition.name, "nightly");
+    assert_eq!(
+        created.definition.missed,
+        MissedRunPolicy::CatchUp { max: 3 }
+    );
     assert_eq!(created.last_scheduled_at, None);
     assert!(matches!(
         store.create_schedule(&nightly("nightly")).await,
@@ -58,7 +61,7 @@ async fn schedules_are_created_listed_updated_suspended_and_deleted() {
     changed.cron = "30 3 * * 1-5".into();
     let updated = store.update_schedule("nightly", &changed).await.unwrap();
     assert_eq!(
-        (updated.id, updated.cron.as_str()),
+        (updated.id, updated.definition.cron.as_str()),
         (created.id, "30 3 * * 1-5")
     );
     assert!(store.schedule("nightly").await.unwrap().is_none());
@@ -71,14 +74,14 @@ async fn schedules_are_created_listed_updated_suspended_and_deleted() {
         .set_schedule_suspended("nightly-v2", true)
         .await
         .unwrap();
-    assert!(paused.suspended);
+    assert!(paused.definition.suspended);
     store.create_schedule(&nightly("another")).await.unwrap();
     let names: Vec<String> = store
         .schedules()
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.name)
+        .map(|s| s.definition.name)
         .collect();
     assert_eq!(names, ["another", "nightly-v2"]);
 

@@ -102,7 +102,11 @@ impl CronRunner {
             return Ok((p.rules.clone(), p.template.clone()));
         }
         let rules = Arc::new(Rules::of(s)?);
-        let template = parse_job(&with_id(&s.job_template, JobId::generate()), &self.catalog).ok();
+        let template = parse_job(
+            &with_id(&s.definition.job_template, JobId::generate()),
+            &self.catalog,
+        )
+        .ok();
         cache.insert(
             s.id,
             Prepared {
@@ -127,7 +131,7 @@ impl CronRunner {
         let mut batch_meta: Vec<(usize, Fire)> = Vec::new();
         let mut advances = Vec::new();
         for (index, schedule) in schedules.iter().enumerate() {
-            let span = tracing::info_span!("schedule", schedule = %schedule.name, namespace = %schedule.namespace);
+            let span = tracing::info_span!("schedule", schedule = %schedule.definition.name, namespace = %schedule.definition.namespace);
             let _entered = span.enter();
             let (rules, template) = match self.prepared(schedule) {
                 Ok(prepared) => prepared,
@@ -144,7 +148,7 @@ impl CronRunner {
                 now,
                 rules.missed,
                 rules.deadline,
-                schedule.suspended,
+                schedule.definition.suspended,
             );
             report.next_at = earliest(report.next_at, fire_plan.next_at);
             for fire in &fire_plan.fire {
@@ -197,7 +201,7 @@ impl CronRunner {
                     report.fired += 1;
                     self.metrics.fire(schedule, "fired");
                     self.metrics.lag(lag_of(fire, elapsed));
-                    debug!(schedule = %schedule.name, job = %job.id, nominal = %fire.nominal, "fired");
+                    debug!(schedule = %schedule.definition.name, job = %job.id, nominal = %fire.nominal, "fired");
                 } else {
                     report.lost_races += 1;
                 }
@@ -215,8 +219,8 @@ impl CronRunner {
                 && missed > 0
             {
                 report.missed += missed;
-                self.metrics.missed(&schedule.name, missed);
-                warn!(schedule = %schedule.name, missed, more, "runs missed");
+                self.metrics.missed(&schedule.definition.name, missed);
+                warn!(schedule = %schedule.definition.name, missed, more, "runs missed");
             }
         }
         Ok(report)
@@ -276,7 +280,10 @@ impl CronRunner {
                 for id in old {
                     let note = Note::new(
                         "replaced",
-                        format!("schedule {} fired again ({})", schedule.name, fire.nominal),
+                        format!(
+                            "schedule {} fired again ({})",
+                            schedule.definition.name, fire.nominal
+                        ),
                     );
                     if let CancelOutcome::Cancelled(_) = self.store.cancel_job(id, note).await? {
                         report.replaced += 1;
@@ -287,7 +294,7 @@ impl CronRunner {
         }
 
         let id = JobId::generate();
-        let body = with_id(&schedule.job_template, id);
+        let body = with_id(&schedule.definition.job_template, id);
         match parse_job(&body, &self.catalog) {
             Ok(job) => {
                 if self
@@ -314,7 +321,7 @@ impl CronRunner {
                     self.metrics.fire(schedule, "invalid");
                     let message = format!(
                         "schedule {}: the job template no longer validates: {}",
-                        schedule.name,
+                        schedule.definition.name,
                         rejection
                             .problems
                             .iter()
@@ -328,7 +335,7 @@ impl CronRunner {
                         message,
                         problems: rejection.problems,
                         claimed_id: Some(id),
-                        namespace: Some(schedule.namespace.clone()),
+                        namespace: Some(schedule.definition.namespace.clone()),
                         priority: None,
                         body_bytes: body.len() as u64,
                         body,
@@ -338,7 +345,10 @@ impl CronRunner {
                         content_type: Some("application/json".into()),
                         dedup_key: None,
                         redelivered: false,
-                        dead_queue: self.store.names().dead_queue(&schedule.namespace),
+                        dead_queue: self
+                            .store
+                            .names()
+                            .dead_queue(&schedule.definition.namespace),
                         reply_to: None,
                     };
                     self.store
@@ -395,12 +405,13 @@ struct Rules {
 
 impl Rules {
     fn of(s: &Schedule) -> Result<Self, String> {
-        let spec = CronSpec::parse(&s.cron, &s.time_zone).map_err(|e| e.to_string())?;
+        let spec = CronSpec::parse(&s.definition.cron, &s.definition.time_zone)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             spec,
-            missed: s.missed,
-            concurrency: s.concurrency_policy,
-            deadline: Duration::from_secs(u64::from(s.starting_deadline_seconds)),
+            missed: s.definition.missed,
+            concurrency: s.definition.concurrency_policy,
+            deadline: Duration::from_secs(u64::from(s.definition.starting_deadline_seconds)),
         })
     }
 }

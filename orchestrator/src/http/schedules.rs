@@ -74,10 +74,10 @@ pub struct ScheduleView {
 }
 
 fn view(schedule: Schedule, fires: usize) -> ScheduleView {
-    let next_fires = if schedule.suspended {
+    let next_fires = if schedule.definition.suspended {
         Vec::new()
     } else {
-        CronSpec::parse(&schedule.cron, &schedule.time_zone)
+        CronSpec::parse(&schedule.definition.cron, &schedule.definition.time_zone)
             .map(|spec| {
                 spec.fires_after(Utc::now())
                     .take(fires)
@@ -125,7 +125,7 @@ async fn find(
     let schedule = state.store.schedule(name).await?.ok_or_else(|| {
         ApiError::not_found(format!("no schedule named {:?}", truncate(name, 80)))
     })?;
-    caller.require(role, Some(&schedule.namespace))?;
+    caller.require(role, Some(&schedule.definition.namespace))?;
     Ok(schedule)
 }
 
@@ -145,8 +145,12 @@ pub async fn list(
         .schedules()
         .await?
         .into_iter()
-        .filter(|s| caller.may_access(&s.namespace))
-        .filter(|s| q.namespace.as_ref().is_none_or(|ns| *ns == s.namespace))
+        .filter(|s| caller.may_access(&s.definition.namespace))
+        .filter(|s| {
+            q.namespace
+                .as_ref()
+                .is_none_or(|ns| *ns == s.definition.namespace)
+        })
         .map(|s| view(s, n))
         .collect();
     Ok(Json(serde_json::json!({ "items": items })))
@@ -187,8 +191,9 @@ pub async fn create(
     let new = check(request, &state.catalog).map_err(invalid)?;
     caller.require(Role::Admin, Some(&new.namespace))?;
     let schedule = state.store.create_schedule(&new).await?;
-    tracing::info!(schedule = %schedule.name, namespace = %schedule.namespace, "schedule created");
-    let location = HeaderValue::from_str(&format!("/v1/schedules/{}", schedule.name)).ok();
+    tracing::info!(schedule = %schedule.definition.name, namespace = %schedule.definition.namespace, "schedule created");
+    let location =
+        HeaderValue::from_str(&format!("/v1/schedules/{}", schedule.definition.name)).ok();
     let mut response = (StatusCode::CREATED, Json(view(schedule, DEFAULT_FIRES))).into_response();
     if let Some(l) = location {
         response.headers_mut().insert(header::LOCATION, l);
@@ -208,7 +213,7 @@ pub async fn update(
     let new = check(request, &state.catalog).map_err(invalid)?;
     caller.require(Role::Admin, Some(&new.namespace))?;
     let schedule = state.store.update_schedule(&name, &new).await?;
-    tracing::info!(schedule = %schedule.name, "schedule replaced");
+    tracing::info!(schedule = %schedule.definition.name, "schedule replaced");
     Ok(Json(view(schedule, DEFAULT_FIRES)))
 }
 

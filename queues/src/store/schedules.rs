@@ -11,9 +11,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::postgres::PgArguments;
 use sqlx::postgres::PgRow;
+use sqlx::query::Query;
 use sqlx::types::Json;
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use super::JobStore;
@@ -21,31 +23,15 @@ use crate::error::{Error, Result};
 use ::schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use jobs::model::JobId;
 
-/// A schedule as stored.
+/// A schedule as stored: its checked definition and what the store adds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
     /// Stable id (uuid v7).
     pub id: Uuid,
-    /// Unique name, the handle users type.
-    pub name: String,
-    /// The namespace its jobs run in (the template's).
-    pub namespace: String,
-    /// Cron expression, 5 or 6 fields.
-    pub cron: String,
-    /// IANA time zone the expression is read in.
-    pub time_zone: String,
-    /// The job each fire enqueues (a job message without `id`).
-    pub job_template: Value,
-    /// What happens to fires whose time has passed.
+    /// What the user defined (name, cron, zone, template, policies, suspension).
     #[serde(flatten)]
-    pub missed: MissedRunPolicy,
-    /// How late a fire may still start, in seconds.
-    pub starting_deadline_seconds: u32,
-    /// What a fire does while earlier runs are active.
-    pub concurrency_policy: ConcurrencyPolicy,
-    /// Suspended schedules fire nothing (their due runs are not caught up on resume).
-    pub suspended: bool,
+    pub definition: ScheduleDefinition,
     /// The latest nominal time handled (fired, skipped or missed).
     pub last_scheduled_at: Option<NaiveDateTime>,
     /// Runs missed so far (daemon down beyond the deadline, policy).
@@ -74,25 +60,52 @@ fn schedule(row: &PgRow) -> Result<Schedule> {
     };
     Ok(Schedule {
         id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        namespace: row.try_get("namespace")?,
-        cron: row.try_get("cron")?,
-        time_zone: row.try_get("time_zone")?,
-        job_template,
-        missed: MissedRunPolicy::parse(
-            row.try_get("missed_run_policy")?,
-            Some(count("catch_up_limit")?),
-        )
-        .map_err(|(_, why)| Error::Corrupt(format!("schedules.missed_run_policy: {why}")))?,
-        starting_deadline_seconds: count("starting_deadline_seconds")?,
-        concurrency_policy: ConcurrencyPolicy::parse(row.try_get("concurrency_policy")?)
-            .map_err(|why| Error::Corrupt(format!("schedules.concurrency_policy: {why}")))?,
-        suspended: row.try_get("suspended")?,
+        definition: ScheduleDefinition {
+            name: row.try_get("name")?,
+            namespace: row.try_get("namespace")?,
+            cron: row.try_get("cron")?,
+            time_zone: row.try_get("time_zone")?,
+            job_template,
+            missed: MissedRunPolicy::parse(
+                row.try_get("missed_run_policy")?,
+                Some(count("catch_up_limit")?),
+            )
+            .map_err(|(_, why)| Error::Corrupt(format!("schedules.missed_run_policy: {why}")))?,
+            starting_deadline_seconds: count("starting_deadline_seconds")?,
+            concurrency_policy: ConcurrencyPolicy::parse(row.try_get("concurrency_policy")?)
+                .map_err(|why| Error::Corrupt(format!("schedules.concurrency_policy: {why}")))?,
+            suspended: row.try_get("suspended")?,
+        },
         last_scheduled_at: last.map(|t| t.naive_utc()),
         missed_total: u64::try_from(row.try_get::<i64, _>("missed_total")?).unwrap_or(0),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// Binds a definition's ten columns, in the order `create_schedule` and `update_schedule`
+/// list them after their first parameter.
+fn bind_definition<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    new: &'q ScheduleDefinition,
+) -> Result<Query<'q, Postgres, PgArguments>> {
+    Ok(query
+        .bind(&new.name)
+        .bind(&new.namespace)
+        .bind(&new.cron)
+        .bind(&new.time_zone)
+        .bind(Json(&new.job_template))
+        .bind(new.missed.name())
+        .bind(i32_of(
+            new.missed.catch_up_limit().unwrap_or(1),
+            "catchUpLimit",
+        )?)
+        .bind(i32_of(
+            new.starting_deadline_seconds,
+            "startingDeadlineSeconds",
+        )?)
+        .bind(new.concurrency_policy.name())
+        .bind(new.suspended))
 }
 
 /// A nominal time as stored: the wall-clock reading with a UTC label.
@@ -117,64 +130,34 @@ fn name_taken(e: sqlx::Error, name: &str) -> Error {
 impl JobStore {
     /// Creates a schedule. Its first fire is the first nominal time after now.
     pub async fn create_schedule(&self, new: &ScheduleDefinition) -> Result<Schedule> {
-        let row = sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "INSERT INTO schedules (id, name, namespace, cron, time_zone, job_template, \
              missed_run_policy, catch_up_limit, starting_deadline_seconds, concurrency_policy, \
              suspended) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
             columns!()
         ))
-        .bind(Uuid::now_v7())
-        .bind(&new.name)
-        .bind(&new.namespace)
-        .bind(&new.cron)
-        .bind(&new.time_zone)
-        .bind(Json(&new.job_template))
-        .bind(new.missed.name())
-        .bind(i32_of(
-            new.missed.catch_up_limit().unwrap_or(1),
-            "catchUpLimit",
-        )?)
-        .bind(i32_of(
-            new.starting_deadline_seconds,
-            "startingDeadlineSeconds",
-        )?)
-        .bind(new.concurrency_policy.name())
-        .bind(new.suspended)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| name_taken(e, &new.name))?;
+        .bind(Uuid::now_v7());
+        let row = bind_definition(query, new)?
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| name_taken(e, &new.name))?;
         schedule(&row)
     }
 
     /// Replaces a schedule's definition (found by name). What it has fired stays.
     pub async fn update_schedule(&self, name: &str, new: &ScheduleDefinition) -> Result<Schedule> {
-        let row = sqlx::query(concat!(
+        let query = sqlx::query(concat!(
             "UPDATE schedules SET name = $2, namespace = $3, cron = $4, time_zone = $5, \
              job_template = $6, missed_run_policy = $7, catch_up_limit = $8, \
              starting_deadline_seconds = $9, concurrency_policy = $10, suspended = $11, \
              updated_at = now() WHERE name = $1 RETURNING ",
             columns!()
         ))
-        .bind(name)
-        .bind(&new.name)
-        .bind(&new.namespace)
-        .bind(&new.cron)
-        .bind(&new.time_zone)
-        .bind(Json(&new.job_template))
-        .bind(new.missed.name())
-        .bind(i32_of(
-            new.missed.catch_up_limit().unwrap_or(1),
-            "catchUpLimit",
-        )?)
-        .bind(i32_of(
-            new.starting_deadline_seconds,
-            "startingDeadlineSeconds",
-        )?)
-        .bind(new.concurrency_policy.name())
-        .bind(new.suspended)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| name_taken(e, &new.name))?;
+        .bind(name);
+        let row = bind_definition(query, new)?
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| name_taken(e, &new.name))?;
         row.as_ref()
             .map(schedule)
             .transpose()?

@@ -123,14 +123,33 @@ impl JobStore {
     }
 }
 
+/// Who a transition is about: the job's id and the columns its history and events carry,
+/// read from the row a transition locked ([`JobKey::of`]).
+#[derive(Debug)]
+pub(crate) struct JobKey {
+    pub(crate) id: JobId,
+    pub(crate) namespace: String,
+    pub(crate) priority: String,
+    pub(crate) name: String,
+}
+
+impl JobKey {
+    /// From a `jobs` row that has `namespace`, `priority` and `name`.
+    pub(crate) fn of(id: JobId, row: &PgRow) -> Result<Self> {
+        Ok(Self {
+            id,
+            namespace: row.try_get("namespace")?,
+            priority: row.try_get("priority")?,
+            name: row.try_get("name")?,
+        })
+    }
+}
+
 /// The history row and the state event of one change, written together (see
 /// [`record_change`]).
 #[derive(Debug)]
 pub(crate) struct Change<'a> {
-    pub(crate) id: JobId,
-    pub(crate) namespace: &'a str,
-    pub(crate) priority: &'a str,
-    pub(crate) name: &'a str,
+    pub(crate) job: &'a JobKey,
     pub(crate) attempt: i32,
     pub(crate) from: Option<JobState>,
     pub(crate) to: JobState,
@@ -192,10 +211,10 @@ pub(crate) async fn record_change(
     );
     sqlx::query(SQL)
         .bind(names.events_exchange())
-        .bind(change.id.0)
-        .bind(change.namespace)
-        .bind(change.priority)
-        .bind(change.name)
+        .bind(change.job.id.0)
+        .bind(&change.job.namespace)
+        .bind(&change.job.priority)
+        .bind(&change.job.name)
         .bind(change.attempt)
         .bind(change.from.map(JobState::as_str))
         .bind(change.to.as_str())

@@ -12,8 +12,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{
-    Change, JobStore, Note, RetryOutcome, Target, WaitingMark, decode_state, insert_events_from,
-    insert_transitions_from, record_change, to_i64, to_u32,
+    Change, JobKey, JobStore, Note, RetryOutcome, Target, WaitingMark, decode_state,
+    insert_events_from, insert_transitions_from, record_change, to_i64, to_u32,
 };
 use crate::error::{Error, Result};
 use jobs::model::{Job, JobId};
@@ -138,9 +138,7 @@ impl JobStore {
         )
         .await?;
         let attempt: i32 = row.try_get("attempt")?;
-        let namespace: String = row.try_get("namespace")?;
-        let priority: String = row.try_get("priority")?;
-        let name: String = row.try_get("name")?;
+        let key = JobKey::of(job, &row)?;
         let queued_at: DateTime<Utc> = row.try_get("queued_at")?;
 
         match &to {
@@ -217,10 +215,7 @@ impl JobStore {
             &mut tx,
             &self.names,
             &Change {
-                id: job,
-                namespace: &namespace,
-                priority: &priority,
-                name: &name,
+                job: &key,
                 attempt,
                 from: Some(from),
                 to: to_state,
@@ -234,7 +229,8 @@ impl JobStore {
         self.outbox_written();
         if to_state == JobState::Submitted {
             let waited = (Utc::now() - queued_at).num_milliseconds() as f64 / 1000.0;
-            self.metrics.wait(&namespace, &priority, "store", waited);
+            self.metrics
+                .wait(&key.namespace, &key.priority, "store", waited);
         }
         Ok(())
     }
@@ -345,17 +341,12 @@ impl JobStore {
         if let (Some(extra), Some(map)) = (&note.details, details.as_object_mut()) {
             map.insert("cause".into(), extra.clone());
         }
-        let namespace: String = row.try_get("namespace")?;
-        let priority: String = row.try_get("priority")?;
-        let name: String = row.try_get("name")?;
+        let key = JobKey::of(job, &row)?;
         record_change(
             &mut tx,
             &self.names,
             &Change {
-                id: job,
-                namespace: &namespace,
-                priority: &priority,
-                name: &name,
+                job: &key,
                 attempt: next_attempt,
                 from: Some(from),
                 to: JobState::Retrying,

@@ -9,7 +9,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::lifecycle::{close_attempt, lock_in_state};
-use super::{Change, JobStore, Note, record_change, to_u32};
+use super::{Change, JobKey, JobStore, Note, record_change, to_u32};
 use crate::error::{Error, Result};
 use jobs::model::JobId;
 use jobs::state::{JobState, check_transition};
@@ -66,17 +66,12 @@ impl JobStore {
             "previousAttempt": attempt,
             "sparkApplication": app,
         });
-        let namespace: String = row.try_get("namespace")?;
-        let priority: String = row.try_get("priority")?;
-        let name: String = row.try_get("name")?;
+        let key = JobKey::of(job, &row)?;
         record_change(
             &mut tx,
             &self.names,
             &Change {
-                id: job,
-                namespace: &namespace,
-                priority: &priority,
-                name: &name,
+                job: &key,
                 attempt: next,
                 from: Some(from),
                 to: JobState::Queued,

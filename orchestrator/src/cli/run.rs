@@ -63,15 +63,8 @@ pub fn run(config_path: &Path, args: &RunArgs) -> Exit {
         config.logging.format = LogFormat::Json;
     }
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return Exit::Usage;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return Exit::Usage;
     };
     let identity = args
         .identity
@@ -149,15 +142,8 @@ pub fn migrate(config_path: &Path) -> Exit {
     let Some(config) = load_config(config_path) else {
         return Exit::Usage;
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return Exit::Usage;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return Exit::Usage;
     };
     let result = runtime.block_on(async {
         let names = queues::Names::new(config.amqp.prefix.clone())?;
@@ -182,4 +168,13 @@ pub fn migrate(config_path: &Path) -> Exit {
             Exit::Usage
         }
     }
+}
+
+/// The async runtime `builder` makes (with I/O and timers), or `None` after saying why not.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("cannot start the async runtime: {e}"))
+        .ok()
 }

@@ -2,10 +2,10 @@
 //! daemon (`orchestrator::daemon::Daemon`, what `orchestrator run` starts) on them, so the
 //! tests check the wiring that ships.
 //!
-//! The daemon starts as a standby: the world holds its leader Lease (renewing it as another
-//! replica would), so intake, relay, housekeeping, the capacity watches and the API run while
-//! nothing is admitted. [`World::start_submitter`] lets the lease go and waits until the daemon
-//! leads (admission, tracking and cron start); [`World::crash_daemon`] kills it mid-flight and
+//! The daemon starts as a standby: the world holds its leader Lease as another replica would,
+//! so intake, relay, housekeeping, the capacity watches and the API run while nothing is
+//! admitted. [`World::start_submitter`] lets the Lease go and waits until the daemon leads
+//! (admission, tracking and cron start); [`World::crash_daemon`] kills it mid-flight and
 //! starts a new one, as `kill -9` and a restart would.
 
 use std::sync::Arc;
@@ -121,7 +121,8 @@ pub struct World {
 }
 
 /// The daemon's config: the world's catalog, broker prefix and database, the API on a free
-/// port without tokens, and the Lease `deploy/base` grants, short so takeovers are quick.
+/// port without tokens, and the Lease `deploy/base` grants, short so takeovers after a crash
+/// are quick.
 fn daemon_config(config: &WorldConfig, prefix: &str, db: &str) -> Config {
     let text = format!(
         "{catalog}\n[amqp]\nurl = \"{AMQP_URL}\"\nprefix = \"{prefix}\"\n\
@@ -250,11 +251,15 @@ impl World {
             .expect("the world has a daemon until cleanup")
     }
 
-    /// Lets the leader Lease go and waits until the daemon leads: admission, tracking and
-    /// cron run from now on.
+    /// Lets the leader Lease go, restarts the standby (see [`crate::lease`]) and waits until
+    /// it leads: admission, tracking and cron run from now on.
     pub async fn start_submitter(&mut self) {
         if let Some(lease) = self.lease.take() {
             lease.release().await;
+            if let Some(standby) = self.daemon.take() {
+                standby.shutdown().await;
+            }
+            self.daemon = Some(self.start_daemon().await);
         }
         let mut leads = self.daemon().leadership();
         tokio::time::timeout(Duration::from_secs(60), leads.wait_for(|l| *l))

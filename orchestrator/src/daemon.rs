@@ -185,7 +185,7 @@ impl Daemon {
                 store.clone(),
                 catalog.clone(),
                 Arc::new(auth),
-                Arc::new(registry),
+                registry,
                 Arc::new(health),
             )
             .with_cluster(Arc::new(capacity.clone())),

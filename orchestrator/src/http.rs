@@ -2,7 +2,7 @@
 //!
 //! [`router`] builds every route from one table ([`routes`]), which the OpenAPI document
 //! ([`openapi`]) is checked against. A request passes the tracing layer (one span per
-//! request; the token is never logged), then [`extract`]: [`auth`] turns the
+//! request; the token is never logged) and the request metrics ([`HttpMetrics`]), then [`extract`]: [`auth`] turns the
 //! `Authorization` header into a [`auth::Caller`] with roles and namespaces, and body, path
 //! and query extractors turn every malformed input into the uniform JSON error of [`error`].
 //! Handlers ([`jobs`], [`queue_overview`], [`dlq`], [`schedules`], [`ops`]) check the caller's role
@@ -16,6 +16,7 @@ pub mod dlq;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+mod metrics;
 pub mod openapi;
 mod openapi_cluster;
 pub mod ops;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Method;
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use tokio_util::sync::CancellationToken;
@@ -37,6 +39,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 pub use self::error::ApiError;
+pub use self::metrics::HttpMetrics;
 pub use self::state::{ApiOptions, ApiState, Component, Readiness, StoreReadiness};
 
 /// One route: method, path (axum syntax, `{id}` for parameters) and handler.
@@ -101,6 +104,7 @@ pub fn routes() -> Vec<Route> {
 /// methods, the body size limit, and a tracing span per request.
 pub fn router(state: ApiState) -> Router {
     let limit = state.options.max_body_bytes;
+    let http_metrics = state.http_metrics.clone();
     let mut router = Router::new();
     for r in routes() {
         router = router.route(r.path, r.handler);
@@ -109,6 +113,10 @@ pub fn router(state: ApiState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            http_metrics,
+            metrics::record,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

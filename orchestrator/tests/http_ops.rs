@@ -174,6 +174,91 @@ async fn metrics_render_the_registry_and_can_require_a_token() {
     closed.finish().await;
 }
 
+/// The value of the exposition line that starts with `prefix` and contains every `part`.
+fn sample(text: &str, prefix: &str, parts: &[&str]) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix) && parts.iter().all(|p| l.contains(p)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_counted_by_route_template_and_status_and_http_jobs_by_intake_outcome() {
+    let api = TestApi::start().await;
+    let body = job("team-a", "counted");
+    let first = api.post("/v1/jobs", SUBMIT_A, &body).await;
+    assert_eq!(first.status, 202, "{}", first.text);
+    let mut again = body.clone();
+    again["id"] = first.body["id"].clone();
+    assert_eq!(api.post("/v1/jobs", SUBMIT_A, &again).await.status, 200);
+    again["arguments"] = json!(["2000"]);
+    assert_eq!(api.post("/v1/jobs", SUBMIT_A, &again).await.status, 409);
+    let bad = api
+        .post("/v1/jobs", SUBMIT_A, &json!({"namespace": 7}))
+        .await;
+    assert!((400..500).contains(&bad.status), "{}", bad.text);
+    let id = first.body["id"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(api.get(&format!("/v1/jobs/{id}"), READ_A).await.status, 200);
+    }
+    let unknown = api
+        .get(&format!("/v1/jobs/{}", uuid::Uuid::now_v7()), READ_A)
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(api.get("/no/such/path/x1", READ_A).await.status, 404);
+    assert_eq!(api.get("/no/such/path/x2", READ_A).await.status, 404);
+
+    let m = api.request(Method::GET, "/metrics", None, None).await;
+    let t = &m.text;
+    let req = "orchestrator_http_requests_total{";
+    let show = ["method=\"GET\"", "route=\"/v1/jobs/{id}\""];
+    assert_eq!(
+        sample(t, req, &[&show[..], &["status=\"200\""]].concat()),
+        Some(2.0),
+        "{t}"
+    );
+    assert_eq!(
+        sample(t, req, &[&show[..], &["status=\"404\""]].concat()),
+        Some(1.0),
+        "{t}"
+    );
+    // Made-up paths share one series: clients cannot grow the label set.
+    assert_eq!(
+        sample(t, req, &["route=\"(unmatched)\"", "status=\"404\""]),
+        Some(2.0),
+        "{t}"
+    );
+    assert!(
+        !t.contains("/no/such/path"),
+        "raw paths leaked into labels: {t}"
+    );
+    let submits = ["method=\"POST\"", "route=\"/v1/jobs\""];
+    assert_eq!(
+        sample(
+            t,
+            "orchestrator_http_request_duration_seconds_count{",
+            &submits
+        ),
+        Some(4.0),
+        "{t}"
+    );
+    let intake = "orchestrator_intake_messages_total{";
+    for (outcome, n) in [
+        ("accepted", 1.0),
+        ("duplicate", 1.0),
+        ("conflict", 1.0),
+        ("invalid", 1.0),
+    ] {
+        let o = format!("outcome=\"{outcome}\"");
+        assert_eq!(
+            sample(t, intake, &["source=\"http\"", &o]),
+            Some(n),
+            "{outcome}: {t}"
+        );
+    }
+    api.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queues_show_depth_oldest_wait_and_heads_with_waiting_reasons() {
     let api = TestApi::start().await;

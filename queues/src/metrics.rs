@@ -3,7 +3,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `orchestrator_intake_messages_total` | counter | `namespace`, `priority`, `outcome` = `accepted` \| `duplicate` \| `invalid` \| `unknown-namespace` |
+//! | `orchestrator_intake_messages_total` | counter | `source` = `amqp` \| `http` \| `cron`, `namespace`, `priority`, `outcome` = `accepted` \| `duplicate` \| `conflict` (HTTP: the id is another job's) \| `invalid` \| `unknown-namespace` \| … (the dead-letter reasons) |
 //! | `orchestrator_dead_letters_total` | counter | `namespace` (`""` when unknown), `reason` |
 //! | `orchestrator_queue_depth` | gauge | `namespace`, `priority` — pending (queued + waiting) jobs in the store |
 //! | `orchestrator_queue_oldest_wait_seconds` | gauge | `namespace`, `priority` — age of the oldest pending job |
@@ -25,6 +25,8 @@ use prometheus_client::registry::Registry;
 
 use jobs::model::Priority;
 
+use crate::store::JobSource;
+
 /// `{namespace, priority}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
@@ -34,9 +36,12 @@ pub struct QueueLabels {
     pub priority: String,
 }
 
-/// `{namespace, priority, outcome}`.
+/// `{source, namespace, priority, outcome}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IntakeLabels {
+    /// How the job came: `amqp`, `http` or `cron` (a schedule's fire, which travels through
+    /// RabbitMQ but is stored as a cron job).
+    pub source: String,
     /// Namespace (as claimed by the queue the message came from; `""` for unroutable).
     pub namespace: String,
     /// `high`, `normal` or `""`.
@@ -92,9 +97,15 @@ pub struct ErrorLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// Upper bounds of `orchestrator_queue_wait_seconds`: 10 ms … ~6.5 h. Broker hops are
+/// milliseconds; capacity waits are hours (the replay's standard trace has a normal-priority
+/// p95 of 67 min), and a quantile past the top finite bucket only says "more than that".
+fn wait_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.01, 2.5, 17)
+}
+
 fn wait_histogram() -> Histogram {
-    // 10 ms … ~2.8 h: broker hops are milliseconds, capacity waits are hours.
-    Histogram::new(exponential_buckets(0.01, 2.5, 14))
+    Histogram::new(wait_buckets())
 }
 
 fn batch_histogram() -> Histogram {
@@ -219,16 +230,15 @@ impl Metrics {
     }
 
     /// Counts an intake outcome.
-    pub(crate) fn intake(&self, namespace: &str, priority: Option<Priority>, outcome: &str) {
+    pub fn intake(
+        &self,
+        source: JobSource,
+        namespace: &str,
+        priority: Option<Priority>,
+        outcome: &str,
+    ) {
         self.intake_messages
-            .get_or_create(&IntakeLabels {
-                namespace: namespace.to_owned(),
-                priority: priority
-                    .map(Priority::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                outcome: outcome.to_owned(),
-            })
+            .get_or_create(&intake_labels(source, namespace, priority, outcome))
             .inc();
     }
 
@@ -264,17 +274,33 @@ impl Metrics {
     }
 
     /// Reads a counter (tests and diagnostics).
-    pub fn intake_count(&self, namespace: &str, priority: Option<Priority>, outcome: &str) -> u64 {
+    pub fn intake_count(
+        &self,
+        source: JobSource,
+        namespace: &str,
+        priority: Option<Priority>,
+        outcome: &str,
+    ) -> u64 {
         self.intake_messages
-            .get(&IntakeLabels {
-                namespace: namespace.to_owned(),
-                priority: priority
-                    .map(Priority::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                outcome: outcome.to_owned(),
-            })
+            .get(&intake_labels(source, namespace, priority, outcome))
             .map_or(0, |c| c.get())
+    }
+}
+
+fn intake_labels(
+    source: JobSource,
+    namespace: &str,
+    priority: Option<Priority>,
+    outcome: &str,
+) -> IntakeLabels {
+    IntakeLabels {
+        source: source.as_str().to_owned(),
+        namespace: namespace.to_owned(),
+        priority: priority
+            .map(Priority::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        outcome: outcome.to_owned(),
     }
 }
 
@@ -288,13 +314,13 @@ mod tests {
         let metrics = Metrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
-        metrics.intake("team-a", Some(Priority::High), "accepted");
+        metrics.intake(JobSource::Amqp, "team-a", Some(Priority::High), "accepted");
         metrics.dead_letter(Some("team-a"), "invalid");
         metrics.wait("team-a", "high", "broker", 0.2);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
         for needle in [
-            "orchestrator_intake_messages_total{namespace=\"team-a\",priority=\"high\",outcome=\"accepted\"} 1",
+            "orchestrator_intake_messages_total{source=\"amqp\",namespace=\"team-a\",priority=\"high\",outcome=\"accepted\"} 1",
             "orchestrator_dead_letters_total{namespace=\"team-a\",reason=\"invalid\"} 1",
             "orchestrator_queue_wait_seconds_bucket{",
             "stage=\"broker\"",
@@ -303,8 +329,32 @@ mod tests {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
         assert_eq!(
-            metrics.intake_count("team-a", Some(Priority::High), "accepted"),
+            metrics.intake_count(JobSource::Amqp, "team-a", Some(Priority::High), "accepted"),
             1
+        );
+    }
+
+    #[test]
+    fn queue_waits_of_hours_land_in_finite_buckets() {
+        let top = wait_buckets().last().unwrap_or_default();
+        assert!(
+            top >= 6.0 * 3600.0,
+            "top finite bucket {top} s is under 6 h"
+        );
+        let metrics = Metrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.wait("team-a", "normal", "store", 5.0 * 3600.0);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        let le = format!("le=\"{top}\"");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("orchestrator_queue_wait_seconds_bucket{") && l.contains(&le))
+            .unwrap_or_else(|| panic!("no bucket {le} in\n{text}"));
+        assert!(
+            line.ends_with(" 1"),
+            "a 5 h wait is not under {top} s: {line}"
         );
     }
 }

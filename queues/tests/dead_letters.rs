@@ -21,7 +21,7 @@ use jobs::{DeadReason, JobId, Priority, ProblemCode};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
-use queues::store::{DeadLetterFilter, PageRequest};
+use queues::store::{DeadLetterFilter, JobSource, PageRequest};
 use serde_json::{Value, json};
 use support::{Env, eventually};
 
@@ -399,8 +399,12 @@ async fn every_malformed_input_is_dead_lettered_with_its_reason() {
     assert_eq!(verdicts[1].1["reason"], "accepted");
 
     assert_eq!(
-        env.metrics
-            .intake_count("team-a", Some(Priority::Normal), "accepted"),
+        env.metrics.intake_count(
+            JobSource::Amqp,
+            "team-a",
+            Some(Priority::Normal),
+            "accepted"
+        ),
         1,
         "the intake kept going after every bad message"
     );

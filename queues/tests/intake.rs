@@ -19,6 +19,7 @@ use jobs::{JobId, Priority};
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use queues::metrics::QueueLabels;
+use queues::store::JobSource;
 use queues::{Error, Outgoing, Publisher};
 use serde_json::Value;
 use support::{Env, catalog, catalog_with, eventually, job_body};
@@ -211,8 +212,17 @@ async fn the_same_job_published_twice_is_one_row() {
     env.start_intake(env.intake_config());
     eventually("both copies processed", Duration::from_secs(30), || async {
         let m = &env.metrics;
-        let seen = m.intake_count("team-a", Some(Priority::Normal), "accepted")
-            + m.intake_count("team-a", Some(Priority::Normal), "duplicate");
+        let seen = m.intake_count(
+            JobSource::Amqp,
+            "team-a",
+            Some(Priority::Normal),
+            "accepted",
+        ) + m.intake_count(
+            JobSource::Amqp,
+            "team-a",
+            Some(Priority::Normal),
+            "duplicate",
+        );
         (seen == 2).then_some(())
     })
     .await;
@@ -234,9 +244,12 @@ async fn a_crash_between_commit_and_ack_redelivers_into_the_same_rows() {
         "redelivered after the crash",
         Duration::from_secs(60),
         || async {
-            let dups = env
-                .metrics
-                .intake_count("team-a", Some(Priority::Normal), "duplicate");
+            let dups = env.metrics.intake_count(
+                JobSource::Amqp,
+                "team-a",
+                Some(Priority::Normal),
+                "duplicate",
+            );
             let ready = env
                 .ready(&env.names().queue("team-a", Priority::Normal))
                 .await;

@@ -316,6 +316,33 @@ fn spark_application_is_sized_by_the_footprint() {
     assert_eq!(spec["deps"]["jars"][0], "s3a://b/lib.jar");
 }
 
+/// Spark users' habit, `sparkConf` `spark.executor.memoryOverhead`, sizes the pods and the
+/// SparkApplication exactly as the structured `executor.memoryOverhead` does.
+#[test]
+fn spark_conf_overheads_size_pods_like_the_structured_field() {
+    let structured = job(json!({
+        "driver": {"cores": 1, "memory": "2g", "memoryOverhead": "768m"},
+        "executor": {"cores": 1, "memory": "2g", "memoryOverhead": "512m", "instances": 2}
+    }));
+    let habit = job(json!({
+        "driver": {"cores": 1, "memory": "2g"},
+        "executor": {"cores": 1, "memory": "2g", "instances": 2},
+        "sparkConf": {"spark.driver.memoryOverhead": "768m", "spark.executor.memoryOverhead": "512m"}
+    }));
+    assert_eq!(pods(&habit), (2048 + 768, 2048 + 512));
+    assert_eq!(pods(&habit), pods(&structured));
+    let emit = |j: &Job| {
+        let f = Footprint::of(j, &catalog()).unwrap();
+        let mut app = spark_application(j, &f, 1, &EmitSettings::default());
+        // The ids differ; everything that sizes or configures the pods must not.
+        app["metadata"] = Value::Null;
+        app
+    };
+    assert_eq!(emit(&habit), emit(&structured));
+    assert_eq!(emit(&habit)["spec"]["executor"]["memoryOverhead"], "512m");
+    assert!(habit.spark_conf.is_empty(), "{:?}", habit.spark_conf);
+}
+
 #[test]
 fn dynamic_allocation_is_emitted_without_instances() {
     let j = job(

@@ -44,6 +44,7 @@ pub fn registered_exposition() -> String {
     queue
         .intake_messages
         .get_or_create(&q::IntakeLabels {
+            source: "amqp".into(),
             namespace: ns.clone(),
             priority: prio.clone(),
             outcome: "accepted".into(),
@@ -147,6 +148,9 @@ pub fn registered_exposition() -> String {
     let daemon = orchestrator::metrics::DaemonMetrics::default();
     daemon.register(&mut registry);
     daemon.set_leader("replica-0", true);
+    let http = orchestrator::http::HttpMetrics::default();
+    http.register(&mut registry);
+    http.observe(&hyper::Method::GET, "/v1/jobs", 200, 0.01);
 
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();

@@ -3,7 +3,8 @@
 //! Each part reads its fields from the top-level object and returns its piece of the [`Job`]
 //! (or `None` when a required field of it is wrong; the problems say why). [`job`] calls every
 //! part before giving up on any, so a message gets all its problems at once, in field order:
-//! [`identity`], [`program`], [`conf`], [`deps`], [`resources`] (driver, executor, spot),
+//! [`identity`], [`program`], [`conf`], [`deps`], [`resources`] (driver, executor, spot;
+//! then [`overhead`] folds `sparkConf`'s memoryOverhead keys into them),
 //! [`meta`] (tags, annotations), [`volumes`], [`timing`] (retry, ttl, timeout, deadline).
 //! [`fields`] holds the readers they share.
 
@@ -12,6 +13,7 @@ mod deps;
 mod fields;
 mod identity;
 mod meta;
+mod overhead;
 mod program;
 mod resources;
 #[cfg(test)]
@@ -60,9 +62,10 @@ pub(super) fn job(ctx: &mut Ctx<'_>, value: &Value) -> Option<Job> {
     let obj = ctx.object(value, &JsonPath::root(), TOP_FIELDS, &[])?;
     let identity = identity::identity(ctx, &obj);
     let program = program::program(ctx, &obj);
-    let conf = conf::conf(ctx, &obj);
+    let mut conf = conf::conf(ctx, &obj);
     let deps = deps::deps(ctx, &obj);
-    let pods = resources::pods(ctx, &obj);
+    let mut pods = resources::pods(ctx, &obj);
+    overhead::fold(ctx, &mut conf.spark_conf, pods.as_mut());
     let meta = meta::meta(ctx, &obj);
     let volumes = volumes::volumes(ctx, &obj);
     let timing = timing::timing(ctx, &obj);

@@ -31,7 +31,15 @@ pub async fn submit(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Submit, None)?;
+    // Counted like the AMQP intake's messages, so one panel shows every way jobs arrive.
+    let count = |namespace: &str, priority, outcome| {
+        state
+            .store
+            .metrics()
+            .intake(JobSource::Http, namespace, priority, outcome);
+    };
     let job = jobs::parse_job(&body, &state.catalog).map_err(|rejection| {
+        count("", None, "invalid");
         let status = if rejection.has(ProblemCode::TooLarge) {
             StatusCode::PAYLOAD_TOO_LARGE
         } else {
@@ -51,7 +59,9 @@ pub async fn submit(
     })?;
     caller.require(Role::Submit, Some(&job.namespace))?;
     let location = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)).ok();
+    let counted = |outcome| count(&job.namespace, Some(job.priority), outcome);
     if state.store.enqueue(&job, JobSource::Http).await? {
+        counted("accepted");
         tracing::info!(job = %job.id, namespace = %job.namespace, priority = %job.priority.as_str(), "job accepted");
         let mut response = (
             StatusCode::ACCEPTED,
@@ -66,12 +76,16 @@ pub async fn submit(
     // The id is taken: the same job again is a retry; anything else is a conflict.
     match state.store.job(job.id).await? {
         Some(stored) if stored.job == job => {
+            counted("duplicate");
             Ok((StatusCode::OK, Json(accepted(&job, stored.state, true))).into_response())
         }
-        _ => Err(ApiError::conflict(format!(
-            "job id {} is already used by a different job; omit \"id\" to get a fresh one",
-            job.id
-        ))),
+        _ => Err({
+            counted("conflict");
+            ApiError::conflict(format!(
+                "job id {} is already used by a different job; omit \"id\" to get a fresh one",
+                job.id
+            ))
+        }),
     }
 }
 

@@ -10,6 +10,7 @@ use queues::JobStore;
 
 use super::auth::Authenticator;
 use super::cluster::ClusterInfo;
+use super::metrics::HttpMetrics;
 
 /// One component's readiness: `Ok`, or why not (shown in `/readyz`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +117,8 @@ pub struct ApiState {
     pub auth: Arc<Authenticator>,
     /// Every metric of the process (rendered by `/metrics`).
     pub registry: Arc<Registry>,
+    /// The API's own request metrics (registered in `registry`).
+    pub http_metrics: Arc<HttpMetrics>,
     /// `/readyz`'s probe.
     pub readiness: Arc<dyn Readiness>,
     /// Limits.
@@ -133,20 +136,24 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// State with options derived from the catalog.
+    /// State with options derived from the catalog. The API's request metrics are added
+    /// to `registry`, which holds every other metric of the process.
     pub fn new(
         store: JobStore,
         catalog: Arc<Catalog>,
         auth: Arc<Authenticator>,
-        registry: Arc<Registry>,
+        mut registry: Registry,
         readiness: Arc<dyn Readiness>,
     ) -> Self {
         let options = ApiOptions::for_catalog(&catalog);
+        let http_metrics = Arc::new(HttpMetrics::default());
+        http_metrics.register(&mut registry);
         Self {
             store,
             catalog,
             auth,
-            registry,
+            registry: Arc::new(registry),
+            http_metrics,
             readiness,
             options,
             cluster: None,

@@ -114,7 +114,7 @@ impl TestApi {
             store.clone(),
             catalog,
             auth,
-            Arc::new(registry),
+            registry,
             readiness,
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -20,7 +20,7 @@ use super::source::{Consumption, Slot, Source, State, Window, ack, incoming, nex
 use super::{IntakeConfig, QueueKind, classify};
 use crate::error::{Error, Result};
 use crate::outage::until_ok;
-use crate::store::{IntakeItem, IntakeResult, JobStore};
+use crate::store::{IntakeItem, IntakeResult, JobSource, JobStore};
 use crate::topology::{Names, short};
 use jobs::catalog::Catalog;
 use jobs::model::Priority;
@@ -332,7 +332,7 @@ impl Worker {
             match (item, result) {
                 (IntakeItem::Job(j), IntakeResult::Accepted) => {
                     added += 1;
-                    metrics.intake(&j.job.namespace, Some(j.job.priority), "accepted");
+                    metrics.intake(j.source, &j.job.namespace, Some(j.job.priority), "accepted");
                     if let Some(at) = j.published_at {
                         let waited = (now - at).num_milliseconds() as f64 / 1000.0;
                         metrics.wait(&j.job.namespace, j.job.priority.as_str(), "broker", waited);
@@ -340,12 +340,18 @@ impl Worker {
                     debug!(job_id = %j.job.id, namespace = j.job.namespace, "accepted");
                 }
                 (IntakeItem::Job(j), _) => {
-                    metrics.intake(&j.job.namespace, Some(j.job.priority), "duplicate");
+                    metrics.intake(
+                        j.source,
+                        &j.job.namespace,
+                        Some(j.job.priority),
+                        "duplicate",
+                    );
                     debug!(job_id = %j.job.id, "duplicate ignored");
                 }
                 (IntakeItem::Dead(d), _) => {
                     let priority = d.priority.as_deref().and_then(|p| p.parse().ok());
                     metrics.intake(
+                        JobSource::Amqp,
                         d.namespace.as_deref().unwrap_or_default(),
                         priority,
                         d.reason.as_str(),

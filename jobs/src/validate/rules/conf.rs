@@ -65,8 +65,6 @@ const RESERVED_CONF: &[(&str, &str)] = &[
         "spark.executor.cores",
         "executor.cores or executor.nodeType",
     ),
-    ("spark.driver.memoryOverhead", "driver.memoryOverhead"),
-    ("spark.executor.memoryOverhead", "executor.memoryOverhead"),
     ("spark.executor.instances", "executor.instances"),
     ("spark.kubernetes.driver.request.cores", "driver.cores"),
     ("spark.kubernetes.executor.request.cores", "executor.cores"),

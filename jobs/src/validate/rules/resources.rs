@@ -11,7 +11,7 @@ use crate::validate::reader::{Ctx, Obj};
 const MIN_CPU: CpuMillis = CpuMillis(100);
 const MAX_CPU: CpuMillis = CpuMillis(256_000);
 const MIN_MEMORY: MemoryBytes = MemoryBytes::from_mib(32);
-const MAX_MEMORY: MemoryBytes = MemoryBytes::from_mib(4 * 1024 * 1024);
+pub(super) const MAX_MEMORY: MemoryBytes = MemoryBytes::from_mib(4 * 1024 * 1024);
 
 /// The pods part of a job.
 #[derive(Debug, PartialEq)]

@@ -65,6 +65,11 @@ impl Capacity {
         self.snapshot.summary()
     }
 
+    /// How far application `app`'s pods have come.
+    pub fn app_pods(&self, namespace: &str, app: &str) -> crate::PodProgress {
+        self.snapshot.app_pods(namespace, app)
+    }
+
     /// Waits until the watch caches have synced, at most `timeout`; `Err(NotReady)` after.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         self.snapshot.wait_ready(timeout).await

@@ -26,6 +26,7 @@ use crate::convert::node_view;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::model::GangDemand;
+use crate::progress::PodProgress;
 use crate::summary::ClusterSummary;
 use crate::verdict::{Placement, Verdict};
 use crate::view::{ClusterView, NodeView};
@@ -121,6 +122,11 @@ impl SnapshotChecker {
     /// The cluster per pool now, for people (see [`crate::summary`]).
     pub fn summary(&self) -> ClusterSummary {
         self.read().summary(now())
+    }
+
+    /// How far application `app`'s pods have come (see [`crate::progress`]).
+    pub fn app_pods(&self, namespace: &str, app: &str) -> PodProgress {
+        self.read().app_pods(namespace, app)
     }
 
     /// Watches Nodes, Pods and ResourceQuotas into the cache until `token` is cancelled.

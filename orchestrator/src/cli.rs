@@ -2,7 +2,7 @@
 //!
 //! `validate` works offline; `run` and `migrate` drive the daemon; `enqueue`, `jobs`, `dlq`
 //! and `schedules` are clients of the HTTP API ([`client`] makes the request, [`output`]
-//! prints tables). Exit codes are part of the interface: 0 success, 1 the input was refused
+//! prints tables; [`watch`] follows a job to its end). Exit codes are part of the interface: 0 success, 1 the input was refused
 //! (e.g. an invalid job, an unknown id: any 4xx from the API), 2 usage, config or transport
 //! errors (and 5xx answers).
 
@@ -15,6 +15,7 @@ pub mod queue_overview;
 pub mod run;
 pub mod schedules;
 pub mod validate;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,4 +77,18 @@ pub enum Command {
     Schedules(schedules::SchedulesArgs),
     /// Queue depths, oldest waits and the jobs at the front, with why they wait.
     Queues(queue_overview::QueuesArgs),
+    /// Print a shell completion script (e.g. `orchestrator completions bash >
+    /// /etc/bash_completion.d/orchestrator`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell`, generated from the argument definitions above,
+/// so it never lags behind a new flag.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> Exit {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "orchestrator", out);
+    Exit::Success
 }

@@ -48,5 +48,8 @@ fn main() -> ExitCode {
         Command::Queues(args) => {
             queue_overview::run(args, &mut io::stdout().lock(), &mut io::stderr().lock()).into()
         }
+        Command::Completions { shell } => {
+            orchestrator::cli::completions(*shell, &mut io::stdout().lock()).into()
+        }
     }
 }

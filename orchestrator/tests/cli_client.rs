@@ -681,3 +681,66 @@ async fn schedules_create_list_show_pause_resume_delete() {
     );
     api.finish().await;
 }
+
+/// Completion scripts come from the argument definitions: every subcommand and the new
+/// flags are in them, bash's parses, and an unknown shell is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_scripts_cover_every_subcommand_and_bash_parses_its_own() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = cli(vec!["completions".into(), shell.into()], None, vec![]).await;
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for word in [
+            "validate",
+            "run",
+            "migrate",
+            "enqueue",
+            "jobs",
+            "dlq",
+            "schedules",
+            "queues",
+            "watch",
+            "wait",
+            "every",
+        ] {
+            assert!(r.stdout.contains(word), "{shell} script lacks {word}");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let script = dir.path().join("orchestrator.bash");
+            std::fs::write(&script, &r.stdout).unwrap();
+            let check = Command::new("bash")
+                .arg("-n")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            // Sourced, it registers the completion function for the command.
+            let registered = Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "source {} && complete -p orchestrator",
+                    script.display()
+                ))
+                .output()
+                .unwrap();
+            assert!(
+                String::from_utf8_lossy(&registered.stdout).contains("orchestrator"),
+                "{}",
+                String::from_utf8_lossy(&registered.stderr)
+            );
+        }
+    }
+    for bad in [
+        vec!["completions"],
+        vec!["completions", "tcsh"],
+        vec!["completions", "bash", "x"],
+    ] {
+        let r = cli(bad.iter().map(|s| (*s).to_owned()).collect(), None, vec![]).await;
+        assert_eq!(r.code, 2, "{bad:?}");
+        assert!(!r.stderr.is_empty(), "{bad:?}");
+    }
+}

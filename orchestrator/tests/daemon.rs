@@ -1,6 +1,7 @@
 //! `orchestrator run` as real processes against kube-sim, RabbitMQ and PostgreSQL: leader
 //! failover after a SIGKILL with no job admitted twice, SIGTERM shutdown releasing the lease,
-//! and cron jobs travelling through RabbitMQ into the queues like any job.
+//! cron jobs travelling through RabbitMQ into the queues like any job, and `enqueue --wait` /
+//! `jobs watch` following jobs to their end with their pods.
 
 #![allow(
     clippy::unwrap_used,
@@ -100,11 +101,12 @@ impl Site {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(
-            line.starts_with("orchestrator listening on http://"),
-            "{identity} did not start: {line:?}"
-        );
-        Daemon { child }
+        let api = line
+            .trim()
+            .strip_prefix("orchestrator listening on ")
+            .unwrap_or_else(|| panic!("{identity} did not start: {line:?}"))
+            .to_owned();
+        Daemon { child, api }
     }
 
     async fn holder(&self) -> Option<String> {
@@ -156,6 +158,8 @@ impl Site {
 
 struct Daemon {
     child: Child,
+    /// `http://ADDR` of its API.
+    api: String,
 }
 
 impl Daemon {
@@ -351,4 +355,168 @@ fn bad_configs_and_arguments_exit_2_with_the_reason() {
     assert!(err.contains("--listen"), "{err}");
     let (code, _) = run(&ok, &["run", "--no-such-flag"]);
     assert_eq!(code, Some(2));
+}
+
+/// The CLI against `api`, off the async runtime: (exit code, stdout, stderr).
+async fn cli(api: &str, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    cmd.args(args)
+        .arg("--api")
+        .arg(api)
+        .env_remove("ORCHESTRATOR_TOKEN")
+        .env_remove("ORCHESTRATOR_API_URL");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_wait_and_jobs_watch_follow_jobs_to_their_end_with_their_pods() {
+    let site = Site::new().await;
+    let daemon = site.daemon("watch-replica");
+    site.wait_leader("watch-replica").await;
+    let api = daemon.api.clone();
+    let every = ["--every", "100ms"];
+
+    // enqueue --wait: the acceptance, then a line per change, exit 0 once it succeeded.
+    let file = site.dir.path().join("short.json");
+    let mut short = job("watched", "5s");
+    short["executor"]["instances"] = json!(2);
+    std::fs::write(&file, short.to_string()).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out, err) = cli(&api, &[&["enqueue", path, "--wait"], &every[..]].concat()).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("accepted: job "), "{out}");
+    let states: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(states.last(), Some(&"succeeded"), "{out}");
+    assert!(
+        states
+            .iter()
+            .all(|s| ["queued", "waiting", "submitted", "running", "succeeded"].contains(s)),
+        "{out}"
+    );
+    assert_eq!(
+        lines.len() - 1,
+        {
+            let mut distinct = lines[1..]
+                .iter()
+                .map(|l| &l[l.find(' ').unwrap()..])
+                .collect::<Vec<_>>();
+            distinct.dedup();
+            distinct.len()
+        },
+        "a line is printed only when something changed: {out}"
+    );
+
+    // jobs watch on a long job shows its pods; cancelling it ends the watch with exit 1.
+    let mut long = job("cancelled-while-watched", "1h");
+    long["executor"]["instances"] = json!(2);
+    let id = long["id"].as_str().unwrap().to_owned();
+    std::fs::write(&file, long.to_string()).unwrap();
+    assert_eq!(cli(&api, &["enqueue", path]).await.0, 0);
+    // The watch runs as a process whose lines are read as they come.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args([&["jobs", "watch", &id, "--api", &api], &every[..]].concat())
+        .env_remove("ORCHESTRATOR_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    let running = "driver running, executors 2/2 running";
+    while !seen.iter().any(|l: &String| l.contains(running)) {
+        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the watch never showed both executors running: {seen:#?}"))
+            .unwrap_or_else(|| panic!("the watch ended early: {seen:#?}"));
+        seen.push(line);
+    }
+    let http = reqwest::Client::new();
+    let body = http
+        .get(format!("{api}/v1/jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["state"], "running");
+    assert_eq!(
+        v["pods"],
+        json!({"driver": "running", "executorsRunning": 2, "executorsRequired": 2})
+    );
+    let (code, _, err) = cli(&api, &["jobs", "cancel", &id]).await;
+    assert_eq!(code, 0, "{err}");
+    let status = tokio::task::spawn_blocking(move || watch.wait().unwrap())
+        .await
+        .unwrap();
+    while let Some(line) = rx.recv().await {
+        seen.push(line);
+    }
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a cancelled job is not a success: {seen:#?}"
+    );
+    assert!(seen.last().unwrap().contains(" cancelled "), "{seen:#?}");
+
+    // JSON: one object per change; a finished job prints once and exits at once.
+    let (code, out, _) = cli(&api, &["jobs", "watch", &id, "--output", "json"]).await;
+    assert_eq!(code, 1);
+    let views: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(views.len(), 1, "{out}");
+    assert_eq!(views[0]["state"], "cancelled");
+
+    // Refusals: unknown or malformed ids exit 1, bad intervals 2, an unreachable API 2.
+    let unknown = JobId::generate().to_string();
+    for (args, expected) in [
+        (vec!["jobs", "watch", unknown.as_str()], 1),
+        (vec!["jobs", "watch", "not-an-id"], 1),
+        (vec!["jobs", "watch", unknown.as_str(), "--every", "1ms"], 2),
+        (
+            vec!["jobs", "watch", unknown.as_str(), "--every", "soon"],
+            2,
+        ),
+        (vec!["enqueue", "/nonexistent/job.json", "--wait"], 2),
+    ] {
+        let (code, out, err) = cli(&api, &args).await;
+        assert_eq!(code, expected, "{args:?}: {out}\n{err}");
+        assert!(!err.is_empty(), "{args:?} says why");
+    }
+    drop(daemon);
+    let closed = format!(
+        "http://{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    );
+    let (code, _, err) = cli(
+        &closed,
+        &[&["jobs", "watch", &unknown], &every[..]].concat(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("gave up after 10 attempts"), "{err}");
+    site.finish().await;
 }

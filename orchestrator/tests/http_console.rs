@@ -222,6 +222,10 @@ impl ClusterInfo for FixedCluster {
             quotas: BTreeMap::from([("team-a".into(), quota), ("team-b".into(), quota)]),
         }
     }
+
+    fn app_pods(&self, _namespace: &str, _app: &str) -> capacity::PodProgress {
+        capacity::PodProgress::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

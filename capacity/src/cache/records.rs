@@ -18,6 +18,8 @@ pub struct PodRecord {
     pub requests: Resources,
     /// Not terminal.
     pub active: bool,
+    /// Phase `Running` (for an application's progress, [`crate::progress`]).
+    pub running: bool,
     /// Labels (for converting reservations).
     pub labels: BTreeMap<String, String>,
     /// Spark role, when labelled.
@@ -34,12 +36,14 @@ impl PodRecord {
         });
         let labels = pod.metadata.labels.take().unwrap_or_default();
         let active = pod_is_active(&pod);
+        let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
         let spec = pod.spec.unwrap_or_default();
         let record = PodRecord {
             role: pod_role(&labels, role_label),
             requests: pod_requests(&spec),
             node: spec.node_name.filter(|n| !n.is_empty()),
             active,
+            running,
             labels,
             namespace,
         };

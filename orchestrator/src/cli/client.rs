@@ -120,7 +120,8 @@ pub fn run(
     exit
 }
 
-fn send(args: &ClientArgs, call: Call) -> Result<Reply, String> {
+/// Makes one request; `Err` when the API cannot be reached (the message says why).
+pub fn send(args: &ClientArgs, call: Call) -> Result<Reply, String> {
     let base = args.api.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(format!(

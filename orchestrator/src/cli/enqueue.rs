@@ -1,4 +1,5 @@
-//! `orchestrator enqueue FILE|-`: submit a job file through the API (`POST /v1/jobs`).
+//! `orchestrator enqueue FILE|-`: submit a job file through the API (`POST /v1/jobs`), and
+//! with `--wait` follow it to its end ([`super::watch`]).
 
 use std::io::{self, Write};
 
@@ -6,14 +7,22 @@ use clap::Args;
 use serde_json::Value;
 
 use super::Exit;
-use super::client::{self, Call, ClientArgs, Payload};
+use super::client::{self, Call, ClientArgs, OutputFormat, Payload};
+use super::jobs::Every;
 use super::output::field;
+use super::watch;
 
 /// Arguments of `enqueue`.
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
     /// Job file (JSON), or `-` for standard input.
     pub job: String,
+    /// Then follow the job until it ends (as `jobs watch`); the exit code says how it ended:
+    /// 0 succeeded, 1 failed, dead or cancelled.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub every: Every,
     /// API, token, output.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -28,13 +37,33 @@ pub fn run(args: &EnqueueArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit
             return Exit::Usage;
         }
     };
-    client::run(
-        &args.client,
-        Call::post("/v1/jobs".into(), Some(Payload::Raw(body))),
-        render,
-        out,
-        err,
-    )
+    let call = Call::post("/v1/jobs".into(), Some(Payload::Raw(body)));
+    if !args.wait {
+        return client::run(&args.client, call, render, out, err);
+    }
+    let reply = match client::send(&args.client, call) {
+        Ok(reply) => reply,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            return Exit::Usage;
+        }
+    };
+    // The acceptance goes to stderr when following in JSON, so stdout stays one object per line.
+    let accepted = match args.client.output {
+        OutputFormat::Table => client::report(&reply, OutputFormat::Table, render, out, err),
+        OutputFormat::Json => {
+            let mut note = Vec::new();
+            let exit = client::report(&reply, OutputFormat::Table, render, &mut note, err);
+            let _ = err.write_all(&note);
+            exit
+        }
+    };
+    match reply.body.get("id").and_then(Value::as_str) {
+        Some(id) if accepted == Exit::Success => {
+            watch::follow(&args.client, id, args.every.every, out, err)
+        }
+        _ => accepted,
+    }
 }
 
 fn render(v: &Value, out: &mut dyn Write) -> io::Result<()> {

@@ -1,6 +1,7 @@
-//! `orchestrator jobs list|show|cancel`: follow jobs through the API.
+//! `orchestrator jobs list|show|cancel|watch`: follow jobs through the API.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -8,6 +9,7 @@ use serde_json::Value;
 use super::Exit;
 use super::client::{self, Call, ClientArgs, encode, query};
 use super::output::{Table, block, field, next_page, text};
+use super::watch;
 
 /// Arguments of `jobs`.
 #[derive(Debug, Args)]
@@ -52,11 +54,41 @@ pub enum JobsCommand {
         /// Job id.
         id: String,
     },
+    /// Follow a job until it ends: a line per change (state, why it waits, driver, executors
+    /// running of required). Exit 0 when it succeeded, 1 when it failed, died or was cancelled.
+    Watch {
+        /// Job id.
+        id: String,
+        #[command(flatten)]
+        every: Every,
+    },
+}
+
+/// How often `watch` and `enqueue --wait` ask the API.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Every {
+    /// Pause between polls (`2s`, `500ms`, `1m`).
+    #[arg(long = "every", default_value = "2s", value_parser = poll_interval)]
+    pub every: Duration,
+}
+
+/// A humantime duration from 100 ms to 10 min: faster only loads the API, slower is not
+/// watching.
+fn poll_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 2s, 500ms, 1m)"))?;
+    if (Duration::from_millis(100)..=Duration::from_secs(600)).contains(&d) {
+        Ok(d)
+    } else {
+        Err("must be between 100ms and 10m".into())
+    }
 }
 
 /// Runs the command.
 pub fn run(args: &JobsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let (call, render): (Call, client::Render) = match &args.command {
+        JobsCommand::Watch { id, every } => {
+            return watch::follow(&args.client, id, every.every, out, err);
+        }
         JobsCommand::List {
             namespace,
             state,
@@ -173,4 +205,27 @@ fn render_cancel(v: &Value, out: &mut dyn Write) -> io::Result<()> {
         text(v.get("message").unwrap_or(&Value::Null)),
         field(v, "previousState")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_intervals_are_durations_within_bounds() {
+        for (text, ok) in [
+            ("2s", Some(Duration::from_secs(2))),
+            ("100ms", Some(Duration::from_millis(100))),
+            ("10m", Some(Duration::from_secs(600))),
+            ("99ms", None),
+            ("11m", None),
+            ("0s", None),
+            ("2", None),
+            ("-1s", None),
+            ("", None),
+            ("1e9999s", None),
+        ] {
+            assert_eq!(poll_interval(text).ok(), ok, "{text:?}");
+        }
+    }
 }

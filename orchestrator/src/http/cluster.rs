@@ -8,22 +8,28 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use capacity::ClusterSummary;
+use capacity::{ClusterSummary, PodProgress};
 
 use super::auth::Role;
 use super::error::ApiError;
 use super::extract::Authed;
 use super::state::ApiState;
 
-/// Where the cluster summary comes from.
+/// Where the cluster summary, and a job's pods, come from.
 pub trait ClusterInfo: Send + Sync {
     /// The summary now.
     fn summary(&self) -> ClusterSummary;
+    /// How far application `app`'s pods in `namespace` have come (`GET /v1/jobs/{id}`).
+    fn app_pods(&self, namespace: &str, app: &str) -> PodProgress;
 }
 
 impl ClusterInfo for capacity::Capacity {
     fn summary(&self) -> ClusterSummary {
         capacity::Capacity::summary(self)
+    }
+
+    fn app_pods(&self, namespace: &str, app: &str) -> PodProgress {
+        capacity::Capacity::app_pods(self, namespace, app)
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use capacity::DriverState;
 use chrono::{DateTime, Utc};
 use jobs::{Job, JobId, JobState, Priority, ProblemCode};
 use queues::store::{
@@ -273,7 +274,31 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
     caller.require(Role::Read, Some(&detail.job.job.namespace))?;
-    Ok(Json(JobView::from(detail)))
+    let required = detail.job.job.executor.scaling.required();
+    let mut view = JobView::from(detail);
+    if matches!(view.state, JobState::Submitted | JobState::Running)
+        && let (Some(app), Some(cluster)) = (&view.spark_application, &state.cluster)
+    {
+        let progress = cluster.app_pods(&view.namespace, app);
+        view.pods = Some(PodsView {
+            driver: progress.driver,
+            executors_running: progress.executors_running,
+            executors_required: required,
+        });
+    }
+    Ok(Json(view))
+}
+
+/// A submitted or running attempt's pods, from the daemon's watch cache.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodsView {
+    /// `pending`, `running`, `ended`; `null` until the driver pod exists.
+    driver: Option<DriverState>,
+    /// Executor pods running.
+    executors_running: u32,
+    /// Executors the job needs to start (`instances`, or dynamic allocation's initial count).
+    executors_required: u32,
 }
 
 /// A job as `GET /v1/jobs/{id}` shows it.
@@ -293,6 +318,8 @@ pub struct JobView {
     queue_position: Option<u64>,
     waiting: Option<WaitInfo>,
     spark_application: Option<String>,
+    /// Only while submitted or running, and when this process watches the cluster.
+    pods: Option<PodsView>,
     source: String,
     enqueued_at: DateTime<Utc>,
     queued_at: DateTime<Utc>,
@@ -321,6 +348,7 @@ impl From<JobDetail> for JobView {
             queue_position: d.queue_position,
             waiting: s.waiting.clone(),
             spark_application: s.spark_app_name.clone(),
+            pods: None,
             source: s.source.clone(),
             enqueued_at: s.enqueued_at,
             queued_at: s.queued_at,

@@ -89,6 +89,15 @@ mod tests {
     use super::*;
     use crate::quantity::{CpuMillis, MemoryBytes};
 
+    /// A name, the job fields, the resources after folding, the keys left, the problems.
+    type Case<'a> = (
+        &'a str,
+        Value,
+        Option<(Resources, Resources)>,
+        Vec<&'a str>,
+        Vec<(P, &'a str)>,
+    );
+
     /// The driver's and executor's resources after folding, and what stays in `sparkConf`.
     type Folded = (Option<(Resources, Resources)>, Vec<String>);
 
@@ -116,13 +125,7 @@ mod tests {
     fn the_keys_fold_into_the_structured_field_or_conflict_with_it() {
         let small = || Resources::NodeType("small".into());
         let sized = json!({"cores": 1, "memory": "2g"});
-        let cases: Vec<(
-            &str,
-            Value,
-            Option<(Resources, Resources)>,
-            Vec<&str>,
-            Vec<(P, &str)>,
-        )> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "executor key folds, other keys stay",
                 json!({"driver": sized, "executor": sized, "sparkConf": {

@@ -24,6 +24,8 @@
 //!   recovery gives up, the supervisor reconnects, redeclares and restarts the workers.
 
 mod classify;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod source;
 mod worker;
 

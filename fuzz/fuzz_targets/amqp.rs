@@ -25,8 +25,20 @@ fuzz_target!(|data: &[u8]| {
         Some(("nobody", Priority::High)),
         None,
     ][pick(0, 5)];
-    let content_type = [None, Some("application/json"), Some("application/json; charset=utf-8"), Some("text/plain"), Some("APPLICATION/JSON")][pick(1, 5)];
-    let message_id = [None, Some(MESSAGE_ID), Some("order-17"), Some(""), Some("00000000-0000-0000-0000-000000000000")][pick(2, 5)];
+    let content_type = [
+        None,
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        Some("text/plain"),
+        Some("APPLICATION/JSON"),
+    ][pick(1, 5)];
+    let message_id = [
+        None,
+        Some(MESSAGE_ID),
+        Some("order-17"),
+        Some(""),
+        Some("00000000-0000-0000-0000-000000000000"),
+    ][pick(2, 5)];
     let content_encoding = [None, Some(""), Some("gzip")][pick(3, 3)];
     let routing_key = match queue {
         Some((ns, p)) => format!("{ns}.{p}"),
@@ -45,17 +57,37 @@ fuzz_target!(|data: &[u8]| {
     match classify(&delivery, &common::CATALOG, &names) {
         IntakeItem::Job(j) => {
             let job = &j.job;
-            assert!(common::CATALOG.namespace(&job.namespace).is_some(), "unserved namespace stored");
+            assert!(
+                common::CATALOG.namespace(&job.namespace).is_some(),
+                "unserved namespace stored"
+            );
             let (ns, priority) = queue.expect("nothing from the unroutable queue is stored");
-            assert_eq!((job.namespace.as_str(), job.priority), (ns, priority), "stored off its queue");
+            assert_eq!(
+                (job.namespace.as_str(), job.priority),
+                (ns, priority),
+                "stored off its queue"
+            );
             if message_id == Some(MESSAGE_ID) {
-                assert_eq!(job.id.to_string(), MESSAGE_ID, "the message id's UUID was not kept");
+                assert_eq!(
+                    job.id.to_string(),
+                    MESSAGE_ID,
+                    "the message id's UUID was not kept"
+                );
             }
-            assert!(content_type.is_none_or(|c| c.to_ascii_lowercase().starts_with("application/json")));
-            assert!(content_encoding.is_none_or(str::is_empty), "an encoded body was stored");
+            assert!(
+                content_type.is_none_or(|c| c.to_ascii_lowercase().starts_with("application/json"))
+            );
+            assert!(
+                content_encoding.is_none_or(str::is_empty),
+                "an encoded body was stored"
+            );
         }
         IntakeItem::Dead(d) => {
-            assert!(!d.problems.is_empty(), "a dead letter without problems: {}", d.message);
+            assert!(
+                !d.problems.is_empty(),
+                "a dead letter without problems: {}",
+                d.message
+            );
             assert!(!d.message.is_empty());
         }
     }

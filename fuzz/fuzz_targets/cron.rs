@@ -25,8 +25,14 @@ fuzz_target!(|data: &[u8]| {
     for fire in spec.fires_after(from).take(8) {
         assert!(fire.at > from, "fire {fire:?} is not after {from}");
         if let Some(prev) = &last {
-            assert!(fire.nominal > prev.nominal, "nominal times went back: {fire:?} after {prev:?}");
-            assert!(fire.at >= prev.at, "instants went back: {fire:?} after {prev:?}");
+            assert!(
+                fire.nominal > prev.nominal,
+                "nominal times went back: {fire:?} after {prev:?}"
+            );
+            assert!(
+                fire.at >= prev.at,
+                "instants went back: {fire:?} after {prev:?}"
+            );
         }
         last = Some(fire);
     }

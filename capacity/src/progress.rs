@@ -12,7 +12,7 @@ use crate::model::PodRole;
 pub const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
 
 /// Where the driver pod is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DriverState {
     /// Created, not running yet (waiting for a node, pulling its image).

@@ -17,7 +17,7 @@ use crate::placeholders::PLACEHOLDER_LABEL;
 use crate::view::QuotaView;
 
 /// Amounts in the summary's units: CPU in millicores, memory in bytes, pod slots.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Amounts {
     /// CPU in millicores.
@@ -39,7 +39,7 @@ impl From<Resources> for Amounts {
 }
 
 /// Placeholder pods bound in a pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Placeholders {
     /// How many.
@@ -49,7 +49,7 @@ pub struct Placeholders {
 }
 
 /// One pool (nodes sharing the pool label's value; `None`: nodes without the label).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolSummary {
     /// Pool name.
@@ -72,7 +72,7 @@ pub struct PoolSummary {
 }
 
 /// A namespace's quota as the cache sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaSummary {
     /// Hard limits (`u64::MAX` for a dimension not limited).
@@ -91,7 +91,7 @@ impl From<QuotaView> for QuotaSummary {
 }
 
 /// The whole cluster, per pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSummary {
     /// Whether every watch has synced (before that the figures are partial).

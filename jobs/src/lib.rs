@@ -11,6 +11,10 @@
 //! [`duration`], names and labels checked by [`names`]. A stored job moves through the states of
 //! [`state`] (with the dead-letter reasons), and a failed attempt waits [`retry::retry_delay`]
 //! under its [`retry::RetryPolicy`].
+//!
+//! [`model::message`] describes the message as publishers write it, as types: its JSON Schema
+//! ([`model::job_schema`], committed as `schemas/job.schema.json`) and the API document's
+//! `JobMessage` are generated from them, and tests hold them to what `parse_job` accepts.
 
 #![forbid(unsafe_code)]
 

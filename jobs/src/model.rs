@@ -11,15 +11,18 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::duration::JobDuration;
 
 use crate::retry::RetryPolicy;
 
+pub mod message;
 mod resources;
 mod volume;
 
+pub use message::{JOB_SCHEMA_ID, JOB_SCHEMA_PATH, JobMessage, NO_CONTROL, job_schema};
 pub use resources::{DriverSpec, DynamicAllocation, ExecutorScaling, ExecutorSpec, Resources};
 pub use volume::{Volume, VolumeSource};
 
@@ -27,8 +30,11 @@ pub use volume::{Volume, VolumeSource};
 pub const API_VERSION: &str = "v1";
 
 /// A job's identity and idempotency key: the same id twice never runs twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Uuid)]
 pub struct JobId(pub Uuid);
 
 impl JobId {
@@ -60,7 +66,18 @@ impl FromStr for JobId {
 
 /// The two queue levels of every namespace.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
@@ -104,7 +121,7 @@ impl FromStr for Priority {
 }
 
 /// The application language, as the Spark Operator names it; it decides Spark's memory overhead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum AppType {
     /// JVM application written in Scala.
     Scala,
@@ -134,7 +151,7 @@ impl AppType {
 }
 
 /// Kubernetes image pull policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum PullPolicy {
     /// Pull on every pod start.
     Always,
@@ -224,29 +241,36 @@ pub struct Job {
 }
 
 /// `deps`: what spark-submit fetches before the program starts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deps {
     /// `--jars`
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000, nullable, value_type = Vec<message::DepEntry>)]
     pub jars: Vec<String>,
     /// `--files`
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000, nullable, value_type = Vec<message::DepEntry>)]
     pub files: Vec<String>,
     /// `--py-files`
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000, nullable, value_type = Vec<message::DepEntry>)]
     pub py_files: Vec<String>,
     /// `--archives`
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000, nullable, value_type = Vec<message::DepEntry>)]
     pub archives: Vec<String>,
     /// `--packages` (Maven coordinates `group:artifact:version`)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000, nullable, value_type = Vec<message::DepEntry>)]
     pub packages: Vec<String>,
     /// `--exclude-packages` (`group:artifact`)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000, nullable, value_type = Vec<message::DepEntry>)]
     pub exclude_packages: Vec<String>,
     /// `--repositories`
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100, nullable, value_type = Vec<message::DepEntry>)]
     pub repositories: Vec<String>,
 }
 

@@ -10,9 +10,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Where a job is in its life. Wire names are lowercase (`"waiting"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// In the store, waiting for the submitter to look at it.
@@ -159,7 +162,9 @@ pub fn check_transition(from: Option<JobState>, to: JobState) -> Result<(), Ille
 
 /// Why a job (or a message that never became one) is in the dead-letter queue. Stable
 /// kebab-case strings: they are AMQP header values, SQL values and metric labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeadReason {
     /// The message is not a valid job (the problems say why).

@@ -7,18 +7,19 @@
 //! `tests/validation.rs` (the `proptest!` block) hold it to that.
 
 mod reader;
-mod rules;
+pub(crate) mod rules;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::catalog::Catalog;
 use crate::model::{Job, JobId, Priority};
 
 /// What kind of problem a field has; stable strings for machines (kebab-case on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProblemCode {
     /// The message is larger than `limits.max_message_bytes`.
@@ -128,7 +129,7 @@ impl fmt::Display for ProblemCode {
 }
 
 /// One thing wrong with a job message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// Machine-readable kind.
     pub code: ProblemCode,

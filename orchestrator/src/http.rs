@@ -1,8 +1,10 @@
 //! The HTTP API (axum): jobs, queues, dead letters, schedules, metrics, health, OpenAPI.
 //!
 //! [`router`] builds every route from one table ([`routes`]), which the OpenAPI document
-//! ([`openapi`]) is checked against. A request passes the tracing layer (one span per
-//! request; the token is never logged) and the request metrics ([`HttpMetrics`]), then [`extract`]: [`auth`] turns the
+//! ([`openapi`], generated from the handlers and types) is checked against; [`contract`]
+//! holds the request schemas that tell a `400` from a `422`. A request passes the tracing
+//! layer (one span per request; the token is never logged) and the request metrics
+//! ([`HttpMetrics`]), then [`extract`]: [`auth`] turns the
 //! `Authorization` header into a [`auth::Caller`] with roles and namespaces, and body, path
 //! and query extractors turn every malformed input into the uniform JSON error of [`error`].
 //! Handlers ([`jobs`], [`queue_overview`], [`dlq`], [`schedules`], [`ops`]) check the caller's role
@@ -10,15 +12,20 @@
 //! including the [`state::Readiness`] probe `/readyz` asks. [`ui`] serves the web console
 //! (static files embedded in the binary) at `/ui`; it uses only the routes above.
 
+#![allow(
+    unused_qualifications,
+    reason = "utoipa's ToSchema derive and #[utoipa::path] expand to qualified paths"
+)]
+
 pub mod auth;
 pub mod cluster;
+pub mod contract;
 pub mod dlq;
 pub mod error;
 pub mod extract;
 pub mod jobs;
 mod metrics;
 pub mod openapi;
-mod openapi_cluster;
 pub mod ops;
 pub mod queue_overview;
 pub mod schedules;
@@ -97,6 +104,11 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/healthz", get(ops::healthz)),
         route(Method::GET, "/readyz", get(ops::readyz)),
         route(Method::GET, "/openapi.json", get(ops::openapi)),
+        route(
+            Method::GET,
+            ::jobs::model::JOB_SCHEMA_PATH,
+            get(ops::job_schema),
+        ),
     ]
 }
 

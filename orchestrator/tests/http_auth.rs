@@ -27,7 +27,8 @@ async fn every_v1_route_wants_a_valid_bearer_token() {
     let api = TestApi::start().await;
     let v1: Vec<_> = routes()
         .into_iter()
-        .filter(|r| r.path.starts_with("/v1/"))
+        // The job schema is public: publishers check messages before they have a token.
+        .filter(|r| r.path.starts_with("/v1/") && r.path != "/v1/schema/job")
         .collect();
     assert!(v1.len() >= 16);
     for r in &v1 {

@@ -96,7 +96,8 @@ async fn an_invalid_job_is_refused_with_every_problem_and_nothing_is_stored() {
             .all(|p| p["message"].as_str().is_some_and(|m| !m.is_empty()))
     );
     let unknown_ns = api.post("/v1/jobs", ADMIN, &job("team-zz", "x")).await;
-    assert_eq!(unknown_ns.status, 400);
+    // It conforms to the job schema; the config refuses it.
+    assert_eq!(unknown_ns.status, 422, "{}", unknown_ns.text);
     assert_eq!(unknown_ns.body["problems"][0]["code"], "unknown-namespace");
     let listed = api.get("/v1/jobs", ADMIN).await;
     assert_eq!(listed.body["items"], json!([]), "nothing stored");
@@ -343,11 +344,16 @@ async fn listing_filters_and_walks_every_page_without_duplicates_or_misses() {
         "limit=1001",
         "limit=x",
         "colour=blue",
-        "namespace=team-zz",
+        "namespace=",
+        "namespace=Team_A",
     ] {
         let a = api.get(&format!("/v1/jobs?{q}"), ADMIN).await;
         assert_eq!(a.status, 400, "{q}: {}", a.text);
     }
+    // A well-formed namespace that is not served.
+    let a = api.get("/v1/jobs?namespace=team-zz", ADMIN).await;
+    assert_eq!(a.status, 422, "{}", a.text);
+    assert_eq!(a.body["error"], "unknown-namespace");
     api.finish().await;
 }
 

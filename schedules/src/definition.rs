@@ -13,36 +13,72 @@ use crate::policy::{ConcurrencyPolicy, MissedRunPolicy};
 use crate::spec::CronSpec;
 
 /// Body of `POST /v1/schedules` and `PUT /v1/schedules/{name}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(examples(json!({
+    "name": "nightly-pi",
+    "cron": "0 2 * * *",
+    "timeZone": "Europe/Berlin",
+    "jobTemplate": {
+        "apiVersion": "v1",
+        "name": "nightly-pi",
+        "namespace": "team-a",
+        "mainClass": "org.apache.spark.examples.SparkPi",
+        "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples_2.12-3.5.3.jar",
+        "executor": {"nodeType": "small", "instances": 1}
+    },
+    "concurrencyPolicy": "forbid"
+})))]
 pub struct ScheduleRequest {
     /// Unique name (the job-name rule).
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 53
+    )]
     pub name: String,
     /// Optional; must equal the template's namespace when given.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Cron expression, 5 or 6 fields or a nickname.
+    /// Cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with seconds
+    /// first, or a nickname (`@hourly`, `@daily`, …).
+    #[schema(min_length = 1)]
     pub cron: String,
     /// IANA zone (default `UTC`).
     #[serde(default = "utc")]
+    #[schema(default = "UTC", min_length = 1)]
     pub time_zone: String,
-    /// The job each fire enqueues, without `id`.
+    /// The job each fire enqueues: a job message without `id` (each fire gets its own).
+    #[schema(value_type = jobs::model::JobMessage)]
     pub job_template: Value,
     /// `skip` (default), `run-latest`, `catch-up`.
     #[serde(default = "skip")]
+    #[schema(schema_with = missed_run_policy_schema)]
     pub missed_run_policy: String,
-    /// With `catch-up`: most missed runs fired at once (1–1000, default 1).
+    /// Most missed runs fired at once (1–1000, default 1); checked whatever the policy.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub catch_up_limit: Option<u32>,
-    /// How late a fire may still start (1 s – 7 days, default 300).
+    /// How late a fire may still start, in seconds (1 s – 7 days, default 300).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 604800)]
     pub starting_deadline_seconds: Option<u32>,
     /// `allow` (default), `forbid`, `replace`.
     #[serde(default = "allow")]
+    #[schema(value_type = ConcurrencyPolicy, default = "allow")]
     pub concurrency_policy: String,
     /// Create suspended.
     #[serde(default)]
     pub suspended: bool,
+}
+
+/// `missedRunPolicy` as the request writes it (the typed [`MissedRunPolicy`] is two fields).
+fn missed_run_policy_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["skip", "run-latest", "catch-up"]))
+        .default(Some("skip".into()))
+        .build()
 }
 
 fn utc() -> String {
@@ -72,7 +108,7 @@ fn truncate_chars(s: &str, max: usize) -> String {
 }
 
 /// A checked schedule definition, as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleDefinition {
     /// Unique name.
@@ -87,6 +123,7 @@ pub struct ScheduleDefinition {
     pub job_template: Value,
     /// What happens to fires whose time has passed.
     #[serde(flatten)]
+    #[schema(value_type = crate::policy::MissedWire)]
     pub missed: MissedRunPolicy,
     /// How late a fire may still start, in seconds.
     pub starting_deadline_seconds: u32,

@@ -74,12 +74,20 @@ impl MissedRunPolicy {
 }
 
 /// The two wire fields of a [`MissedRunPolicy`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MissedWire {
+pub(crate) struct MissedWire {
+    #[schema(schema_with = missed_names)]
     missed_run_policy: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     catch_up_limit: Option<u32>,
+}
+
+fn missed_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["skip", "run-latest", "catch-up"]))
+        .build()
 }
 
 impl From<MissedRunPolicy> for MissedWire {
@@ -99,7 +107,7 @@ impl TryFrom<MissedWire> for MissedRunPolicy {
 }
 
 /// What a fire does when earlier runs of the schedule are still active.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConcurrencyPolicy {
     /// Run alongside them.

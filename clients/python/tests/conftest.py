@@ -12,6 +12,7 @@ directory cannot swap them mid-session.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -170,9 +171,11 @@ def delete_topology(queues: list[str], exchanges: list[str]) -> None:
         connection.close()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    directory = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def live_stack(directory: Path) -> Iterator[Stack]:
+    """Starts kube-sim and the daemon in ``directory`` on a fresh database and a unique AMQP
+    prefix; stops them and deletes both on exit. Shared by the ``stack`` fixture and
+    ``scripts/schemathesis.sh``."""
     orchestrator = pin(binary("orchestrator", "ORCHESTRATOR_BIN"), directory)
     kube_sim = pin(binary("kube-sim", "KUBE_SIM_BIN"), directory)
     sweep_stale_databases()
@@ -221,6 +224,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         queues, exchanges = topology_names(prefix, namespaces)
         delete_topology(queues, exchanges)
         psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with live_stack(tmp_path_factory.mktemp("stack")) as s:
+        yield s
 
 
 @pytest.fixture

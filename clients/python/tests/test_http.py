@@ -20,6 +20,7 @@ from spark_orchestrator import (
     Timeout,
     Unauthorized,
     UnknownNamespace,
+    Unprocessable,
     new_job_id,
 )
 
@@ -67,6 +68,16 @@ def test_an_invalid_job_carries_every_problem(http: HttpClient) -> None:
     assert {"unknown-field", "invalid-name", "unknown-namespace", "unknown-node-type", "reserved-key"} <= found
     assert all(p.path.startswith("$") and p.message for p in error.problems)
     assert "invalid-name" in str(error)
+
+
+def test_a_well_formed_job_the_config_refuses_is_422(http: HttpClient) -> None:
+    # It conforms to the job schema (GET /v1/schema/job); the daemon does not serve team-z.
+    with pytest.raises(UnknownNamespace) as caught:
+        http.submit(quick_job("pyc-elsewhere", namespace="team-z"))
+    assert (caught.value.status, caught.value.error) == (422, "invalid-job")
+    with pytest.raises(Unprocessable) as query:
+        http.jobs(namespace="team-z")
+    assert (query.value.status, query.value.error) == (422, "unknown-namespace")
 
 
 def test_not_json_and_oversized_bodies(http: HttpClient) -> None:

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::reader::{Ctx, JsonPath};
 use crate::model::Job;
 
-const TOP_FIELDS: &[&str] = &[
+pub(crate) const TOP_FIELDS: &[&str] = &[
     "apiVersion",
     "id",
     "name",

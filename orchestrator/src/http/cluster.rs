@@ -35,6 +35,15 @@ impl ClusterInfo for capacity::Capacity {
 
 /// `GET /v1/cluster`: needs the `read` role. Pools are cluster-wide and shown to every
 /// reader; quotas only for the namespaces the token may access.
+#[utoipa::path(
+    get, path = "/v1/cluster", tag = "cluster", operation_id = "getCluster",
+    summary = "The cluster per pool: allocatable, requested, reserved by the capacity ledger, placeholders; quotas of the token's namespaces",
+    description = "Requires the `read` role.",
+    responses(
+        (status = 200, description = "The summary.", body = ClusterSummary),
+        (status = 503, description = "This process watches no cluster.", body = super::error::Body),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
     Authed(caller): Authed,

@@ -12,31 +12,59 @@ use queues::store::{
     DeadLetter, DeadLetterFilter, DeadLetterSelector, PageRequest, RequeueOptions, RequeueReport,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder,
+    SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::auth::{Caller, Role};
-use super::error::ApiError;
+use super::error::{ApiError, Body as ErrorBody};
 use super::extract::{Authed, JsonBody, PathParam, QueryParams, page_limit};
 use super::jobs::merge_pages;
 use super::state::ApiState;
 
 /// Query of `GET /v1/dlq`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this namespace (as the message claimed it: possibly one not served).
+    #[param(pattern = "^[^\\x00]*$")]
     namespace: Option<String>,
+    /// Only this reason.
+    #[param(inline)]
     reason: Option<DeadReason>,
+    /// Include records already requeued (default false).
     #[serde(default)]
     include_requeued: bool,
+    /// Page size, 1–1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    #[param(pattern = "^-?[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
 /// A page of dead letters, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeadLetterPage {
+    /// The records.
     items: Vec<DeadLetter>,
+    /// Cursor of the next page; null on the last.
+    #[schema(required)]
     next: Option<String>,
+}
+
+/// A dead letter with its stored body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    record: DeadLetter,
+    /// The stored message as text (null when it is not UTF-8).
+    #[schema(required)]
+    body: Option<String>,
 }
 
 /// The namespaces a dead-letter operation covers (`None`: all, including messages whose
@@ -48,6 +76,13 @@ fn scope(
     asked: Option<&str>,
 ) -> Result<Option<Vec<String>>, ApiError> {
     if let Some(ns) = asked {
+        // PostgreSQL text cannot hold NUL, so no dead letter has one.
+        if ns.contains('\0') {
+            return Err(ApiError::bad_request(
+                "invalid-request",
+                "namespace contains a NUL character",
+            ));
+        }
         caller.require(role, Some(ns))?;
         return Ok(Some(vec![ns.to_owned()]));
     }
@@ -55,6 +90,14 @@ fn scope(
 }
 
 /// `GET /v1/dlq?namespace=&reason=&includeRequeued=&limit=&cursor=`.
+#[utoipa::path(
+    get, path = "/v1/dlq", tag = "dlq", operation_id = "listDeadLetters",
+    summary = "List dead letters, oldest first",
+    description = "Requires the `read` role; a token limited to namespaces sees only theirs.",
+    params(ListQuery),
+    responses((status = 200, description = "A page of dead letters.", body = DeadLetterPage,
+        links(("GetDeadLetter" = (operation_id = "getDeadLetter", parameters(("id" = "$response.body#/items/0/id")))))))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -102,11 +145,21 @@ pub async fn list(
 }
 
 /// `GET /v1/dlq/{id}`: the record and its stored body (as text when it is UTF-8).
+#[utoipa::path(
+    get, path = "/v1/dlq/{id}", tag = "dlq", operation_id = "getDeadLetter",
+    summary = "A dead letter with its stored body",
+    description = "Requires the `read` role for the record's namespace (records without one: a token for every namespace).",
+    params(("id" = i64, Path, description = "Dead-letter record id.")),
+    responses(
+        (status = 200, description = "The record.", body = DeadLetterDetail),
+        (status = 404, description = "No such record.", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     PathParam(id): PathParam<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadLetterDetail>, ApiError> {
     caller.require(Role::Read, None)?;
     let (record, body) = state
         .store
@@ -114,13 +167,10 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no dead letter with id {id}")))?;
     check_record_scope(&caller, Role::Read, &record)?;
-    let text = String::from_utf8(body).ok();
-    let mut value =
-        serde_json::to_value(&record).map_err(|e| ApiError::from(queues::Error::Json(e)))?;
-    if let Some(map) = value.as_object_mut() {
-        map.insert("body".into(), text.map_or(Value::Null, Value::String));
-    }
-    Ok(Json(value))
+    Ok(Json(DeadLetterDetail {
+        record,
+        body: String::from_utf8(body).ok(),
+    }))
 }
 
 fn check_record_scope(caller: &Caller, role: Role, record: &DeadLetter) -> Result<(), ApiError> {
@@ -216,12 +266,157 @@ async fn selectors(
     }
 }
 
+/// The JSON Schema of a selector body: its fields (and `extra`), of which exactly one selector
+/// is given — `id`, or `namespace` and/or `reason`, or `all: true` — as [`selectors`] checks.
+/// Built by hand: the derive cannot say "exactly one of".
+fn selector_schema(extra: &str, extra_doc: &str) -> Schema {
+    let nullable = |t| SchemaType::from_iter([t, Type::Null]);
+    let int64 = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+    };
+    let fields = ObjectBuilder::new()
+        .property(
+            "id",
+            int64()
+                .schema_type(nullable(Type::Integer))
+                .description(Some("One record, by id.")),
+        )
+        .property(
+            "namespace",
+            ObjectBuilder::new()
+                .schema_type(nullable(Type::String))
+                .pattern(Some(r"^[^\x00]*$"))
+                .description(Some("Records of this namespace (with `reason`: both).")),
+        )
+        .property(
+            "reason",
+            OneOfBuilder::new()
+                .item(DeadReason::schema())
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some("Records with this reason.")),
+        )
+        .property(
+            "all",
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .description(Some("Every record (requeued ones included).")),
+        )
+        .property(
+            extra,
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .description(Some(extra_doc)),
+        )
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+    let selector = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .title(Some("by id"))
+                .required("id")
+                .property("id", int64()),
+        )
+        .item(
+            AnyOfBuilder::new()
+                .description(Some("by namespace and/or reason"))
+                .item(
+                    ObjectBuilder::new()
+                        .required("namespace")
+                        .property("namespace", ObjectBuilder::new().schema_type(Type::String)),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .required("reason")
+                        .property("reason", DeadReason::schema()),
+                ),
+        )
+        .item(
+            ObjectBuilder::new()
+                .title(Some("every record"))
+                .required("all")
+                .property(
+                    "all",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Boolean)
+                        .enum_values(Some([true])),
+                ),
+        );
+    AllOfBuilder::new()
+        .item(fields)
+        .item(selector)
+        .description(Some(
+            "One selector: `{\"id\": N}`, `{\"namespace\": …, \"reason\": …}` (either or both), or `{\"all\": true}`.",
+        ))
+        .into()
+}
+
+impl PartialSchema for RequeueBody {
+    fn schema() -> RefOr<Schema> {
+        selector_schema(
+            "resetAttempts",
+            "Give requeued jobs their full retry policy again (default false: keep the budget).",
+        )
+        .into()
+    }
+}
+
+impl ToSchema for RequeueBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "RequeueRequest".into()
+    }
+}
+
+impl PartialSchema for PurgeBody {
+    fn schema() -> RefOr<Schema> {
+        selector_schema(
+            "includeRequeued",
+            "Also delete records already requeued (implied by `all` and `id`).",
+        )
+        .into()
+    }
+}
+
+impl ToSchema for PurgeBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "PurgeRequest".into()
+    }
+}
+
+/// What a requeue did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requeued {
+    /// Dead jobs back to `queued`.
+    jobs: u64,
+    /// Invalid messages re-published for a fresh validation.
+    messages: u64,
+    /// Records skipped (already requeued, or their job is no longer dead).
+    skipped: u64,
+}
+
+/// What a purge did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Purged {
+    /// Records deleted.
+    purged: u64,
+}
+
 /// `POST /v1/dlq/requeue` → `{jobs, messages, skipped}`.
+#[utoipa::path(
+    post, path = "/v1/dlq/requeue", tag = "dlq", operation_id = "requeueDeadLetters",
+    summary = "Requeue dead letters",
+    description = "Requires the `admin` role; a token limited to namespaces acts inside them only.",
+    request_body(content = RequeueBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "What was requeued.", body = Requeued),
+        (status = 404, description = "No record with that id.", body = ErrorBody),
+    )
+)]
 pub async fn requeue(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     JsonBody(body): JsonBody<RequeueBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Requeued>, ApiError> {
     let selectors = selectors(
         &state,
         &caller,
@@ -248,19 +443,29 @@ pub async fn requeue(
         skipped = total.skipped,
         "dead letters requeued"
     );
-    Ok(Json(json!({
-        "jobs": total.jobs,
-        "messages": total.messages,
-        "skipped": total.skipped,
-    })))
+    Ok(Json(Requeued {
+        jobs: total.jobs,
+        messages: total.messages,
+        skipped: total.skipped,
+    }))
 }
 
 /// `POST /v1/dlq/purge` → `{purged}`.
+#[utoipa::path(
+    post, path = "/v1/dlq/purge", tag = "dlq", operation_id = "purgeDeadLetters",
+    summary = "Delete dead-letter records",
+    description = "Requires the `admin` role; a token limited to namespaces acts inside them only.",
+    request_body(content = PurgeBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "How many records were deleted.", body = Purged),
+        (status = 404, description = "No record with that id.", body = ErrorBody),
+    )
+)]
 pub async fn purge(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     JsonBody(body): JsonBody<PurgeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Purged>, ApiError> {
     let selectors = selectors(
         &state,
         &caller,
@@ -276,5 +481,5 @@ pub async fn purge(
         purged += state.store.purge_dead_letters(selector).await?;
     }
     tracing::info!(purged, "dead letters purged");
-    Ok(Json(json!({ "purged": purged })))
+    Ok(Json(Purged { purged }))
 }

@@ -24,10 +24,18 @@ pub struct ApiError {
     pub problems: Vec<Problem>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every refusal (the OpenAPI document's `Error`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Body<'a> {
+    /// Stable code: `unauthenticated`, `forbidden`, `not-found`, `conflict`, `invalid-job`,
+    /// `invalid-schedule`, `invalid-request`, `invalid-query`, `invalid-path`,
+    /// `unknown-namespace`, `payload-too-large`, `unsupported-media-type`,
+    /// `method-not-allowed`, `unavailable`, `internal`.
     error: &'a str,
+    /// One sentence for humans.
     message: &'a str,
+    /// Field-level problems (invalid jobs, schedules and bodies), each at its JSON path.
     #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
     problems: &'a [Problem],
 }
@@ -62,6 +70,12 @@ impl ApiError {
     /// 409.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 422: well formed (the schema accepts it) but refused by a rule the schema cannot state
+    /// (the config's namespaces, node types and limits, fields that exclude each other).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
     /// 403.

@@ -93,12 +93,36 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
 }
 
 /// Deserializes JSON into `T`, turning a failure into a 400 with one located problem.
+///
+/// The text is read as a JSON value first and numbers with a zero fraction (`2.0`) become
+/// integers: JSON does not tell `2.0` from `2`, and the published schemas' `integer` (JSON
+/// Schema's) accepts both, so a client following them must not be refused by serde's `u32`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de)
+    let mut value: serde_json::Value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| json_problem(&e.path().to_string(), e.inner()))?;
     de.end().map_err(|e| json_problem(".", &e))?;
-    Ok(value)
+    whole_numbers_as_integers(&mut value);
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| json_problem(&e.path().to_string(), e.inner()))
+}
+
+/// Rewrites every number with a zero fraction that fits an `i64` as that integer.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 fn json_problem(path: &str, inner: &serde_json::Error) -> ApiError {

@@ -18,14 +18,32 @@ use queues::store::{
     TransitionRecord, WaitInfo,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::auth::{Caller, Role};
-use super::error::ApiError;
+use super::contract::{self, Contract};
+use super::error::{ApiError, Body as ErrorBody};
 use super::extract::{Authed, JsonBytes, PathParam, QueryParams, page_limit};
 use super::state::ApiState;
 
 /// `POST /v1/jobs`: validate against the catalog, store, `202 {id}`.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs", operation_id = "submitJob",
+    summary = "Submit a job",
+    description = "Requires the `submit` role for the job's namespace. The same id with the same content again answers 200 (`duplicate: true`); with other content 409.",
+    request_body(content = jobs::model::JobMessage, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted and queued.", body = Accepted,
+            headers(("Location" = String, description = "The job's URL.")),
+            links(
+                ("GetJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/id")))),
+                ("CancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/id"))))
+            )),
+        (status = 200, description = "The same job (same id, same content) was already accepted: nothing new stored.", body = Accepted),
+        (status = 400, description = "The body is not JSON or breaks the job schema (`GET /v1/schema/job`); every problem is listed.", body = ErrorBody),
+        (status = 409, description = "The id is taken by a different job.", body = ErrorBody),
+        (status = 422, description = "The job conforms to the schema but the config's rules refuse it (unknown namespace or node type, limits, reserved keys, fields that exclude each other); every problem is listed.", body = ErrorBody),
+    )
+)]
 pub async fn submit(
     axum::extract::State(state): axum::extract::State<ApiState>,
     Authed(caller): Authed,
@@ -43,8 +61,17 @@ pub async fn submit(
         count("", None, "invalid");
         let status = if rejection.has(ProblemCode::TooLarge) {
             StatusCode::PAYLOAD_TOO_LARGE
-        } else {
+        } else if [
+            ProblemCode::NotUtf8,
+            ProblemCode::MalformedJson,
+            ProblemCode::DuplicateKey,
+        ]
+        .into_iter()
+        .any(|c| rejection.has(c))
+        {
             StatusCode::BAD_REQUEST
+        } else {
+            contract::refusal_status(Contract::Job, &body)
         };
         let n = rejection.problems.len();
         ApiError::new(
@@ -90,14 +117,21 @@ pub async fn submit(
     }
 }
 
-#[derive(Serialize)]
+/// The answer to a submission.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Accepted<'a> {
+pub struct Accepted<'a> {
+    /// The job's id (generated when the message had none).
     id: JobId,
+    /// Its name.
     name: &'a str,
+    /// Its namespace.
     namespace: &'a str,
+    /// Its queue level.
     priority: Priority,
+    /// Its state now (`queued` when new).
     state: JobState,
+    /// Whether this was a retry of a job already accepted.
     duplicate: bool,
 }
 
@@ -113,15 +147,32 @@ fn accepted(job: &Job, state: JobState, duplicate: bool) -> Accepted<'_> {
 }
 
 /// Query of `GET /v1/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this namespace (default: every namespace the token may see); `422` when it is not
+    /// served.
+    #[param(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
     namespace: Option<String>,
+    /// Only this state.
+    #[param(inline)]
     state: Option<JobState>,
+    /// Only this priority.
+    #[param(inline)]
     priority: Option<Priority>,
-    /// Names starting with this.
+    /// Only jobs whose name starts with this (a whole name matches itself).
+    #[param(pattern = "^[-a-z0-9]*$", max_length = 53)]
     name: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next` of the previous page.
+    #[param(format = Uuid)]
     cursor: Option<String>,
 }
 
@@ -148,9 +199,12 @@ fn name_prefix(name: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// A page of job summaries, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobPage {
+    /// The jobs.
     items: Vec<JobSummary>,
+    /// Cursor of the next page; null on the last.
+    #[schema(required)]
     next: Option<String>,
 }
 
@@ -162,9 +216,18 @@ pub fn listing_scope(
     asked: Option<&str>,
 ) -> Result<Option<Vec<String>>, ApiError> {
     if let Some(ns) = asked {
-        if state.catalog.namespace(ns).is_none() {
+        if jobs::names::check_dns_label(ns).is_err() {
             return Err(ApiError::bad_request(
                 "invalid-query",
+                format!(
+                    "namespace {:?} is not a namespace name (a DNS label)",
+                    truncate(ns, 80)
+                ),
+            ));
+        }
+        if state.catalog.namespace(ns).is_none() {
+            return Err(ApiError::unprocessable(
+                "unknown-namespace",
                 format!(
                     "namespace {:?} is not served; served: {}",
                     truncate(ns, 80),
@@ -188,6 +251,16 @@ pub fn listing_scope(
 }
 
 /// `GET /v1/jobs?namespace=&state=&priority=&name=&limit=&cursor=`.
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs", operation_id = "listJobs",
+    summary = "List jobs, newest first",
+    description = "Requires the `read` role; a token limited to namespaces sees only theirs.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs.", body = JobPage),
+        (status = 422, description = "The namespace is not served.", body = ErrorBody),
+    )
+)]
 pub async fn list(
     axum::extract::State(state): axum::extract::State<ApiState>,
     Authed(caller): Authed,
@@ -262,6 +335,16 @@ pub fn merge_pages<T, C, K: Ord>(
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs", operation_id = "getJob",
+    summary = "A job: state, reason, attempts, queue position, history",
+    description = "Requires the `read` role for the job's namespace.",
+    params(("id" = JobId, Path, description = "Job id (UUID).")),
+    responses(
+        (status = 200, description = "The job.", body = JobView),
+        (status = 404, description = "No such job.", body = ErrorBody),
+    )
+)]
 pub async fn show(
     axum::extract::State(state): axum::extract::State<ApiState>,
     Authed(caller): Authed,
@@ -290,10 +373,11 @@ pub async fn show(
 }
 
 /// A submitted or running attempt's pods, from the daemon's watch cache.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodsView {
     /// `pending`, `running`, `ended`; `null` until the driver pod exists.
+    #[schema(required)]
     driver: Option<DriverState>,
     /// Executor pods running.
     executors_running: u32,
@@ -302,32 +386,67 @@ pub struct PodsView {
 }
 
 /// A job as `GET /v1/jobs/{id}` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = JobDetail)]
 pub struct JobView {
+    /// Id.
     id: JobId,
+    /// Name.
     name: String,
+    /// Namespace.
     namespace: String,
+    /// Queue level.
     priority: Priority,
+    /// State.
     state: JobState,
+    /// Reason code of the last change.
+    #[schema(required)]
     reason: Option<String>,
+    /// Its sentence.
+    #[schema(required)]
     message: Option<String>,
+    /// Current attempt (1 = first).
     attempt: u32,
+    /// Attempts its retry policy allows.
     max_attempts: u32,
+    /// Attempts left after this one.
     retries_left: u32,
+    /// 1 = head of its queue; null when not pending.
+    #[schema(required)]
     queue_position: Option<u64>,
+    /// Why it waits, as the submitter last said.
+    #[schema(required)]
     waiting: Option<WaitInfo>,
+    /// The SparkApplication of the current attempt.
+    #[schema(required)]
     spark_application: Option<String>,
-    /// Only while submitted or running, and when this process watches the cluster.
+    /// The current attempt's pods, from the watch cache: only while submitted or running, and
+    /// when this process watches the cluster.
+    #[schema(required)]
     pods: Option<PodsView>,
+    /// Where it came from.
+    #[schema(pattern = "^(amqp|http|cron)$")]
     source: String,
+    /// When it entered the store.
     enqueued_at: DateTime<Utc>,
+    /// When it became pending last.
     queued_at: DateTime<Utc>,
+    /// Last change.
     updated_at: DateTime<Utc>,
+    /// When it ended.
+    #[schema(required)]
     finished_at: Option<DateTime<Utc>>,
+    /// When a retrying job's next attempt is due.
+    #[schema(required)]
     next_attempt_at: Option<DateTime<Utc>>,
+    /// When it expires if not started (its `ttl`).
+    #[schema(required)]
     expires_at: Option<DateTime<Utc>>,
+    /// Every change, oldest first.
     history: Vec<TransitionRecord>,
+    /// The normalised job (defaults applied): itself a valid message.
+    #[schema(value_type = jobs::model::JobMessage)]
     job: Job,
 }
 
@@ -362,13 +481,38 @@ impl From<JobDetail> for JobView {
     }
 }
 
+/// The answer to a cancellation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancelled {
+    /// The job.
+    id: JobId,
+    /// Always `cancelled`.
+    state: JobState,
+    /// The state it left.
+    previous_state: JobState,
+    /// What happens next.
+    message: &'static str,
+}
+
 /// `POST /v1/jobs/{id}/cancel`: a job not yet finished becomes `cancelled` (409 when it has
 /// ended). A submitted or running job's SparkApplication is then deleted by the tracker.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs", operation_id = "cancelJob",
+    summary = "Cancel a job that has not finished",
+    description = "Requires the `submit` role for the job's namespace.",
+    params(("id" = JobId, Path, description = "Job id (UUID).")),
+    responses(
+        (status = 200, description = "Cancelled; a submitted or running job's SparkApplication is deleted.", body = Cancelled),
+        (status = 404, description = "No such job.", body = ErrorBody),
+        (status = 409, description = "The job has already ended.", body = ErrorBody),
+    )
+)]
 pub async fn cancel(
     axum::extract::State(state): axum::extract::State<ApiState>,
     Authed(caller): Authed,
     PathParam(id): PathParam<JobId>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Cancelled>, ApiError> {
     caller.require(Role::Submit, None)?;
     let stored = state
         .store
@@ -383,16 +527,16 @@ pub async fn cancel(
     match state.store.cancel_job(id, note).await? {
         CancelOutcome::Cancelled(from) => {
             tracing::info!(job = %id, from = %from, "job cancelled");
-            Ok(Json(json!({
-                "id": id,
-                "state": JobState::Cancelled,
-                "previousState": from,
-                "message": if from.is_active() {
+            Ok(Json(Cancelled {
+                id,
+                state: JobState::Cancelled,
+                previous_state: from,
+                message: if from.is_active() {
                     "cancelled; its SparkApplication is being deleted"
                 } else {
                     "cancelled"
                 },
-            })))
+            }))
         }
         CancelOutcome::AlreadyEnded(now) => Err(ApiError::conflict(format!(
             "job {id} is {now}; only queued, waiting, submitted, running or retrying jobs can be cancelled"

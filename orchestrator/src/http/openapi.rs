@@ -1,295 +1,188 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`, written by hand next to the handlers.
-//! A test holds it to [`super::routes`]: every route is documented and every documented
-//! operation is served.
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the code: each handler
+//! carries its `#[utoipa::path]` (method, path, parameters, body, the answers it gives) and
+//! every type it reads or writes derives `ToSchema` — the job message's from
+//! `jobs::model::JobMessage`, the same types as `GET /v1/schema/job`. [`Refusals`] adds the
+//! answers the extractors give on every route (401, 403, 400, 413, 415, 500, 503), so no
+//! handler can forget them. The rendered document is committed as `orchestrator/openapi.json`;
+//! the `contract` test fails when it drifts, and holds the document to [`super::routes`].
 
-use serde_json::{Value, json};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::Type;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, HttpMethod, ObjectBuilder, Ref, RefOr, Response, ResponsesBuilder};
+use utoipa::{Modify, OpenApi, PartialSchema};
 
-mod schemas;
-use schemas::schemas;
+use super::error::Body as ErrorBody;
+use super::{cluster, dlq, jobs, ops, queue_overview, schedules, whoami};
 
-pub(super) fn r(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{name}") })
+/// The API's document (`ApiDoc::openapi()`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Spark job orchestrator API",
+        description = "Submit and follow Spark jobs, inspect queues, manage dead letters and cron schedules. Every error is `{error, message, problems?}`. A refused job or schedule answers 400 when it breaks the published schema (the job message's is also at `GET /v1/schema/job`), 422 when it conforms but the config's rules refuse it."
+    ),
+    servers((url = "/")),
+    security(("bearer" = [])),
+    tags(
+        (name = "jobs"), (name = "queues"), (name = "dlq"), (name = "schedules"),
+        (name = "cluster"), (name = "operations")
+    ),
+    paths(
+        jobs::submit, jobs::list, jobs::show, jobs::cancel,
+        queue_overview::list,
+        dlq::list, dlq::show, dlq::requeue, dlq::purge,
+        schedules::list, schedules::create, schedules::show, schedules::update,
+        schedules::remove, schedules::pause, schedules::resume,
+        cluster::show, whoami::show,
+        ops::metrics, ops::healthz, ops::readyz, ops::openapi, ops::job_schema,
+    ),
+    modifiers(&Security, &Refusals)
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
 }
 
-fn resp(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/responses/{name}") })
-}
+/// The bearer token scheme of `[auth]`.
+struct Security;
 
-pub(super) fn ok(description: &str, schema: Value) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
-}
-
-fn query(name: &str, description: &str, schema: Value) -> Value {
-    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
-}
-
-fn path(name: &str, description: &str, schema: Value) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
-}
-
-fn body(schema: Value) -> Value {
-    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
-}
-
-/// An operation with the usual refusals added.
-pub(super) fn op(
-    id: &str,
-    tag: &str,
-    summary: &str,
-    role: &str,
-    parameters: Vec<Value>,
-    request: Option<Value>,
-    mut responses: serde_json::Map<String, Value>,
-) -> Value {
-    responses.insert("401".into(), resp("Unauthorized"));
-    responses.insert("403".into(), resp("Forbidden"));
-    responses.insert("503".into(), resp("Unavailable"));
-    responses.entry("400").or_insert_with(|| resp("BadRequest"));
-    let mut o = json!({
-        "operationId": id,
-        "tags": [tag],
-        "summary": summary,
-        "description": format!("Requires the `{role}` role (admin implies every role, submit implies read) and access to the namespace concerned."),
-        "parameters": parameters,
-        "responses": responses,
-    });
-    if let (Some(b), Some(map)) = (request, o.as_object_mut()) {
-        map.insert("requestBody".into(), b);
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from the `[auth]` section of the config, with roles and namespaces.",
+                    ))
+                    .build(),
+            ),
+        );
     }
-    o
 }
 
-pub(super) fn responses(pairs: Vec<(&str, Value)>) -> serde_json::Map<String, Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+/// The answers every authenticated route can give, whatever its handler does: the
+/// authentication and role checks (401, 403), malformed paths, queries and bodies (400), body
+/// size and type (413, 415), and a job store that fails (503 when it is unreachable, 500
+/// otherwise).
+struct Refusals;
+
+/// (name, status, description) of the shared answers.
+const SHARED: &[(&str, &str, &str)] = &[
+    (
+        "BadRequest",
+        "400",
+        "A malformed path, query or body (the message and problems say where).",
+    ),
+    (
+        "Unauthorized",
+        "401",
+        "No token, or an unknown one (`WWW-Authenticate: Bearer`).",
+    ),
+    (
+        "Forbidden",
+        "403",
+        "The token lacks the role or the namespace.",
+    ),
+    (
+        "PayloadTooLarge",
+        "413",
+        "The body is larger than the limit.",
+    ),
+    (
+        "UnsupportedMediaType",
+        "415",
+        "The body is not declared as JSON (`Content-Type: application/json`).",
+    ),
+    (
+        "Internal",
+        "500",
+        "The orchestrator failed; its log says why.",
+    ),
+    (
+        "Unavailable",
+        "503",
+        "The job store is unreachable; try again shortly.",
+    ),
+];
+
+fn error_response(description: &str, status: &str) -> Response {
+    let mut builder = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", Content::new(Some(ErrorBody::schema())));
+    if status == "401" {
+        builder = builder.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some("`Bearer realm=\"orchestrator\"`"))
+                .build(),
+        );
+    }
+    builder.build()
 }
 
-fn page_params() -> Vec<Value> {
-    vec![
-        query(
-            "limit",
-            "Page size, 1–1000 (default 50).",
-            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
-        ),
-        query(
-            "cursor",
-            "The `next` of the previous page.",
-            json!({"type": "string"}),
-        ),
-    ]
-}
-
-fn fires_param() -> Value {
-    query(
-        "fires",
-        "How many next fire times to list, 0–100 (default 5).",
-        json!({"type": "integer", "minimum": 0, "maximum": 100}),
-    )
-}
-
-fn name_param() -> Value {
-    path("name", "Schedule name.", json!({"type": "string"}))
-}
-
-fn paths() -> Value {
-    let job_id = path(
-        "id",
-        "Job id (UUID).",
-        json!({"type": "string", "format": "uuid"}),
-    );
-    let mut job_list_params = vec![
-        query(
-            "namespace",
-            "Only this namespace (default: every namespace the token may see).",
-            json!({"type": "string"}),
-        ),
-        query("state", "Only this state.", r("JobState")),
-        query("priority", "Only this priority.", r("Priority")),
-        query(
-            "name",
-            "Only jobs whose name starts with this (a whole name matches itself).",
-            json!({"type": "string", "pattern": "^[a-z0-9-]*$", "maxLength": 53}),
-        ),
-    ];
-    job_list_params.extend(page_params());
-    let mut dlq_params = vec![
-        query(
-            "namespace",
-            "Only this namespace.",
-            json!({"type": "string"}),
-        ),
-        query("reason", "Only this reason.", r("DeadReason")),
-        query(
-            "includeRequeued",
-            "Include records already requeued.",
-            json!({"type": "boolean"}),
-        ),
-    ];
-    dlq_params.extend(page_params());
-    json!({
-        "/v1/jobs": {
-            "post": op("submitJob", "jobs", "Submit a job", "submit", vec![], Some(body(r("JobMessage"))), responses(vec![
-                ("202", ok("Accepted and queued.", r("JobAccepted"))),
-                ("200", ok("The same job (same id, same content) was already accepted: nothing new stored.", r("JobAccepted"))),
-                ("400", ok("The job is invalid; every problem is listed.", r("Error"))),
-                ("409", resp("Conflict")),
-                ("413", ok("The body is larger than the limit.", r("Error"))),
-                ("415", ok("The body is not declared as JSON.", r("Error"))),
-            ])),
-            "get": op("listJobs", "jobs", "List jobs, newest first", "read", job_list_params, None, responses(vec![
-                ("200", ok("A page of jobs.", r("JobPage"))),
-            ])),
-        },
-        "/v1/jobs/{id}": {
-            "get": op("getJob", "jobs", "A job: state, reason, attempts, queue position, history", "read", vec![job_id.clone()], None, responses(vec![
-                ("200", ok("The job.", r("JobDetail"))),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/v1/jobs/{id}/cancel": {
-            "post": op("cancelJob", "jobs", "Cancel a job that has not finished", "submit", vec![job_id], None, responses(vec![
-                ("200", ok("Cancelled; a submitted or running job's SparkApplication is deleted.", r("Cancelled"))),
-                ("404", resp("NotFound")),
-                ("409", resp("Conflict")),
-            ])),
-        },
-        "/v1/queues": {
-            "get": op("listQueues", "queues", "Depth, oldest wait and first jobs of every queue", "read", vec![
-                query("namespace", "Only this namespace.", json!({"type": "string"})),
-                query("heads", "Jobs listed per queue, 0–100 (default 5).", json!({"type": "integer", "minimum": 0, "maximum": 100})),
-            ], None, responses(vec![
-                ("200", ok("Every served queue in scope, high first.", r("QueueList"))),
-            ])),
-        },
-        "/v1/dlq": {
-            "get": op("listDeadLetters", "dlq", "List dead letters, oldest first", "read", dlq_params, None, responses(vec![
-                ("200", ok("A page of dead letters.", r("DeadLetterPage"))),
-            ])),
-        },
-        "/v1/dlq/{id}": {
-            "get": op("getDeadLetter", "dlq", "A dead letter with its stored body", "read", vec![
-                path("id", "Dead-letter record id.", json!({"type": "integer", "format": "int64"})),
-            ], None, responses(vec![
-                ("200", ok("The record; `body` is the stored message as text (null when not UTF-8).", r("DeadLetterDetail"))),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/v1/dlq/requeue": {
-            "post": op("requeueDeadLetters", "dlq", "Requeue dead letters", "admin", vec![], Some(body(r("RequeueRequest"))), responses(vec![
-                ("200", ok("What was requeued.", r("RequeueReport"))),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/v1/dlq/purge": {
-            "post": op("purgeDeadLetters", "dlq", "Delete dead-letter records", "admin", vec![], Some(body(r("PurgeRequest"))), responses(vec![
-                ("200", ok("How many records were deleted.", json!({"type": "object", "required": ["purged"], "properties": {"purged": {"type": "integer"}}}))),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/v1/schedules": {
-            "get": op("listSchedules", "schedules", "List schedules with their next fire times", "read", vec![
-                query("namespace", "Only this namespace.", json!({"type": "string"})),
-                fires_param(),
-            ], None, responses(vec![
-                ("200", ok("Every schedule in scope, by name.", json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": r("Schedule")}}}))),
-            ])),
-            "post": op("createSchedule", "schedules", "Create a schedule", "admin", vec![], Some(body(r("ScheduleRequest"))), responses(vec![
-                ("201", ok("Created.", r("Schedule"))),
-                ("400", ok("The schedule is invalid; every problem is listed (template problems under `$.jobTemplate`).", r("Error"))),
-                ("409", resp("Conflict")),
-                ("413", ok("The body is larger than the limit.", r("Error"))),
-                ("415", ok("The body is not declared as JSON.", r("Error"))),
-            ])),
-        },
-        "/v1/schedules/{name}": {
-            "get": op("getSchedule", "schedules", "A schedule, its next and recent fires", "read", vec![name_param(), fires_param()], None, responses(vec![
-                ("200", ok("The schedule.", r("Schedule"))),
-                ("404", resp("NotFound")),
-            ])),
-            "put": op("replaceSchedule", "schedules", "Replace a schedule's definition", "admin", vec![name_param()], Some(body(r("ScheduleRequest"))), responses(vec![
-                ("200", ok("Replaced.", r("Schedule"))),
-                ("404", resp("NotFound")),
-                ("409", resp("Conflict")),
-            ])),
-            "delete": op("deleteSchedule", "schedules", "Delete a schedule (its jobs stay)", "admin", vec![name_param()], None, responses(vec![
-                ("204", json!({"description": "Deleted."})),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/v1/schedules/{name}/pause": {
-            "post": op("pauseSchedule", "schedules", "Suspend a schedule", "admin", vec![name_param()], None, responses(vec![
-                ("200", ok("Suspended.", r("Schedule"))),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/v1/schedules/{name}/resume": {
-            "post": op("resumeSchedule", "schedules", "Resume a schedule (what fell due while suspended is not caught up)", "admin", vec![name_param()], None, responses(vec![
-                ("200", ok("Resumed.", r("Schedule"))),
-                ("404", resp("NotFound")),
-            ])),
-        },
-        "/metrics": {
-            "get": {
-                "operationId": "metrics", "tags": ["operations"], "security": [],
-                "summary": "Prometheus metrics (OpenMetrics text); open unless configured otherwise",
-                "responses": { "200": { "description": "Metrics.", "content": { "application/openmetrics-text": { "schema": { "type": "string" } } } } }
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, status, description) in SHARED {
+            components.responses.insert(
+                (*name).to_owned(),
+                error_response(description, status).into(),
+            );
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let open = !path.starts_with("/v1/") || path == ::jobs::model::JOB_SCHEMA_PATH;
+            if open {
+                continue;
             }
-        },
-        "/healthz": {
-            "get": {
-                "operationId": "healthz", "tags": ["operations"], "security": [],
-                "summary": "The process is alive",
-                "responses": { "200": ok("Alive.", json!({"type": "object", "properties": {"status": {"const": "ok"}}})) }
-            }
-        },
-        "/readyz": {
-            "get": {
-                "operationId": "readyz", "tags": ["operations"], "security": [],
-                "summary": "The broker, database and Kubernetes answer",
-                "responses": {
-                    "200": ok("Ready.", r("Readiness")),
-                    "503": ok("Not ready; the failing components say why.", r("Readiness"))
+            for method in [
+                HttpMethod::Get,
+                HttpMethod::Post,
+                HttpMethod::Put,
+                HttpMethod::Delete,
+            ] {
+                let operation = match method {
+                    HttpMethod::Get => item.get.as_mut(),
+                    HttpMethod::Post => item.post.as_mut(),
+                    HttpMethod::Put => item.put.as_mut(),
+                    _ => item.delete.as_mut(),
+                };
+                let Some(op) = operation else { continue };
+                let has_input = op.request_body.is_some()
+                    || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let whoami = path == "/v1/whoami";
+                let store = !whoami && path != "/v1/cluster";
+                let wanted = [
+                    ("400", has_input),
+                    ("401", true),
+                    ("403", !whoami),
+                    ("413", op.request_body.is_some()),
+                    ("415", op.request_body.is_some()),
+                    ("500", store),
+                    ("503", store),
+                ];
+                let mut responses = ResponsesBuilder::new().build();
+                std::mem::swap(&mut responses, &mut op.responses);
+                for (status, applies) in wanted {
+                    let name = SHARED
+                        .iter()
+                        .find(|(_, s, _)| *s == status)
+                        .map_or("BadRequest", |(n, _, _)| n);
+                    if applies && !responses.responses.contains_key(status) {
+                        responses
+                            .responses
+                            .insert(status.to_owned(), RefOr::Ref(Ref::from_response_name(name)));
+                    }
                 }
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi", "tags": ["operations"], "security": [],
-                "summary": "This document",
-                "responses": { "200": ok("The OpenAPI document.", json!({"type": "object"})) }
+                op.responses = responses;
             }
         }
-    })
-}
-
-/// The document.
-pub fn document() -> Value {
-    let error = |d: &str| ok(d, r("Error"));
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Spark job orchestrator API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Submit and follow Spark jobs, inspect queues, manage dead letters and cron schedules. Every error is `{error, message, problems?}`."
-        },
-        "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
-        "tags": [
-            {"name": "jobs"}, {"name": "queues"}, {"name": "dlq"}, {"name": "schedules"}, {"name": "cluster"}, {"name": "operations"}
-        ],
-        "paths": super::openapi_cluster::extend(paths(), super::openapi_cluster::paths()),
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from the `[auth]` section of the config, with roles and namespaces."}
-            },
-            "responses": {
-                "BadRequest": error("A malformed body, path or query (the problems say where)."),
-                "Unauthorized": error("No token, or an unknown one (`WWW-Authenticate: Bearer`)."),
-                "Forbidden": error("The token lacks the role or the namespace."),
-                "NotFound": error("No such object."),
-                "Conflict": error("The object's state forbids it, or the name or id is taken."),
-                "Unavailable": error("The job store is unreachable; try again.")
-            },
-            "schemas": super::openapi_cluster::extend(schemas(), super::openapi_cluster::schemas())
-        }
-    })
+    }
 }

@@ -11,56 +11,96 @@ use queues::store::QueueStats;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Role;
-use super::error::ApiError;
+use super::error::{ApiError, Body as ErrorBody};
 use super::extract::{Authed, QueryParams};
 use super::jobs::listing_scope;
 use super::state::ApiState;
 
 /// Query of `GET /v1/queues`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QueuesQuery {
+    /// Only this namespace (default: every namespace the token may see); `422` when it is not
+    /// served.
+    #[param(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
     namespace: Option<String>,
     /// Jobs shown per queue (0–100, default 5).
+    #[param(minimum = 0, maximum = 100)]
     heads: Option<u32>,
 }
 
 /// One queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
+    /// Namespace.
     namespace: String,
+    /// Level.
     priority: Priority,
+    /// Jobs pending (`queued` + `waiting`).
     depth: u64,
+    /// Jobs `queued`.
     queued: u64,
+    /// Jobs `waiting`.
     waiting: u64,
+    /// When the longest-waiting pending job became pending.
+    #[schema(required)]
     oldest_queued_at: Option<DateTime<Utc>>,
+    /// How long it has waited.
+    #[schema(required)]
     oldest_wait_seconds: Option<f64>,
+    /// The first jobs in line.
     heads: Vec<HeadView>,
 }
 
 /// A job near the front of its queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeadView {
+    /// Id.
     id: JobId,
+    /// Name.
     name: String,
+    /// `queued` or `waiting`.
     state: JobState,
+    /// 1 = head.
     position: u64,
+    /// Current attempt.
     attempt: u32,
+    /// When it became pending.
     queued_at: DateTime<Utc>,
+    /// Why it waits (code).
+    #[schema(required)]
     waiting_reason: Option<String>,
+    /// Why it waits (sentence).
+    #[schema(required)]
     waiting_message: Option<String>,
 }
 
 /// The response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueList {
+    /// Every served queue in scope, high before normal.
     queues: Vec<QueueView>,
 }
 
 /// `GET /v1/queues?namespace=&heads=`: every served queue in scope, high before normal,
 /// empty ones included (depth 0).
+#[utoipa::path(
+    get, path = "/v1/queues", tag = "queues", operation_id = "listQueues",
+    summary = "Depth, oldest wait and first jobs of every queue",
+    description = "Requires the `read` role; a token limited to namespaces sees only theirs.",
+    params(QueuesQuery),
+    responses(
+        (status = 200, description = "Every served queue in scope, high first.", body = QueueList),
+        (status = 422, description = "The namespace is not served.", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<ApiState>,
     Authed(caller): Authed,

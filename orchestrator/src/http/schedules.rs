@@ -13,11 +13,12 @@ use jobs::{JobId, Problem};
 use queues::store::Schedule;
 use schedules::{CronSpec, ScheduleRequest, check};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::{Caller, Role};
-use super::error::ApiError;
-use super::extract::{Authed, JsonBody, PathParam, QueryParams};
+use super::contract::{self, Contract};
+use super::error::{ApiError, Body as ErrorBody};
+use super::extract::{Authed, JsonBytes, PathParam, QueryParams, parse_json};
 use super::jobs::truncate;
 use super::state::ApiState;
 
@@ -28,13 +29,16 @@ const DEFAULT_FIRES: usize = 5;
 /// Recent fires shown by `GET /v1/schedules/{name}`.
 const RECENT_FIRES: usize = 20;
 
-fn invalid(problems: Vec<Problem>) -> ApiError {
+/// A refused schedule: `400` when the body breaks the schedule schema, `422` when it conforms
+/// but the checks refuse it (cron, zone, the template against the config).
+fn invalid(problems: Vec<Problem>, body: &[u8]) -> ApiError {
     let n = problems.len();
     let first = problems
         .first()
         .map(ToString::to_string)
         .unwrap_or_default();
-    ApiError::bad_request(
+    ApiError::new(
+        contract::refusal_status(Contract::Schedule, body),
         "invalid-schedule",
         format!(
             "the schedule is invalid ({n} problem{}): {first}",
@@ -45,32 +49,47 @@ fn invalid(problems: Vec<Problem>) -> ApiError {
 }
 
 /// A fire time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FireView {
-    /// Wall-clock time in the schedule's zone.
+    /// Wall-clock time in the schedule's zone (no offset).
+    #[schema(value_type = String)]
     nominal: NaiveDateTime,
     /// The instant.
     at: chrono::DateTime<Utc>,
 }
 
 /// A past fire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PastFire {
+    /// Wall-clock time in the schedule's zone (no offset).
+    #[schema(value_type = String)]
     nominal: NaiveDateTime,
+    /// The job it enqueued (null when it enqueued none).
+    #[schema(required)]
     job_id: Option<JobId>,
 }
 
 /// A schedule with its next fires (none while suspended).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Schedule)]
 pub struct ScheduleView {
     #[serde(flatten)]
     schedule: Schedule,
+    /// The next fire times; empty while suspended.
     next_fires: Vec<FireView>,
+    /// The latest fires, newest first (`GET /v1/schedules/{name}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     recent_fires: Option<Vec<PastFire>>,
+}
+
+/// Every schedule in scope, by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleList {
+    /// The schedules.
+    items: Vec<ScheduleView>,
 }
 
 fn view(schedule: Schedule, fires: usize) -> ScheduleView {
@@ -97,10 +116,14 @@ fn view(schedule: Schedule, fires: usize) -> ScheduleView {
 }
 
 /// Query of the reading endpoints: how many fire times to list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FiresQuery {
+    /// Only this namespace (listing; ignored when showing one schedule).
     namespace: Option<String>,
+    /// How many next fire times to list, 0–100 (default 5).
+    #[param(minimum = 0, maximum = 100)]
     fires: Option<usize>,
 }
 
@@ -122,19 +145,29 @@ async fn find(
     role: Role,
     name: &str,
 ) -> Result<Schedule, ApiError> {
-    let schedule = state.store.schedule(name).await?.ok_or_else(|| {
-        ApiError::not_found(format!("no schedule named {:?}", truncate(name, 80)))
-    })?;
+    let missing = || ApiError::not_found(format!("no schedule named {:?}", truncate(name, 80)));
+    // A name no schedule can have is not looked up (and a NUL never reaches PostgreSQL).
+    if jobs::names::check_job_name(name).is_err() {
+        return Err(missing());
+    }
+    let schedule = state.store.schedule(name).await?.ok_or_else(missing)?;
     caller.require(role, Some(&schedule.definition.namespace))?;
     Ok(schedule)
 }
 
 /// `GET /v1/schedules?namespace=&fires=`.
+#[utoipa::path(
+    get, path = "/v1/schedules", tag = "schedules", operation_id = "listSchedules",
+    summary = "List schedules with their next fire times",
+    description = "Requires the `read` role; a token limited to namespaces sees only theirs.",
+    params(FiresQuery),
+    responses((status = 200, description = "Every schedule in scope, by name.", body = ScheduleList))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     QueryParams(q): QueryParams<FiresQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScheduleList>, ApiError> {
     caller.require(Role::Read, None)?;
     let n = fires(&q)?;
     if let Some(ns) = &q.namespace {
@@ -153,10 +186,20 @@ pub async fn list(
         })
         .map(|s| view(s, n))
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(ScheduleList { items }))
 }
 
 /// `GET /v1/schedules/{name}?fires=`: with the recent fires.
+#[utoipa::path(
+    get, path = "/v1/schedules/{name}", tag = "schedules", operation_id = "getSchedule",
+    summary = "A schedule, its next and recent fires",
+    description = "Requires the `read` role for the schedule's namespace.",
+    params(("name" = String, Path, description = "Schedule name."), FiresQuery),
+    responses(
+        (status = 200, description = "The schedule.", body = ScheduleView),
+        (status = 404, description = "No such schedule.", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -182,13 +225,34 @@ pub async fn show(
 }
 
 /// `POST /v1/schedules` → 201.
+#[utoipa::path(
+    post, path = "/v1/schedules", tag = "schedules", operation_id = "createSchedule",
+    summary = "Create a schedule",
+    description = "Requires the `admin` role for the template's namespace.",
+    request_body(content = ScheduleRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = ScheduleView,
+            headers(("Location" = String, description = "The schedule's URL.")),
+            links(
+                ("GetSchedule" = (operation_id = "getSchedule", parameters(("name" = "$response.body#/name")))),
+                ("ReplaceSchedule" = (operation_id = "replaceSchedule", parameters(("name" = "$response.body#/name")))),
+                ("PauseSchedule" = (operation_id = "pauseSchedule", parameters(("name" = "$response.body#/name")))),
+                ("ResumeSchedule" = (operation_id = "resumeSchedule", parameters(("name" = "$response.body#/name")))),
+                ("DeleteSchedule" = (operation_id = "deleteSchedule", parameters(("name" = "$response.body#/name"))))
+            )),
+        (status = 400, description = "The body is not JSON or breaks the schedule schema; every problem is listed (template problems under `$.jobTemplate`).", body = ErrorBody),
+        (status = 409, description = "The name is taken.", body = ErrorBody),
+        (status = 422, description = "The schedule conforms to the schema but is refused (cron expression, time zone, the template against the config); every problem is listed.", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<ApiState>,
     Authed(caller): Authed,
-    JsonBody(request): JsonBody<ScheduleRequest>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
+    let request: ScheduleRequest = parse_json(&body)?;
     caller.require(Role::Admin, None)?;
-    let new = check(request, &state.catalog).map_err(invalid)?;
+    let new = check(request, &state.catalog).map_err(|p| invalid(p, &body))?;
     caller.require(Role::Admin, Some(&new.namespace))?;
     let schedule = state.store.create_schedule(&new).await?;
     tracing::info!(schedule = %schedule.definition.name, namespace = %schedule.definition.namespace, "schedule created");
@@ -202,15 +266,30 @@ pub async fn create(
 }
 
 /// `PUT /v1/schedules/{name}`: replaces the definition (what it fired stays).
+#[utoipa::path(
+    put, path = "/v1/schedules/{name}", tag = "schedules", operation_id = "replaceSchedule",
+    summary = "Replace a schedule's definition",
+    description = "Requires the `admin` role for the schedule's and the template's namespace.",
+    params(("name" = String, Path, description = "Schedule name.")),
+    request_body(content = ScheduleRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced.", body = ScheduleView),
+        (status = 400, description = "The body is not JSON or breaks the schedule schema; every problem is listed.", body = ErrorBody),
+        (status = 404, description = "No such schedule.", body = ErrorBody),
+        (status = 409, description = "The new name is taken.", body = ErrorBody),
+        (status = 422, description = "The schedule conforms to the schema but is refused; every problem is listed.", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     PathParam(name): PathParam<String>,
-    JsonBody(request): JsonBody<ScheduleRequest>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Json<ScheduleView>, ApiError> {
+    let request: ScheduleRequest = parse_json(&body)?;
     caller.require(Role::Admin, None)?;
     find(&state, &caller, Role::Admin, &name).await?;
-    let new = check(request, &state.catalog).map_err(invalid)?;
+    let new = check(request, &state.catalog).map_err(|p| invalid(p, &body))?;
     caller.require(Role::Admin, Some(&new.namespace))?;
     let schedule = state.store.update_schedule(&name, &new).await?;
     tracing::info!(schedule = %schedule.definition.name, "schedule replaced");
@@ -218,6 +297,16 @@ pub async fn update(
 }
 
 /// `DELETE /v1/schedules/{name}` → 204 (its jobs stay).
+#[utoipa::path(
+    delete, path = "/v1/schedules/{name}", tag = "schedules", operation_id = "deleteSchedule",
+    summary = "Delete a schedule (its jobs stay)",
+    description = "Requires the `admin` role for the schedule's namespace.",
+    params(("name" = String, Path, description = "Schedule name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such schedule.", body = ErrorBody),
+    )
+)]
 pub async fn remove(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -250,6 +339,16 @@ async fn set_suspended(
 }
 
 /// `POST /v1/schedules/{name}/pause`.
+#[utoipa::path(
+    post, path = "/v1/schedules/{name}/pause", tag = "schedules", operation_id = "pauseSchedule",
+    summary = "Suspend a schedule",
+    description = "Requires the `admin` role for the schedule's namespace.",
+    params(("name" = String, Path, description = "Schedule name.")),
+    responses(
+        (status = 200, description = "Suspended.", body = ScheduleView),
+        (status = 404, description = "No such schedule.", body = ErrorBody),
+    )
+)]
 pub async fn pause(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -260,6 +359,16 @@ pub async fn pause(
 
 /// `POST /v1/schedules/{name}/resume`: fires resume at the next nominal time (what fell due
 /// while paused is not caught up).
+#[utoipa::path(
+    post, path = "/v1/schedules/{name}/resume", tag = "schedules", operation_id = "resumeSchedule",
+    summary = "Resume a schedule (what fell due while suspended is not caught up)",
+    description = "Requires the `admin` role for the schedule's namespace.",
+    params(("name" = String, Path, description = "Schedule name.")),
+    responses(
+        (status = 200, description = "Resumed.", body = ScheduleView),
+        (status = 404, description = "No such schedule.", body = ErrorBody),
+    )
+)]
 pub async fn resume(
     State(state): State<ApiState>,
     Authed(caller): Authed,

@@ -11,12 +11,13 @@ use super::extract::Authed;
 use super::state::ApiState;
 
 /// The answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
     /// The token's name (never the token).
     name: String,
     /// Every role the token has, implied ones included (`admin` implies `submit` and `read`).
+    #[schema(inline, value_type = Vec<Role>)]
     roles: Vec<String>,
     /// The served namespaces the token may access, sorted.
     namespaces: Vec<String>,
@@ -27,6 +28,12 @@ pub struct Identity {
 }
 
 /// `GET /v1/whoami`: any valid token.
+#[utoipa::path(
+    get, path = "/v1/whoami", tag = "operations", operation_id = "whoami",
+    summary = "The token's name, roles and namespaces (clients hide what it may not do; the server still checks)",
+    description = "Any valid token.",
+    responses((status = 200, description = "The caller.", body = Identity))
+)]
 pub async fn show(
     State(state): State<ApiState>,
     Authed(caller): Authed,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use jobs::model::{Job, JobId, Priority};
 use jobs::quantity::{CpuMillis, MemoryBytes};
@@ -116,7 +117,7 @@ impl Target {
 }
 
 /// Why a pending job is waiting, as the submitter last said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitInfo {
     /// Reason code (`capacity`, `quota`, `reserved`, …).
@@ -257,7 +258,7 @@ impl StoredJob {
 }
 
 /// One line of a job's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransitionRecord {
     /// Monotonic id (orders the history).
@@ -332,7 +333,7 @@ pub struct Page<T, C> {
 }
 
 /// One row of a job listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSummary {
     /// Id.
@@ -372,7 +373,7 @@ pub struct QueueStats {
 }
 
 /// A dead-letter record (the body is fetched separately: it can be large).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     /// Record id.

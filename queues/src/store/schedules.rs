@@ -24,15 +24,17 @@ use ::schedules::{ConcurrencyPolicy, MissedRunPolicy, ScheduleDefinition};
 use jobs::model::JobId;
 
 /// A schedule as stored: its checked definition and what the store adds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ScheduleRecord)]
 pub struct Schedule {
     /// Stable id (uuid v7).
     pub id: Uuid,
     /// What the user defined (name, cron, zone, template, policies, suspension).
     #[serde(flatten)]
     pub definition: ScheduleDefinition,
-    /// The latest nominal time handled (fired, skipped or missed).
+    /// The latest nominal time handled (fired, skipped or missed), local wall clock.
+    #[schema(value_type = Option<String>, format = "date-time-local")]
     pub last_scheduled_at: Option<NaiveDateTime>,
     /// Runs missed so far (daemon down beyond the deadline, policy).
     pub missed_total: u64,

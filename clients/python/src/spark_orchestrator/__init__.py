@@ -38,6 +38,7 @@ from .errors import (
     Unauthorized,
     UnknownNamespace,
     Unavailable,
+    Unprocessable,
     Unroutable,
     UnsupportedMediaType,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "Unauthorized",
     "UnknownNamespace",
     "Unavailable",
+    "Unprocessable",
     "Unroutable",
     "UnsupportedMediaType",
     "Verdict",

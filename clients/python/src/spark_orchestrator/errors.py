@@ -8,10 +8,11 @@ whichever way it was sent:
 .. code-block:: text
 
     OrchestratorError
-    ├── InvalidJob              (HTTP 400 invalid-job, or an AMQP verdict "invalid")
+    ├── InvalidJob              (HTTP 400/422 invalid-job, or an AMQP verdict "invalid")
     │   ├── UnknownNamespace    (a problem "unknown-namespace"; AMQP verdict "unknown-namespace")
     │   └── PayloadTooLarge     (HTTP 413, or a problem "too-large")
     ├── BadRequest              (other 400s: a bad query, path or request body)
+    ├── Unprocessable           (other 422s: well formed, refused by the daemon's config/rules)
     ├── Unauthorized            (401)
     ├── Forbidden               (403)
     ├── NotFound                (404)
@@ -124,6 +125,12 @@ class BadRequest(OrchestratorError):
     """A request the API could not read (query, path parameter, request body)."""
 
 
+class Unprocessable(OrchestratorError):
+    """A request that conforms to the API's schema but that the daemon's rules refuse (422):
+    a query naming a namespace it does not serve, a schedule whose cron expression, time zone
+    or job template it refuses. (A refused job is :class:`InvalidJob`, 400 or 422.)"""
+
+
 class Unauthorized(OrchestratorError):
     """No token, or one the daemon does not know."""
 
@@ -183,6 +190,7 @@ _BY_STATUS: dict[int, type[OrchestratorError]] = {
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
+    422: Unprocessable,
     503: Unavailable,
 }
 

@@ -21,7 +21,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::auth::{Caller, Role};
 use super::error::{ApiError, Body as ErrorBody};
-use super::extract::{Authed, JsonBody, PathParam, QueryParams, page_limit};
+use super::extract::{Authed, JsonBody, PathParam, QueryParams, page_cursor, page_limit};
 use super::jobs::merge_pages;
 use super::state::ApiState;
 
@@ -105,18 +105,7 @@ pub async fn list(
 ) -> Result<Json<DeadLetterPage>, ApiError> {
     caller.require(Role::Read, None)?;
     let limit = page_limit(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid-query",
-                    "cursor is not one this API returned (a dead-letter id)",
-                )
-            })
-        })
-        .transpose()?;
+    let after = page_cursor::<i64>(q.cursor.as_deref(), "a dead-letter id")?;
     let page = PageRequest { after, limit };
     let filter = |namespace: Option<String>| DeadLetterFilter {
         namespace,

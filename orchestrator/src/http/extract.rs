@@ -182,6 +182,24 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for QueryParams<T> {
     }
 }
 
+/// Reads a page cursor given by a client: the last item's key (`what` names it in the error),
+/// which the API itself returned as `nextCursor`.
+pub fn page_cursor<T: std::str::FromStr>(
+    cursor: Option<&str>,
+    what: &str,
+) -> Result<Option<T>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<T>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid-query",
+                    format!("cursor is not one this API returned ({what})"),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Checks a page size given by a client: 1–1000, 50 by default.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Caller, Role};
 use super::contract::{self, Contract};
 use super::error::{ApiError, Body as ErrorBody};
-use super::extract::{Authed, JsonBytes, PathParam, QueryParams, page_limit};
+use super::extract::{Authed, JsonBytes, PathParam, QueryParams, page_cursor, page_limit};
 use super::state::ApiState;
 
 /// `POST /v1/jobs`: validate against the catalog, store, `202 {id}`.
@@ -268,18 +268,7 @@ pub async fn list(
 ) -> Result<Json<JobPage>, ApiError> {
     caller.require(Role::Read, None)?;
     let limit = page_limit(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<JobId>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid-query",
-                    "cursor is not one this API returned (a job id)",
-                )
-            })
-        })
-        .transpose()?;
+    let after = page_cursor::<JobId>(q.cursor.as_deref(), "a job id")?;
     let page = PageRequest { after, limit };
     let scope = listing_scope(&state, &caller, q.namespace.as_deref())?;
     let name = name_prefix(q.name)?;

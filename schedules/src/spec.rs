@@ -50,6 +50,19 @@ impl CronSpec {
                 "cron expression {trimmed:?} has {fields} fields; use 5 (minute hour day-of-month month day-of-week) or 6 (with seconds first)"
             )));
         }
+        // An empty list item (`,`, `1,,2`, `5,`) is accepted by the parser as "matches
+        // nothing": such a field never fires, and proving that (below) searched for seconds —
+        // found by fuzzing (`*/2 , */1 * * *`). Refuse it by its shape, at once.
+        if let Some((n, field)) = trimmed
+            .split_whitespace()
+            .enumerate()
+            .find(|(_, f)| f.split(',').any(str::is_empty))
+        {
+            return Err(SpecError(format!(
+                "cron expression {trimmed:?} has an empty list item in field {} ({field:?}); separate values with single commas",
+                n + 1
+            )));
+        }
         let parser = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
@@ -249,6 +262,10 @@ mod tests {
             ("*/5 * * * *", "Mars/Olympus", "IANA"),
             ("", "UTC", "0 fields"),
             ("* * * * *\u{0}", "UTC", "printable"),
+            ("*/2 , */1 * * *", "UTC", "empty list item in field 2"),
+            ("1,,2 * * * *", "UTC", "empty list item in field 1"),
+            ("0 0 1, * *", "UTC", "empty list item in field 3"),
+            ("0 0 * * ,MON", "UTC", "empty list item in field 5"),
         ] {
             let err = CronSpec::parse(expr, zone).unwrap_err().to_string();
             assert!(err.contains(word), "{expr:?}: {err}");

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;
 use crate::metrics::Metrics;
+use crate::preempt::Holds;
 use crate::spark_app::EmitSettings;
 
 /// What the admission and reconcile loops share.
@@ -30,6 +31,8 @@ pub struct Context {
     pub config: SubmitterConfig,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Room freed by preemption, held for its preemptors across rounds.
+    pub holds: Holds,
     priorities: Mutex<Option<(Instant, BTreeMap<String, i32>)>>,
 }
 
@@ -50,6 +53,7 @@ impl Context {
             catalog,
             config,
             metrics,
+            holds: Holds::default(),
             priorities: Mutex::new(None),
         }
     }

@@ -23,6 +23,7 @@ use queues::store::{FootprintRecord, Note, PendingJob, Submission, Target, Waiti
 use tokio::sync::Mutex;
 
 use crate::context::Context;
+use crate::estimate::live;
 use crate::footprint::Footprint;
 use crate::kube_apps::{Created, Observer, SparkApplication, SubmitError, create_or_adopt};
 use crate::metrics::{OutcomeLabels, WaitingLabels};
@@ -141,6 +142,7 @@ pub async fn round(
 
     // Preemptors first, each alone with the room held for it: its hold comes off the ledger
     // for its own confirmation and goes back unless it was admitted.
+    let held_ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
     for (id, hold) in held {
         let Some(s) = sized.get(&id) else { continue };
         ctx.checker.release(&s.gang.key);
@@ -189,6 +191,19 @@ pub async fn round(
         backfill: ctx.config.backfill,
         reservations: ctx.config.reservations,
     };
+    // Start estimates replay this round's own candidates (every few seconds, not every round).
+    let estimate_input = ctx.estimated.due().then(|| {
+        candidates
+            .iter()
+            .filter_map(|c| {
+                let s = sized.get(&c.id)?;
+                Some(live::Named {
+                    candidate: c.clone(),
+                    name: s.pending.job.name.clone(),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
     let decisions = {
         let mut room = ClusterRoom::new(&view);
         let decisions =
@@ -287,6 +302,20 @@ pub async fn round(
     ctx.metrics.waiting.clear();
     for (labels, n) in waiting {
         ctx.metrics.waiting.get_or_create(&labels).set(n);
+    }
+    if let Some(waiting) = estimate_input {
+        let input = live::Input {
+            view: &view,
+            waiting,
+            held: held_ids,
+            usage: &usage,
+            entitlements: &entitlements,
+            policy: &policy,
+        };
+        if let Err(e) = live::refresh(ctx, observer, now, input).await {
+            ctx.metrics.error("admission", e.metric_label());
+            tracing::warn!(error = %e, "cannot refresh start estimates; next time");
+        }
     }
     ctx.metrics.rounds.inc();
     ctx.metrics

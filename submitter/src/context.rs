@@ -13,6 +13,7 @@ use queues::JobStore;
 use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;
+use crate::estimate::live::LastRun;
 use crate::metrics::Metrics;
 use crate::preempt::Holds;
 use crate::spark_app::EmitSettings;
@@ -33,6 +34,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Room freed by preemption, held for its preemptors across rounds.
     pub holds: Holds,
+    /// When the round last replayed for start estimates.
+    pub estimated: LastRun,
     priorities: Mutex<Option<(Instant, BTreeMap<String, i32>)>>,
 }
 
@@ -54,6 +57,7 @@ impl Context {
             config,
             metrics,
             holds: Holds::default(),
+            estimated: LastRun::default(),
             priorities: Mutex::new(None),
         }
     }

@@ -276,6 +276,9 @@ pub async fn show(
     caller.require(Role::Read, Some(&detail.job.job.namespace))?;
     let required = detail.job.job.executor.scaling.required();
     let mut view = JobView::from(detail);
+    if view.state.is_pending() {
+        view.estimated_start_at = state.store.estimates(&[id]).await?.remove(&id);
+    }
     if matches!(view.state, JobState::Submitted | JobState::Running)
         && let (Some(app), Some(cluster)) = (&view.spark_application, &state.cluster)
     {
@@ -317,6 +320,8 @@ pub struct JobView {
     retries_left: u32,
     queue_position: Option<u64>,
     waiting: Option<WaitInfo>,
+    /// When the leader's replay of the queue expects it to start (queued or waiting only).
+    estimated_start_at: Option<DateTime<Utc>>,
     spark_application: Option<String>,
     /// Only while submitted or running, and when this process watches the cluster.
     pods: Option<PodsView>,
@@ -347,6 +352,7 @@ impl From<JobDetail> for JobView {
             retries_left: s.retries_left(),
             queue_position: d.queue_position,
             waiting: s.waiting.clone(),
+            estimated_start_at: None,
             spark_application: s.spark_app_name.clone(),
             pods: None,
             source: s.source.clone(),

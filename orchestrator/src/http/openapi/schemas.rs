@@ -134,6 +134,7 @@ pub(super) fn schemas() -> Value {
                 "retriesLeft": {"type": "integer"},
                 "queuePosition": {"type": ["integer", "null"], "description": "1 = head of its queue; null when not pending."},
                 "waiting": {"type": ["object", "null"], "description": "Why it waits: code, message, since, position."},
+                "estimatedStartAt": {"type": ["string", "null"], "format": "date-time", "description": "Queued or waiting: when the leader's replay of the queue (same ordering, backfill and holds, runtimes learned from history) expects it to start; null otherwise or when the replay never starts it."},
                 "sparkApplication": opt_str.clone(),
                 "source": {"type": "string", "enum": ["amqp", "http", "cron"]},
                 "enqueuedAt": time.clone(),
@@ -183,7 +184,8 @@ pub(super) fn schemas() -> Value {
                                 "attempt": {"type": "integer"},
                                 "queuedAt": time.clone(),
                                 "waitingReason": opt_str.clone(),
-                                "waitingMessage": opt_str.clone()
+                                "waitingMessage": opt_str.clone(),
+                                "estimatedStartAt": opt_time.clone()
                             }
                         }}
                     }

@@ -193,6 +193,10 @@ pub async fn preempt(
             Err(_) => continue,
         };
         let hold = act(ctx, now, b, &choice, &mut victims).await;
+        if hold.victims.is_empty() {
+            // Every victim had moved on: nothing was freed, nothing to hold.
+            continue;
+        }
         ctx.checker.reserve(b.gang, &hold.placement);
         started.push((b.job, hold.message()));
         ctx.holds.insert(b.job, hold);

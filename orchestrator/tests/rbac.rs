@@ -227,26 +227,39 @@ async fn the_daemon_needs_every_grant_of_deploy_base_and_no_other() {
         .await
         .unwrap();
     assert!(cancel.status().is_success(), "{}", cancel.status());
-    eventually(
-        "the cancelled job's application to be deleted and the others to succeed",
-        Duration::from_secs(120),
-        || async {
-            let names: BTreeSet<String> = apps
-                .list(&Default::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .filter_map(|a| a.metadata.name)
-                .collect();
-            let gone = !names.iter().any(|n| n.starts_with("rbac-cancelled"));
-            let ok_done = state(&http, &base, &id(&ok)).await == Some(JobState::Succeeded);
-            let adopted_done =
-                state(&http, &base, &id(&adopted)).await == Some(JobState::Succeeded);
-            (gone && ok_done && adopted_done).then_some(())
-        },
+    let last_seen = std::sync::Mutex::new(String::new());
+    let done = tokio::time::timeout(
+        Duration::from_secs(110),
+        eventually(
+            "the cancelled job's application to be deleted and the others to succeed",
+            Duration::from_secs(120),
+            || async {
+                let names: BTreeSet<String> = apps
+                    .list(&Default::default())
+                    .await
+                    .ok()?
+                    .items
+                    .into_iter()
+                    .filter_map(|a| a.metadata.name)
+                    .collect();
+                let gone = !names.iter().any(|n| n.starts_with("rbac-cancelled"));
+                let ok_state = state(&http, &base, &id(&ok)).await;
+                let adopted_state = state(&http, &base, &id(&adopted)).await;
+                *last_seen.lock().unwrap() =
+                    format!("applications {names:?}, ok {ok_state:?}, adopted {adopted_state:?}");
+                (gone
+                    && ok_state == Some(JobState::Succeeded)
+                    && adopted_state == Some(JobState::Succeeded))
+                .then_some(())
+            },
+        ),
     )
     .await;
+    assert!(
+        done.is_ok(),
+        "the cancelled job's application was not deleted or the others did not succeed: {}",
+        last_seen.lock().unwrap()
+    );
     daemon.shutdown().await;
 
     let grants = sim.grants(deploy::DAEMON).unwrap();

@@ -305,17 +305,14 @@ pub async fn round(
     }
     if let Some(waiting) = estimate_input {
         let input = live::Input {
-            view: &view,
+            view: view.clone(),
             waiting,
             held: held_ids,
-            usage: &usage,
-            entitlements: &entitlements,
-            policy: &policy,
+            usage: usage.clone(),
+            entitlements: entitlements.clone(),
+            policy: policy.clone(),
         };
-        if let Err(e) = live::refresh(ctx, observer, now, input).await {
-            ctx.metrics.error("admission", e.metric_label());
-            tracing::warn!(error = %e, "cannot refresh start estimates; next time");
-        }
+        live::spawn(ctx, observer, now, input);
     }
     ctx.metrics.rounds.inc();
     ctx.metrics

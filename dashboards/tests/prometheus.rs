@@ -40,7 +40,7 @@ use serde_json::Value;
 
 /// Families that have no series in a healthy short run, and why. An expression using one of
 /// them must parse but may return nothing; every other expression must return data.
-const QUIET: [(&str, &str); 7] = [
+const QUIET: [(&str, &str); 8] = [
     (
         "orchestrator_stuck_jobs_total",
         "no job gets stuck: the capacity gate admits a gang only when all its pods fit",
@@ -60,6 +60,10 @@ const QUIET: [(&str, &str); 7] = [
     (
         "orchestrator_submitter_errors_total",
         "the Kubernetes API stays up: admission and tracking never fail",
+    ),
+    (
+        "orchestrator_preemptions_total",
+        "the demo config leaves [submitter.preemption] off: nothing is preempted",
     ),
     (
         "orchestrator_capacity_placeholders",

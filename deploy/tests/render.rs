@@ -509,6 +509,7 @@ fn base_rbac_binds_the_daemon_account_to_roles_it_ships() {
         "coordination.k8s.io/leases create",
         "coordination.k8s.io/leases get",
         "coordination.k8s.io/leases patch",
+        "events.k8s.io/events create",
         "scheduling.k8s.io/priorityclasses list",
         "sparkoperator.k8s.io/sparkapplications create",
         "sparkoperator.k8s.io/sparkapplications delete",

@@ -58,6 +58,28 @@ async fn a_valid_job_is_accepted_stored_and_shown_with_history_and_position() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["to"], "queued");
     assert_eq!(history[0]["reason"], "accepted");
+    assert_eq!(v["estimatedStartAt"], Value::Null, "no replay ran yet");
+
+    // What the leader's replay wrote is shown on the job and at the head of its queue.
+    let second_id: JobId = second.body["id"].as_str().unwrap().parse().unwrap();
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp(1_900_000_000, 0).unwrap();
+    api.store
+        .set_estimates(&[(second_id, Some(at))])
+        .await
+        .unwrap();
+    let shown = api.get(&format!("/v1/jobs/{second_id}"), READ_A).await;
+    assert_eq!(shown.body["estimatedStartAt"], "2030-03-17T17:46:40Z");
+    let queues = api.get("/v1/queues?namespace=team-a", READ_A).await;
+    assert_eq!(queues.status, 200, "{}", queues.text);
+    let head = queues.body["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["heads"].as_array().unwrap())
+        .find(|h| h["id"] == second_id.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(head["estimatedStartAt"], "2030-03-17T17:46:40Z");
     api.finish().await;
 }
 

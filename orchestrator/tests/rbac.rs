@@ -2,7 +2,8 @@
 //! config `deploy/base` ships, on a kube-sim that enforces the RBAC rendered from `deploy/base`
 //! (`kubectl kustomize`). A workload that takes every Kubernetes code path the daemon has —
 //! leader election, the capacity watches, PriorityClasses, creating applications, adopting one
-//! that already exists, deleting a cancelled one — must succeed (a grant the manifests lack is a
+//! that already exists, preempting one for a high job (delete and a `Preempted` Event), deleting
+//! a cancelled one — must succeed (a grant the manifests lack is a
 //! 403 and the job never gets where it must), and every (verb, resource) the manifests grant
 //! must have been used by it (a grant the code does not need fails the test).
 
@@ -54,7 +55,10 @@ fn daemon_config(prefix: &str, db: &str) -> Config {
     );
     set("http", json!({"listen": "127.0.0.1:0"}));
     set("auth", json!({"disabled": true}));
-    set("submitter", json!({"interval": "200ms"}));
+    set(
+        "submitter",
+        json!({"interval": "200ms", "preemption": {"enabled": true, "min_runtime": "0s"}}),
+    );
     Config::from_toml_str(
         &toml::to_string(&doc).unwrap(),
         "deploy/base/orchestrator.toml",
@@ -63,14 +67,19 @@ fn daemon_config(prefix: &str, db: &str) -> Config {
 }
 
 fn job(name: &str, runtime: &str) -> Value {
+    sized_job(name, "normal", 1, runtime)
+}
+
+fn sized_job(name: &str, priority: &str, executors: u32, runtime: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "id": JobId::generate().to_string(),
         "name": name,
         "namespace": "team-a",
+        "priority": priority,
         "mainClass": "org.apache.spark.examples.SparkPi",
         "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
-        "executor": {"nodeType": "small", "instances": 1},
+        "executor": {"nodeType": "small", "instances": executors},
         "annotations": {"kube-sim.dev/runtime": runtime}
     })
 }
@@ -184,32 +193,73 @@ async fn the_daemon_needs_every_grant_of_deploy_base_and_no_other() {
         (state(&http, &base, &id(&cancelled)).await == Some(JobState::Running)).then_some(())
     })
     .await;
+    // Two nodes of four 1-cpu pods: the long job holds two, so a high job of seven pods must
+    // preempt it (delete, Preempted event); it runs again afterwards.
+    let urgent = sized_job("rbac-urgent", "high", 6, "2s");
+    let status = http
+        .post(format!("{base}/v1/jobs"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&urgent).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 202);
+    eventually(
+        "the high job to preempt the long one and succeed",
+        Duration::from_secs(120),
+        || async {
+            (state(&http, &base, &id(&urgent)).await == Some(JobState::Succeeded)).then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "the long job to run again",
+        Duration::from_secs(120),
+        || async {
+            (state(&http, &base, &id(&cancelled)).await == Some(JobState::Running)).then_some(())
+        },
+    )
+    .await;
     let cancel = http
         .post(format!("{base}/v1/jobs/{}/cancel", id(&cancelled)))
         .send()
         .await
         .unwrap();
     assert!(cancel.status().is_success(), "{}", cancel.status());
-    eventually(
-        "the cancelled job's application to be deleted and the others to succeed",
-        Duration::from_secs(120),
-        || async {
-            let names: BTreeSet<String> = apps
-                .list(&Default::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .filter_map(|a| a.metadata.name)
-                .collect();
-            let gone = !names.iter().any(|n| n.starts_with("rbac-cancelled"));
-            let ok_done = state(&http, &base, &id(&ok)).await == Some(JobState::Succeeded);
-            let adopted_done =
-                state(&http, &base, &id(&adopted)).await == Some(JobState::Succeeded);
-            (gone && ok_done && adopted_done).then_some(())
-        },
+    let last_seen = std::sync::Mutex::new(String::new());
+    let done = tokio::time::timeout(
+        Duration::from_secs(110),
+        eventually(
+            "the cancelled job's application to be deleted and the others to succeed",
+            Duration::from_secs(120),
+            || async {
+                let names: BTreeSet<String> = apps
+                    .list(&Default::default())
+                    .await
+                    .ok()?
+                    .items
+                    .into_iter()
+                    .filter_map(|a| a.metadata.name)
+                    .collect();
+                let gone = !names.iter().any(|n| n.starts_with("rbac-cancelled"));
+                let ok_state = state(&http, &base, &id(&ok)).await;
+                let adopted_state = state(&http, &base, &id(&adopted)).await;
+                *last_seen.lock().unwrap() =
+                    format!("applications {names:?}, ok {ok_state:?}, adopted {adopted_state:?}");
+                (gone
+                    && ok_state == Some(JobState::Succeeded)
+                    && adopted_state == Some(JobState::Succeeded))
+                .then_some(())
+            },
+        ),
     )
     .await;
+    assert!(
+        done.is_ok(),
+        "the cancelled job's application was not deleted or the others did not succeed: {}",
+        last_seen.lock().unwrap()
+    );
     daemon.shutdown().await;
 
     let grants = sim.grants(deploy::DAEMON).unwrap();

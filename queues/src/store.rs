@@ -18,6 +18,7 @@
 //! database is needed to build.
 
 mod dlq;
+mod estimates;
 mod intake;
 mod lifecycle;
 mod model;
@@ -36,6 +37,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
 
+pub use self::estimates::RunningAttempt;
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
 pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;

@@ -5,6 +5,10 @@
 //! deterministic per job and attempt, so a crash anywhere in between leaves either nothing
 //! (the next round admits again) or an application whose job is still pending (the next round
 //! gets `AlreadyExists` and adopts it; the tracker adopts it too) — never a second one.
+//!
+//! With `[submitter.preemption]` enabled, a round ends by letting blocked jobs of the high
+//! level preempt ([`crate::preempt`]); a preemptor whose room is held is decided first, alone
+//! with its held room, before the other jobs see the cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -13,16 +17,18 @@ use futures::StreamExt;
 
 use capacity::{GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
-use jobs::{DeadReason, JobId};
+use jobs::{DeadReason, JobId, Priority};
 use kube::api::Api;
 use queues::store::{FootprintRecord, Note, PendingJob, Submission, Target, WaitingMark};
 use tokio::sync::Mutex;
 
 use crate::context::Context;
+use crate::estimate::live;
 use crate::footprint::Footprint;
-use crate::kube_apps::{Created, SparkApplication, SubmitError, create_or_adopt};
+use crate::kube_apps::{Created, Observer, SparkApplication, SubmitError, create_or_adopt};
 use crate::metrics::{OutcomeLabels, WaitingLabels};
 use crate::ordering::{self, Candidate, Decision, Policy};
+use crate::preempt::{self, Blocked, Hold, PREEMPTING};
 use crate::room::ClusterRoom;
 use crate::spark_app::{pin, spark_application};
 use crate::{Error, Result, naming};
@@ -47,11 +53,21 @@ struct SizedJob {
     gang: GangDemand,
 }
 
-/// Runs one admission round at `now`.
-pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
+/// Runs one admission round at `now`. `observer` (the tracker's watch caches) shows the
+/// running applications preemption may choose from; without it nobody is preempted.
+pub async fn round(
+    ctx: &Context,
+    observer: Option<&Observer>,
+    now: DateTime<Utc>,
+) -> Result<RoundReport> {
     let started = Instant::now();
     let mut report = RoundReport::default();
     let pending = ctx.store.pending_heads(ctx.config.heads_per_queue).await?;
+    let still_pending: HashMap<JobId, u32> =
+        pending.iter().map(|p| (p.job.id, p.attempt)).collect();
+    for key in ctx.holds.retain_pending(&still_pending) {
+        ctx.checker.release(&key);
+    }
     if pending.is_empty() {
         ctx.metrics.waiting.clear();
         ctx.metrics.holds.set(0);
@@ -61,6 +77,7 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
 
     let mut sized: HashMap<JobId, SizedJob> = HashMap::new();
     let mut candidates = Vec::new();
+    let mut held: Vec<(JobId, Hold)> = Vec::new();
     for p in pending {
         match Footprint::of(&p.job, &ctx.catalog) {
             Ok(footprint) => {
@@ -70,6 +87,18 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
                     naming::pod_selector(&p.job, p.attempt),
                     &priorities,
                 );
+                if let Some(hold) = ctx.holds.get(p.job.id, p.attempt, now) {
+                    held.push((p.job.id, hold));
+                    sized.insert(
+                        p.job.id,
+                        SizedJob {
+                            pending: p,
+                            footprint,
+                            gang,
+                        },
+                    );
+                    continue;
+                }
                 // A job still pending holds no promise: one left by an admission that never
                 // recorded (a submitter stopped between reserve and record, its checker kept)
                 // would otherwise block the job itself until it lapsed.
@@ -93,6 +122,47 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
             }
             Err(e) => {
                 dead_letter(ctx, &p, DeadReason::Invalid, &e.to_string(), &mut report).await;
+            }
+        }
+    }
+
+    let mut marks = Vec::new();
+    let mut waiting: HashMap<WaitingLabels, i64> = HashMap::new();
+    let mut wait = |s: &SizedJob, code: &str, message: String, position: u64| {
+        *waiting.entry(waiting_labels(&s.pending, code)).or_default() += 1;
+        marks.push(WaitingMark {
+            job: s.pending.job.id,
+            code: code.into(),
+            message,
+            position: Some(position),
+        });
+    };
+    let confirm = Mutex::new(());
+    let confirm = &confirm;
+
+    // Preemptors first, each alone with the room held for it: its hold comes off the ledger
+    // for its own confirmation and goes back unless it was admitted.
+    let held_ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
+    for (id, hold) in held {
+        let Some(s) = sized.get(&id) else { continue };
+        ctx.checker.release(&s.gang.key);
+        match admit(ctx, s, confirm).await {
+            Ok(Admitted::Yes) => {
+                ctx.holds.remove(id);
+                report.admitted.push(id);
+            }
+            Ok(Admitted::Dead) => {
+                ctx.holds.remove(id);
+                report.dead.push(id);
+            }
+            outcome => {
+                ctx.checker.reserve(&s.gang, &hold.placement);
+                if let Err(e) = outcome {
+                    report.errors += 1;
+                    ctx.metrics.error("admission", e.metric_label());
+                    tracing::warn!(job = %id, error = %e, "admission of a preemptor failed; retrying next round");
+                }
+                wait(s, PREEMPTING, hold.message(), s.pending.position);
             }
         }
     }
@@ -121,6 +191,19 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
         backfill: ctx.config.backfill,
         reservations: ctx.config.reservations,
     };
+    // Start estimates replay this round's own candidates (every few seconds, not every round).
+    let estimate_input = ctx.estimated.due().then(|| {
+        candidates
+            .iter()
+            .filter_map(|c| {
+                let s = sized.get(&c.id)?;
+                Some(live::Named {
+                    candidate: c.clone(),
+                    name: s.pending.job.name.clone(),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
     let decisions = {
         let mut room = ClusterRoom::new(&view);
         let decisions =
@@ -131,17 +214,8 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
         decisions
     };
 
-    let mut marks = Vec::new();
-    let mut waiting: HashMap<WaitingLabels, i64> = HashMap::new();
-    let mut wait = |s: &SizedJob, code: &str, message: String, position: u64| {
-        *waiting.entry(waiting_labels(&s.pending, code)).or_default() += 1;
-        marks.push(WaitingMark {
-            job: s.pending.job.id,
-            code: code.into(),
-            message,
-            position: Some(position),
-        });
-    };
+    let promote = chrono::Duration::from_std(policy.promote_after).unwrap_or(chrono::Duration::MAX);
+    let mut blocked = Vec::new();
     let mut admits = Vec::new();
     for decision in decisions {
         match decision {
@@ -152,6 +226,15 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
                 position,
             } => {
                 if let Some(s) = sized.get(&id) {
+                    let job = &s.pending.job;
+                    if job.priority == Priority::High || now - s.pending.enqueued_at >= promote {
+                        blocked.push(Blocked {
+                            job: id,
+                            attempt: s.pending.attempt,
+                            level: Priority::High,
+                            gang: &s.gang,
+                        });
+                    }
                     wait(s, reason.kind.code(), reason.message, u64::from(position));
                 }
             }
@@ -170,8 +253,6 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
     // Each admission's capacity confirmation and reservation happen one at a time, in the
     // decided order (each sees the reservations before it); the creates and records, which
     // wait on the API server and the database, overlap.
-    let confirm = Mutex::new(());
-    let confirm = &confirm;
     let admissions: Vec<_> = admits.iter().map(|s| admit(ctx, s, confirm)).collect();
     let outcomes: Vec<Result<Admitted>> = futures::stream::iter(admissions)
         .buffered(ADMISSIONS_IN_FLIGHT)
@@ -190,11 +271,48 @@ pub async fn round(ctx: &Context, now: DateTime<Utc>) -> Result<RoundReport> {
             }
         }
     }
+    if let Some(observer) = observer.filter(|_| ctx.config.preemption.enabled) {
+        match preempt::preempt(ctx, observer, now, &blocked, &usage, &entitlements).await {
+            Ok(started) => {
+                for (id, message) in started {
+                    let Some(mark) = marks.iter_mut().find(|m| m.job == id) else {
+                        continue;
+                    };
+                    if let Some(s) = sized.get(&id) {
+                        if let Some(n) = waiting.get_mut(&waiting_labels(&s.pending, &mark.code)) {
+                            *n -= 1;
+                        }
+                        *waiting
+                            .entry(waiting_labels(&s.pending, PREEMPTING))
+                            .or_default() += 1;
+                    }
+                    mark.code = PREEMPTING.into();
+                    mark.message = message;
+                }
+            }
+            Err(e) => {
+                report.errors += 1;
+                ctx.metrics.error("admission", e.metric_label());
+                tracing::warn!(error = %e, "preemption failed; trying again next round");
+            }
+        }
+    }
     report.waiting = marks.len();
     ctx.store.mark_waiting(&marks).await?;
     ctx.metrics.waiting.clear();
     for (labels, n) in waiting {
         ctx.metrics.waiting.get_or_create(&labels).set(n);
+    }
+    if let Some(waiting) = estimate_input {
+        let input = live::Input {
+            view: view.clone(),
+            waiting,
+            held: held_ids,
+            usage: usage.clone(),
+            entitlements: entitlements.clone(),
+            policy: policy.clone(),
+        };
+        live::spawn(ctx, observer, now, input);
     }
     ctx.metrics.rounds.inc();
     ctx.metrics

@@ -49,6 +49,10 @@ pub struct SubmitterConfig {
     /// How long the Spark Operator keeps a finished application (`timeToLiveSeconds`).
     #[serde(default = "defaults::app_ttl")]
     pub app_ttl: Option<JobDuration>,
+    /// Expected runtime of a job when neither its name nor its namespace has a finished run to
+    /// learn from (start-time estimates).
+    #[serde(default = "defaults::default_runtime")]
+    pub default_runtime: JobDuration,
     /// `[submitter.preemption]`: off unless enabled.
     #[serde(default)]
     pub preemption: crate::preemption::PreemptionConfig,
@@ -67,6 +71,7 @@ impl Default for SubmitterConfig {
             lost_after: defaults::lost_after(),
             service_account: None,
             app_ttl: defaults::app_ttl(),
+            default_runtime: defaults::default_runtime(),
             preemption: crate::preemption::PreemptionConfig::default(),
         }
     }
@@ -95,6 +100,11 @@ impl SubmitterConfig {
         }
         if self.lost_after.0 < Duration::from_secs(1) {
             problems.push("submitter.lost_after: must be at least 1s".to_owned());
+        }
+        if self.default_runtime.0 < Duration::from_secs(1)
+            || self.default_runtime.0 > Duration::from_secs(7 * 24 * 3600)
+        {
+            problems.push("submitter.default_runtime: must be between 1s and 7d".to_owned());
         }
         if let Err(more) = self.preemption.validate() {
             problems.extend(more);
@@ -135,6 +145,9 @@ mod defaults {
     }
     pub fn lost_after() -> JobDuration {
         JobDuration(Duration::from_secs(60))
+    }
+    pub fn default_runtime() -> JobDuration {
+        JobDuration(Duration::from_secs(1800))
     }
     pub fn app_ttl() -> Option<JobDuration> {
         Some(JobDuration(Duration::from_secs(3600)))

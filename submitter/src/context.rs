@@ -13,7 +13,9 @@ use queues::JobStore;
 use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;
+use crate::estimate::live::LastRun;
 use crate::metrics::Metrics;
+use crate::preempt::Holds;
 use crate::spark_app::EmitSettings;
 
 /// What the admission and reconcile loops share.
@@ -30,6 +32,10 @@ pub struct Context {
     pub config: SubmitterConfig,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Room freed by preemption, held for its preemptors across rounds.
+    pub holds: Holds,
+    /// When the round last replayed for start estimates.
+    pub estimated: LastRun,
     priorities: Mutex<Option<(Instant, BTreeMap<String, i32>)>>,
 }
 
@@ -50,6 +56,8 @@ impl Context {
             catalog,
             config,
             metrics,
+            holds: Holds::default(),
+            estimated: LastRun::default(),
             priorities: Mutex::new(None),
         }
     }

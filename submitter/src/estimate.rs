@@ -6,7 +6,8 @@
 //! assumes is what the submitter does, and only the runtimes are guesses.
 //!
 //! Runtimes ([`Runtimes`]): the median of the same job name's finished runs in the namespace,
-//! else the namespace's median, else a configured default.
+//! else the namespace's median, else a configured default. [`live`] runs it in the admission
+//! round and stores the results for the API.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -17,6 +18,8 @@ use jobs::JobId;
 
 use crate::ordering::{self, Candidate, Decision, Policy};
 use crate::room::ClusterRoom;
+
+pub mod live;
 
 /// Expected runtimes learned from finished runs.
 #[derive(Debug, Clone, Default)]

@@ -206,6 +206,34 @@ impl Observer {
         self.apps.wait_until_ready().await.is_ok() && self.pods.wait_until_ready().await.is_ok()
     }
 
+    /// The bound, still active pods of every managed application: (namespace, application) →
+    /// (node, requests). What deleting the application would free, for preemption's choice.
+    pub fn placed_pods(&self) -> HashMap<(String, String), Vec<(String, capacity::Resources)>> {
+        let mut out: HashMap<(String, String), Vec<(String, capacity::Resources)>> = HashMap::new();
+        for pod in self.pods.state() {
+            if !capacity::convert::pod_is_active(&pod) {
+                continue;
+            }
+            let (Some(ns), Some(app), Some(spec)) = (
+                pod.metadata.namespace.as_ref(),
+                pod.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("sparkoperator.k8s.io/app-name")),
+                pod.spec.as_ref(),
+            ) else {
+                continue;
+            };
+            let Some(node) = spec.node_name.clone() else {
+                continue;
+            };
+            out.entry((ns.clone(), app.clone()))
+                .or_default()
+                .push((node, capacity::convert::pod_requests(spec)));
+        }
+        out
+    }
+
     /// Every managed application with what its pods say, grouped by application.
     pub fn snapshot(&self) -> Vec<(Arc<SparkApplication>, AppObservation)> {
         let mut by_app: BTreeMap<(String, String), Vec<Arc<Pod>>> = BTreeMap::new();

@@ -10,7 +10,8 @@
 //! [`reconcile`] loop keeps the store in step with what the watches show of applications and
 //! pods, which [`app_status`] classifies (states, failure categories, stuck detection),
 //! deciding retries that learn from the failure. [`preemption`] chooses which running
-//! applications a blocked higher-priority job may stop (pure; not yet called by the loop);
+//! applications a blocked higher-priority job may stop (pure), and [`preempt`] acts on it in
+//! the round (requeue, delete, event, room held in the ledger for the preemptor);
 //! [`estimate`] replays [`ordering::decide`] forward to say when each waiting job starts
 //! (pure; not yet served). [`service`]
 //! runs both loops; [`config`] and [`metrics`] are their settings and instruments.
@@ -27,6 +28,7 @@ pub mod kube_apps;
 pub mod metrics;
 pub mod naming;
 pub mod ordering;
+pub mod preempt;
 pub mod preemption;
 pub mod reconcile;
 pub mod room;

@@ -14,6 +14,7 @@
 //! | `orchestrator_stuck_jobs_total` | counter | `namespace` — applications stopped by the stuck-job detector |
 //! | `orchestrator_retries_total` | counter | `namespace`, `kind` — attempts rescheduled, by failure kind |
 //! | `orchestrator_run_seconds` | histogram | `namespace`, `priority`, `outcome` — driver running → finished |
+//! | `orchestrator_preemptions_total` | counter | `namespace`, `priority` (the victim's), `reason` = `priority` \| `fair-share` — applications stopped to make room |
 //! | `orchestrator_submitter_errors_total` | counter | `loop` = `admission` \| `tracker`, `kind` |
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -100,6 +101,8 @@ pub struct Metrics {
     pub retries: Family<KindLabels, Counter>,
     /// `orchestrator_run_seconds`
     pub run_seconds: Histograms<OutcomeLabels>,
+    /// `orchestrator_preemptions_total`
+    pub preemptions: Family<WaitingLabels, Counter>,
     /// `orchestrator_submitter_errors_total`
     pub errors: Family<ErrorLabels, Counter>,
 }
@@ -117,6 +120,7 @@ impl Default for Metrics {
             stuck: Family::default(),
             retries: Family::default(),
             run_seconds: Family::new_with_constructor(run_histogram),
+            preemptions: Family::default(),
             errors: Family::default(),
         }
     }
@@ -175,6 +179,11 @@ impl Metrics {
             "run_seconds",
             "Driver running to finished",
             self.run_seconds.clone(),
+        );
+        r.register(
+            "preemptions",
+            "Applications stopped to make room for a waiting job of higher priority",
+            self.preemptions.clone(),
         );
         r.register(
             "submitter_errors",

@@ -64,5 +64,10 @@ pub fn pod_selector(job: &Job, attempt: u32) -> BTreeMap<String, String> {
 
 /// Key of a job attempt's capacity demand and reservation.
 pub fn demand_key(job: &Job, attempt: u32) -> String {
-    format!("{}/{attempt}", job.id)
+    demand_key_of(job.id, attempt)
+}
+
+/// [`demand_key`] from the id alone (preemption knows a victim by its running record).
+pub fn demand_key_of(id: jobs::JobId, attempt: u32) -> String {
+    format!("{id}/{attempt}")
 }

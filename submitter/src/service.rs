@@ -34,7 +34,7 @@ impl Submitter {
         // Aborted if this future is dropped mid-round (a killed daemon), not left running.
         let tracker = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(track(
             self.ctx.clone(),
-            observer,
+            observer.clone(),
             token.clone(),
         )));
         let mut tick = tokio::time::interval(self.ctx.config.interval.0);
@@ -43,7 +43,7 @@ impl Submitter {
             tokio::select! {
                 _ = token.cancelled() => break,
                 _ = tick.tick() => {
-                    match round(&self.ctx, Utc::now()).await {
+                    match round(&self.ctx, Some(&observer), Utc::now()).await {
                         Ok(r) if !r.admitted.is_empty() || !r.dead.is_empty() => {
                             tracing::debug!(admitted = r.admitted.len(), waiting = r.waiting, dead = r.dead.len(), "admission round");
                         }

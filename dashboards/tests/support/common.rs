@@ -142,6 +142,13 @@ pub fn registered_exposition() -> String {
     sub.run_seconds
         .get_or_create(&outcome("succeeded"))
         .observe(1.0);
+    sub.preemptions
+        .get_or_create(&s::WaitingLabels {
+            namespace: ns.clone(),
+            priority: prio.clone(),
+            reason: "priority".into(),
+        })
+        .inc();
     sub.error("admission", "kube");
 
     orchestrator::metrics::CronMetrics::default().register(&mut registry);

@@ -170,6 +170,7 @@ fn render_show(v: &Value, out: &mut dyn Write) -> io::Result<()> {
             ),
             ("queue position:", field(v, "queuePosition")),
             ("waiting:", waiting),
+            ("estimated start:", field(v, "estimatedStartAt")),
             ("spark application:", field(v, "sparkApplication")),
             ("source:", field(v, "source")),
             ("enqueued:", field(v, "enqueuedAt")),
@@ -227,5 +228,18 @@ mod tests {
         ] {
             assert_eq!(poll_interval(text).ok(), ok, "{text:?}");
         }
+    }
+
+    #[test]
+    fn show_prints_the_estimated_start_of_a_waiting_job() {
+        let mut out = Vec::new();
+        let v = serde_json::json!({"state": "waiting", "estimatedStartAt": "2026-12-05T09:00:00Z"});
+        render_show(&v, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("estimated start:") && l.ends_with("2026-12-05T09:00:00Z")),
+            "{text}"
+        );
     }
 }

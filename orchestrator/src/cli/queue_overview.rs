@@ -35,7 +35,14 @@ pub fn run(args: &QueuesArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit 
 
 fn render(v: &Value, out: &mut dyn Write) -> io::Result<()> {
     let mut queues = Table::new(&["QUEUE", "DEPTH", "QUEUED", "WAITING", "OLDEST WAIT"]);
-    let mut heads = Table::new(&["QUEUE", "POS", "STATE", "JOB", "WHY IT WAITS"]);
+    let mut heads = Table::new(&[
+        "QUEUE",
+        "POS",
+        "STATE",
+        "JOB",
+        "ESTIMATED START",
+        "WHY IT WAITS",
+    ]);
     for q in v
         .get("queues")
         .and_then(Value::as_array)
@@ -65,6 +72,7 @@ fn render(v: &Value, out: &mut dyn Write) -> io::Result<()> {
                 field(h, "position"),
                 field(h, "state"),
                 field(h, "name"),
+                field(h, "estimatedStartAt"),
                 field(h, "waitingMessage"),
             ]);
         }
@@ -72,4 +80,25 @@ fn render(v: &Value, out: &mut dyn Write) -> io::Result<()> {
     queues.write(out)?;
     writeln!(out)?;
     heads.write(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_show_their_estimated_start() {
+        let v = serde_json::json!({"queues": [{"namespace": "team-a", "priority": "high", "depth": 1,
+            "heads": [{"position": 1, "state": "waiting", "name": "etl",
+                "estimatedStartAt": "2026-12-05T09:00:00Z", "waitingMessage": "no room"}]}]});
+        let mut out = Vec::new();
+        render(&v, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("ESTIMATED START"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.contains("etl") && l.contains("2026-12-05T09:00:00Z")),
+            "{text}"
+        );
+    }
 }

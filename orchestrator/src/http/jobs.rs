@@ -348,6 +348,9 @@ pub async fn show(
     caller.require(Role::Read, Some(&detail.job.job.namespace))?;
     let required = detail.job.job.executor.scaling.required();
     let mut view = JobView::from(detail);
+    if view.state.is_pending() {
+        view.estimated_start_at = state.store.estimates(&[id]).await?.remove(&id);
+    }
     if matches!(view.state, JobState::Submitted | JobState::Running)
         && let (Some(app), Some(cluster)) = (&view.spark_application, &state.cluster)
     {
@@ -407,6 +410,10 @@ pub struct JobView {
     /// Why it waits, as the submitter last said.
     #[schema(required)]
     waiting: Option<WaitInfo>,
+    /// When the leader's replay of the queue expects it to start (queued or waiting only;
+    /// null otherwise, or when the replay never starts it).
+    #[schema(required)]
+    estimated_start_at: Option<DateTime<Utc>>,
     /// The SparkApplication of the current attempt.
     #[schema(required)]
     spark_application: Option<String>,
@@ -455,6 +462,7 @@ impl From<JobDetail> for JobView {
             retries_left: s.retries_left(),
             queue_position: d.queue_position,
             waiting: s.waiting.clone(),
+            estimated_start_at: None,
             spark_application: s.spark_app_name.clone(),
             pods: None,
             source: s.source.clone(),

@@ -80,6 +80,8 @@ pub struct HeadView {
     /// Why it waits (sentence).
     #[schema(required)]
     waiting_message: Option<String>,
+    /// When the leader's replay of the queue expects it to start.
+    estimated_start_at: Option<DateTime<Utc>>,
 }
 
 /// The response.
@@ -131,7 +133,10 @@ pub async fn list(
         .collect();
     let mut heads: HashMap<(String, Priority), Vec<HeadView>> = HashMap::new();
     if heads_per_queue > 0 {
-        for p in state.store.pending_heads(heads_per_queue).await? {
+        let pending = state.store.pending_heads(heads_per_queue).await?;
+        let ids: Vec<JobId> = pending.iter().map(|p| p.job.id).collect();
+        let mut estimates = state.store.estimates(&ids).await?;
+        for p in pending {
             heads
                 .entry((p.job.namespace.clone(), p.job.priority))
                 .or_default()
@@ -144,6 +149,7 @@ pub async fn list(
                     queued_at: p.queued_at,
                     waiting_reason: p.waiting.as_ref().map(|w| w.code.clone()),
                     waiting_message: p.waiting.as_ref().map(|w| w.message.clone()),
+                    estimated_start_at: estimates.remove(&p.job.id),
                 });
         }
     }

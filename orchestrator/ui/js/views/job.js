@@ -53,6 +53,7 @@ export async function render(ctx) {
     row('Priority', priorityBadge(j.priority)),
     row('Attempt', `${j.attempt} of ${j.maxAttempts}`, h('span', { class: 'muted' }, ` (${j.retriesLeft} retr${j.retriesLeft === 1 ? 'y' : 'ies'} left)`)),
     j.queuePosition ? row('Position in line', String(j.queuePosition)) : null,
+    j.estimatedStartAt ? row('Estimated start', at(j.estimatedStartAt), ' · ', ago(j.estimatedStartAt)) : null,
     row('SparkApplication', j.sparkApplication ? h('code', null, j.sparkApplication) : h('span', { class: 'muted' }, 'none yet')),
     row('Source', j.source),
     row('Enqueued', at(j.enqueuedAt), ' · ', ago(j.enqueuedAt)),

@@ -1,0 +1,196 @@
+//! Estimates in the running daemon: every few seconds the leader's admission round hands its
+//! own candidates to a background task that replays them forward with
+//! [`estimate`](super::estimate) — over the view the round decided on, the running applications
+//! where the tracker's watch shows their pods, and runtimes learned from the store — and writes
+//! each pending job's estimated start to the store, where every replica's API reads it
+//! (`estimatedStartAt`). A replay costs many decisions, so it runs on a blocking thread, never
+//! in the round's way, and one at a time.
+//!
+//! Known gaps: only the heads the round reads (`heads_per_queue` per queue) are estimated; an
+//! application whose pods are not bound yet is assumed to hold its ledger room until the end of
+//! the replay (pessimistic for a few seconds after each admission); a preemptor whose room is
+//! held is estimated to start now.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use capacity::{ClusterView, Resources};
+use chrono::{DateTime, Utc};
+use jobs::JobId;
+use queues::JobStore;
+
+use super::{Running, Runtimes, Waiting, estimate};
+use crate::context::Context;
+use crate::kube_apps::Observer;
+use crate::ordering::{Candidate, Policy};
+
+/// How often the round hands its candidates over for estimates.
+pub const EVERY: Duration = Duration::from_secs(5);
+
+/// Finished runs read to learn runtimes.
+const SAMPLES: u32 = 5_000;
+
+/// When the last replay started, and whether one is still running.
+#[derive(Debug, Default)]
+pub struct LastRun {
+    at: Mutex<Option<Instant>>,
+    running: Arc<AtomicBool>,
+}
+
+impl LastRun {
+    /// Whether a replay is due (none running, none started within [`EVERY`]); marks the time
+    /// (a round that then fails before [`spawn`] just skips this turn).
+    pub fn due(&self) -> bool {
+        let mut at = self
+            .at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.running.load(Ordering::Acquire) || at.is_some_and(|t| t.elapsed() < EVERY) {
+            return false;
+        }
+        *at = Some(Instant::now());
+        true
+    }
+}
+
+/// Clears the running flag however the task ends (cancelled with the runtime included).
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// A candidate with the name its runtime is learned under.
+#[derive(Debug, Clone)]
+pub struct Named {
+    /// The candidate as the round saw it.
+    pub candidate: Candidate,
+    /// The job's name.
+    pub name: String,
+}
+
+/// What the round decided on (owned: the replay outlives the round).
+pub struct Input {
+    /// The view before this round's admissions.
+    pub view: ClusterView,
+    /// Every candidate of the round.
+    pub waiting: Vec<Named>,
+    /// Preemptors whose room is held (estimated to start now).
+    pub held: Vec<JobId>,
+    /// Running usage per namespace.
+    pub usage: BTreeMap<String, Resources>,
+    /// Entitlements per namespace.
+    pub entitlements: BTreeMap<String, Resources>,
+    /// The round's policy.
+    pub policy: Policy,
+}
+
+/// Starts the replay in the background (after [`LastRun::due`] said so; rounds run one at a
+/// time, so no other replay starts between the two).
+pub fn spawn(ctx: &Context, observer: Option<&Observer>, now: DateTime<Utc>, input: Input) {
+    ctx.estimated.running.store(true, Ordering::Release);
+    let guard = Busy(ctx.estimated.running.clone());
+    let store = ctx.store.clone();
+    let metrics = ctx.metrics.clone();
+    let default_runtime = ctx.config.default_runtime.0;
+    let pods = observer.map(Observer::placed_pods).unwrap_or_default();
+    tokio::spawn(async move {
+        let _guard = guard;
+        if let Err(e) = refresh(&store, pods, default_runtime, now, input).await {
+            metrics.error("admission", e.metric_label());
+            tracing::warn!(error = %e, "cannot refresh start estimates; next time");
+        }
+    });
+}
+
+type Pods = std::collections::HashMap<(String, String), Vec<(String, Resources)>>;
+
+/// Replays and writes the estimates (see the module docs); returns how many jobs it marked.
+async fn refresh(
+    store: &JobStore,
+    mut pods: Pods,
+    default_runtime: Duration,
+    now: DateTime<Utc>,
+    input: Input,
+) -> crate::Result<usize> {
+    let samples = store.runtime_samples(SAMPLES).await?;
+    let runtimes = Runtimes::from_history(samples, default_runtime);
+    let running: Vec<Running> = store
+        .running_attempts()
+        .await?
+        .into_iter()
+        .filter_map(|a| {
+            let pods = pods.remove(&(a.namespace.clone(), a.spark_app_name.clone()))?;
+            let started = a.started_at.unwrap_or(now);
+            let expected = chrono::Duration::from_std(runtimes.expect(&a.namespace, &a.name))
+                .unwrap_or(chrono::Duration::MAX);
+            Some(Running {
+                ends_at: started
+                    .checked_add_signed(expected)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                    .max(now),
+                namespace: a.namespace,
+                pods,
+            })
+        })
+        .collect();
+    let Input {
+        view,
+        waiting,
+        held,
+        usage,
+        entitlements,
+        policy,
+    } = input;
+    let ids: Vec<JobId> = waiting
+        .iter()
+        .map(|n| n.candidate.id)
+        .chain(held.iter().copied())
+        .collect();
+    let waiting: Vec<Waiting> = waiting
+        .into_iter()
+        .map(|n| Waiting {
+            runtime: runtimes.expect(&n.candidate.namespace, &n.name),
+            candidate: n.candidate,
+        })
+        .collect();
+    let starts = tokio::task::spawn_blocking(move || {
+        estimate(now, &view, running, waiting, &usage, &entitlements, &policy)
+    })
+    .await
+    .unwrap_or_default();
+    let marks: Vec<(JobId, Option<DateTime<Utc>>)> = ids
+        .into_iter()
+        .map(|id| {
+            let at = if held.contains(&id) {
+                Some(now)
+            } else {
+                starts.get(&id).copied()
+            };
+            (id, at)
+        })
+        .collect();
+    store.set_estimates(&marks).await?;
+    Ok(marks.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_is_due_every_few_seconds_and_never_two_at_once() {
+        let last = LastRun::default();
+        assert!(last.due(), "the first one");
+        assert!(!last.due(), "not again within EVERY");
+        *last.at.lock().unwrap() = Some(Instant::now() - EVERY);
+        last.running.store(true, Ordering::Release);
+        assert!(!last.due(), "one still running");
+        drop(Busy(last.running.clone()));
+        assert!(last.due(), "its end frees the next");
+    }
+}

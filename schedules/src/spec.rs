@@ -167,17 +167,29 @@ impl CronSpec {
         // Offsets a day either side bracket the transition (zones never jump twice in two days).
         let before = offset_at(nominal - Duration::days(1));
         let after = offset_at(nominal + Duration::days(1));
-        let mut lo = (nominal - Duration::seconds(before.max(after))).and_utc();
-        let mut hi = (nominal - Duration::seconds(before.min(after))).and_utc();
-        while hi - lo > Duration::seconds(1) {
+        // Whole seconds: transitions fall on them, and halving a duration would drift into
+        // fractions — each skipped time then fired at a slightly different instant, out of
+        // order (found by fuzzing: `* 2 * * 0` in Europe/Berlin on 2026-03-29).
+        let mut lo = (nominal - Duration::seconds(before.max(after)))
+            .and_utc()
+            .timestamp();
+        let mut hi = (nominal - Duration::seconds(before.min(after)))
+            .and_utc()
+            .timestamp();
+        let at = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or_default();
+        while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if self.local(mid) >= nominal {
+            if self.local(at(mid)) >= nominal {
                 hi = mid;
             } else {
                 lo = mid;
             }
         }
-        if self.local(lo) >= nominal { lo } else { hi }
+        if self.local(at(lo)) >= nominal {
+            at(lo)
+        } else {
+            at(hi)
+        }
     }
 }
 
@@ -271,6 +283,18 @@ mod tests {
             assert!(err.contains(word), "{expr:?}: {err}");
         }
         assert!(CronSpec::parse(&"*".repeat(1000), "UTC").is_err());
+    }
+
+    #[test]
+    fn every_skipped_time_fires_exactly_at_the_jump_in_order() {
+        // Berlin, 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00 UTC).
+        let s = CronSpec::parse("* 2 * * 0", "Europe/Berlin").unwrap();
+        let fires: Vec<Fire> = s.fires_after(utc("2026-03-29 00:30:00")).take(60).collect();
+        assert_eq!(fires[0].nominal, naive("2026-03-29 02:00:00"));
+        assert_eq!(fires[59].nominal, naive("2026-03-29 02:59:00"));
+        for f in &fires {
+            assert_eq!(f.at, utc("2026-03-29 01:00:00"), "{f:?}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod contract;
 pub mod dlq;
 pub mod error;
 pub mod extract;
+pub mod job_view;
 pub mod jobs;
 mod metrics;
 pub mod openapi;

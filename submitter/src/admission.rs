@@ -89,28 +89,20 @@ pub async fn round(
                 );
                 if let Some(hold) = ctx.holds.get(p.job.id, p.attempt, now) {
                     held.push((p.job.id, hold));
-                    sized.insert(
-                        p.job.id,
-                        SizedJob {
-                            pending: p,
-                            footprint,
-                            gang,
-                        },
-                    );
-                    continue;
+                } else {
+                    // A job still pending holds no promise: one left by an admission that
+                    // never recorded (a submitter stopped between reserve and record, its
+                    // checker kept) would otherwise block the job itself until it lapsed.
+                    ctx.checker.release(&gang.key);
+                    candidates.push(Candidate {
+                        id: p.job.id,
+                        namespace: p.job.namespace.clone(),
+                        priority: p.job.priority,
+                        rank: p.position,
+                        enqueued_at: p.enqueued_at,
+                        gang: gang.clone(),
+                    });
                 }
-                // A job still pending holds no promise: one left by an admission that never
-                // recorded (a submitter stopped between reserve and record, its checker kept)
-                // would otherwise block the job itself until it lapsed.
-                ctx.checker.release(&gang.key);
-                candidates.push(Candidate {
-                    id: p.job.id,
-                    namespace: p.job.namespace.clone(),
-                    priority: p.job.priority,
-                    rank: p.position,
-                    enqueued_at: p.enqueued_at,
-                    gang: gang.clone(),
-                });
                 sized.insert(
                     p.job.id,
                     SizedJob {

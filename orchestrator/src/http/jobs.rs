@@ -10,19 +10,15 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use capacity::DriverState;
-use chrono::{DateTime, Utc};
 use jobs::{Job, JobId, JobState, Priority, ProblemCode};
-use queues::store::{
-    CancelOutcome, JobDetail, JobFilter, JobSource, JobSummary, Note, Page, PageRequest,
-    TransitionRecord, WaitInfo,
-};
+use queues::store::{CancelOutcome, JobFilter, JobSource, JobSummary, Note, Page, PageRequest};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Role};
 use super::contract::{self, Contract};
 use super::error::{ApiError, Body as ErrorBody};
 use super::extract::{Authed, JsonBytes, PathParam, QueryParams, page_cursor, page_limit};
+use super::job_view::{JobView, PodsView};
 use super::state::ApiState;
 
 /// `POST /v1/jobs`: validate against the catalog, store, `202 {id}`.
@@ -362,120 +358,6 @@ pub async fn show(
         });
     }
     Ok(Json(view))
-}
-
-/// A submitted or running attempt's pods, from the daemon's watch cache.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PodsView {
-    /// `pending`, `running`, `ended`; `null` until the driver pod exists.
-    #[schema(required)]
-    driver: Option<DriverState>,
-    /// Executor pods running.
-    executors_running: u32,
-    /// Executors the job needs to start (`instances`, or dynamic allocation's initial count).
-    executors_required: u32,
-}
-
-/// A job as `GET /v1/jobs/{id}` shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = JobDetail)]
-pub struct JobView {
-    /// Id.
-    id: JobId,
-    /// Name.
-    name: String,
-    /// Namespace.
-    namespace: String,
-    /// Queue level.
-    priority: Priority,
-    /// State.
-    state: JobState,
-    /// Reason code of the last change.
-    #[schema(required)]
-    reason: Option<String>,
-    /// Its sentence.
-    #[schema(required)]
-    message: Option<String>,
-    /// Current attempt (1 = first).
-    attempt: u32,
-    /// Attempts its retry policy allows.
-    max_attempts: u32,
-    /// Attempts left after this one.
-    retries_left: u32,
-    /// 1 = head of its queue; null when not pending.
-    #[schema(required)]
-    queue_position: Option<u64>,
-    /// Why it waits, as the submitter last said.
-    #[schema(required)]
-    waiting: Option<WaitInfo>,
-    /// When the leader's replay of the queue expects it to start (queued or waiting only;
-    /// null otherwise, or when the replay never starts it).
-    #[schema(required)]
-    estimated_start_at: Option<DateTime<Utc>>,
-    /// The SparkApplication of the current attempt.
-    #[schema(required)]
-    spark_application: Option<String>,
-    /// The current attempt's pods, from the watch cache: only while submitted or running, and
-    /// when this process watches the cluster.
-    #[schema(required)]
-    pods: Option<PodsView>,
-    /// Where it came from.
-    #[schema(pattern = "^(amqp|http|cron)$")]
-    source: String,
-    /// When it entered the store.
-    enqueued_at: DateTime<Utc>,
-    /// When it became pending last.
-    queued_at: DateTime<Utc>,
-    /// Last change.
-    updated_at: DateTime<Utc>,
-    /// When it ended.
-    #[schema(required)]
-    finished_at: Option<DateTime<Utc>>,
-    /// When a retrying job's next attempt is due.
-    #[schema(required)]
-    next_attempt_at: Option<DateTime<Utc>>,
-    /// When it expires if not started (its `ttl`).
-    #[schema(required)]
-    expires_at: Option<DateTime<Utc>>,
-    /// Every change, oldest first.
-    history: Vec<TransitionRecord>,
-    /// The normalised job (defaults applied): itself a valid message.
-    #[schema(value_type = jobs::model::JobMessage)]
-    job: Job,
-}
-
-impl From<JobDetail> for JobView {
-    fn from(d: JobDetail) -> Self {
-        let s = d.job;
-        Self {
-            id: s.job.id,
-            name: s.job.name.clone(),
-            namespace: s.job.namespace.clone(),
-            priority: s.job.priority,
-            state: s.state,
-            reason: s.state_reason.clone(),
-            message: s.state_message.clone(),
-            attempt: s.attempt,
-            max_attempts: s.max_attempts,
-            retries_left: s.retries_left(),
-            queue_position: d.queue_position,
-            waiting: s.waiting.clone(),
-            estimated_start_at: None,
-            spark_application: s.spark_app_name.clone(),
-            pods: None,
-            source: s.source.clone(),
-            enqueued_at: s.enqueued_at,
-            queued_at: s.queued_at,
-            updated_at: s.updated_at,
-            finished_at: s.finished_at,
-            next_attempt_at: s.next_attempt_at,
-            expires_at: s.expires_at,
-            history: d.history,
-            job: s.job,
-        }
-    }
 }
 
 /// The answer to a cancellation.

@@ -1,7 +1,8 @@
 //! The History dashboard's views (`queues/migrations/*_history_views.sql`) on hand-made rows
 //! with known times: waits start at the latest transition to `queued` (a retry is not charged
 //! the previous attempt), days are UTC days, percentiles and counts come out as computed by
-//! hand, the DLQ view shows only what was not requeued.
+//! hand, the DLQ view shows only what was not requeued, estimate errors are measured against
+//! the estimate an attempt was admitted with.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +13,7 @@
 use sqlx::Row;
 
 /// Jobs A (team-a, high: fails once, retried, succeeds), B (team-a, high: running), C
-/// (team-b, normal: dead), three dead letters (one requeued), a schedule with two fires.
+/// (team-b, normal: dead), D (team-a, normal: waiting, estimated), three dead letters (one requeued), a schedule with two fires.
 const FIXTURE: &str = r#"
 INSERT INTO jobs (id, namespace, priority, name, spec, state, max_attempts, source, enqueued_at,
                   queued_at, updated_at, finished_at, attempt)
@@ -24,6 +25,12 @@ VALUES
    '2026-11-20 10:00:00+00', '2026-11-20 10:00:00+00', '2026-11-20 10:01:40+00', NULL, 1),
   ('00000000-0000-7000-8000-00000000000c', 'team-b', 'normal', 'c', '{}', 'dead', 3, 'http',
    '2026-11-20 23:59:00+00', '2026-11-20 23:59:00+00', '2026-11-21 00:00:50+00', NULL, 1);
+INSERT INTO jobs (id, namespace, priority, name, spec, state, max_attempts, source, enqueued_at,
+                  queued_at, updated_at, estimated_start_at, wait_reason)
+VALUES
+  ('00000000-0000-7000-8000-00000000000d', 'team-a', 'normal', 'd', '{}', 'waiting', 3, 'amqp',
+   '2026-11-20 10:00:00+00', '2026-11-20 10:00:00+00', '2026-11-20 10:00:00+00',
+   '2026-11-20 11:00:00+00', 'capacity');
 
 INSERT INTO job_transitions (job_id, from_state, to_state, attempt, reason, at) VALUES
   ('00000000-0000-7000-8000-00000000000a', NULL, 'queued', 1, 'accepted', '2026-11-20 10:00:00+00'),
@@ -36,13 +43,14 @@ INSERT INTO job_transitions (job_id, from_state, to_state, attempt, reason, at) 
   ('00000000-0000-7000-8000-00000000000c', NULL, 'queued', 1, 'accepted', '2026-11-20 23:59:00+00');
 
 INSERT INTO job_attempts (job_id, attempt, spark_app_name, cpu_millis, memory_bytes,
-                          submitted_at, started_at, finished_at, outcome) VALUES
+                          submitted_at, started_at, finished_at, outcome, estimated_start_at)
+VALUES
   ('00000000-0000-7000-8000-00000000000a', 1, 'a-1', 1000, 1, '2026-11-20 10:01:00+00',
-   '2026-11-20 10:01:10+00', '2026-11-20 10:02:50+00', 'failed'),
+   '2026-11-20 10:01:10+00', '2026-11-20 10:02:50+00', 'failed', '2026-11-20 10:00:30+00'),
   ('00000000-0000-7000-8000-00000000000a', 2, 'a-2', 1000, 1, '2026-11-20 10:05:20+00',
-   '2026-11-20 10:05:30+00', '2026-11-20 10:07:10+00', 'succeeded'),
+   '2026-11-20 10:05:30+00', '2026-11-20 10:07:10+00', 'succeeded', '2026-11-20 10:06:00+00'),
   ('00000000-0000-7000-8000-00000000000b', 1, 'b-1', 1000, 1, '2026-11-20 10:01:40+00',
-   '2026-11-20 10:01:50+00', NULL, NULL);
+   '2026-11-20 10:01:50+00', NULL, NULL, NULL);
 
 INSERT INTO dead_letters (job_id, namespace, reason, message, body, body_bytes, created_at,
                           requeued_at) VALUES
@@ -108,6 +116,8 @@ async fn history_views_compute_what_the_dashboard_shows() {
     assert_eq!(
         rows(pool, "SELECT day, namespace, source, jobs FROM history_intake_daily ORDER BY namespace, source").await,
         [
+            // A (high) and D (normal): one row per priority.
+            r#"{"day":"2026-11-20T00:00:00+00:00","namespace":"team-a","source":"amqp","jobs":1}"#,
             r#"{"day":"2026-11-20T00:00:00+00:00","namespace":"team-a","source":"amqp","jobs":1}"#,
             r#"{"day":"2026-11-20T00:00:00+00:00","namespace":"team-a","source":"cron","jobs":1}"#,
             r#"{"day":"2026-11-20T00:00:00+00:00","namespace":"team-b","source":"http","jobs":1}"#,
@@ -151,6 +161,23 @@ async fn history_views_compute_what_the_dashboard_shows() {
         [
             r#"{"day":"2026-11-20T00:00:00+00:00","schedule":"nightly","outcome":"fired","fires":1}"#,
             r#"{"day":"2026-11-21T00:00:00+00:00","schedule":"nightly","outcome":"skipped","fires":1}"#,
+        ]
+    );
+    // A1 started 30 s later than estimated, A2 40 s earlier; B was admitted unestimated.
+    assert_eq!(
+        rows(pool, "SELECT day, namespace, priority, admitted, estimated, error_p50_seconds, error_p90_seconds, late_share FROM history_estimates_daily").await,
+        [
+            r#"{"day":"2026-11-20T00:00:00+00:00","namespace":"team-a","priority":"high","admitted":3,"estimated":2,"error_p50_seconds":35,"error_p90_seconds":39,"late_share":0.50000000000000000000}"#
+        ]
+    );
+    assert_eq!(
+        rows(
+            pool,
+            "SELECT name, state, estimated_start_at, wait_reason FROM history_waiting"
+        )
+        .await,
+        [
+            r#"{"name":"d","state":"waiting","estimated_start_at":"2026-11-20T11:00:00+00:00","wait_reason":"capacity"}"#
         ]
     );
     assert_eq!(

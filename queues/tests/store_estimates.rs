@@ -87,3 +87,48 @@ async fn runtimes_running_attempts_and_estimates_round_trip() {
     assert!(store.estimates(&[waiting.id]).await.unwrap().is_empty());
     db.drop_database().await;
 }
+
+/// At admission the job's last estimate moves to its attempt (the History dashboard's estimate
+/// error) and the job's own is cleared, so a later wait (a retry, a preemption) never shows
+/// the previous wait's estimate.
+#[tokio::test]
+async fn admission_moves_the_last_estimate_onto_the_attempt() {
+    let (db, store) = store().await;
+    let estimated = job("team-a", "estimated");
+    let unestimated = job("team-a", "unestimated");
+    for j in [&estimated, &unestimated] {
+        store.enqueue(j, JobSource::Amqp).await.unwrap();
+    }
+    let at = DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap();
+    store
+        .set_estimates(&[(estimated.id, Some(at))])
+        .await
+        .unwrap();
+    for j in [&estimated, &unestimated] {
+        store
+            .transition(
+                j.id,
+                JobState::Queued,
+                submission(j, 1, 1000, 4),
+                Note::default(),
+            )
+            .await
+            .unwrap();
+    }
+    type Estimates = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let rows: Vec<Estimates> = sqlx::query_as(
+        "SELECT j.name, a.estimated_start_at, j.estimated_start_at FROM jobs j \
+         JOIN job_attempts a ON a.job_id = j.id ORDER BY j.name",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("estimated".to_owned(), Some(at), None),
+            ("unestimated".to_owned(), None, None),
+        ]
+    );
+    db.drop_database().await;
+}

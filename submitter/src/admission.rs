@@ -184,7 +184,7 @@ pub async fn round(
         reservations: ctx.config.reservations,
     };
     // Start estimates replay this round's own candidates (every few seconds, not every round).
-    let estimate_input = ctx.estimated.due().then(|| {
+    let estimate_input = ctx.estimated.due(ctx.config.estimate_every.0).then(|| {
         candidates
             .iter()
             .filter_map(|c| {
@@ -224,6 +224,8 @@ pub async fn round(
                             job: id,
                             attempt: s.pending.attempt,
                             level: Priority::High,
+                            priority: job.priority,
+                            enqueued_at: s.pending.enqueued_at,
                             gang: &s.gang,
                         });
                     }

@@ -53,6 +53,10 @@ pub struct SubmitterConfig {
     /// learn from (start-time estimates).
     #[serde(default = "defaults::default_runtime")]
     pub default_runtime: JobDuration,
+    /// How often the leader replays its queues forward for start-time estimates (a replay
+    /// costs many placement decisions; it runs in the background, one at a time).
+    #[serde(default = "defaults::estimate_every")]
+    pub estimate_every: JobDuration,
     /// `[submitter.preemption]`: off unless enabled.
     #[serde(default)]
     pub preemption: crate::preemption::PreemptionConfig,
@@ -72,6 +76,7 @@ impl Default for SubmitterConfig {
             service_account: None,
             app_ttl: defaults::app_ttl(),
             default_runtime: defaults::default_runtime(),
+            estimate_every: defaults::estimate_every(),
             preemption: crate::preemption::PreemptionConfig::default(),
         }
     }
@@ -105,6 +110,11 @@ impl SubmitterConfig {
             || self.default_runtime.0 > Duration::from_secs(7 * 24 * 3600)
         {
             problems.push("submitter.default_runtime: must be between 1s and 7d".to_owned());
+        }
+        if self.estimate_every.0 < Duration::from_millis(100)
+            || self.estimate_every.0 > Duration::from_secs(600)
+        {
+            problems.push("submitter.estimate_every: must be between 100ms and 10m".to_owned());
         }
         if let Err(more) = self.preemption.validate() {
             problems.extend(more);
@@ -149,7 +159,66 @@ mod defaults {
     pub fn default_runtime() -> JobDuration {
         JobDuration(Duration::from_secs(1800))
     }
+    pub fn estimate_every() -> JobDuration {
+        JobDuration(Duration::from_secs(5))
+    }
     pub fn app_ttl() -> Option<JobDuration> {
         Some(JobDuration(Duration::from_secs(3600)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key and a way to put it out of range.
+    type Spoil = (&'static str, fn(&mut SubmitterConfig));
+
+    /// Each out-of-range value is refused with a problem naming its key; the defaults pass.
+    #[test]
+    fn every_out_of_range_key_is_named() {
+        assert_eq!(SubmitterConfig::default().validate(), Ok(()));
+        let ms = |n| JobDuration(Duration::from_millis(n));
+        let cases: [Spoil; 8] = [
+            ("interval", |c| {
+                c.interval = JobDuration(Duration::from_millis(10))
+            }),
+            ("heads_per_queue", |c| c.heads_per_queue = 0),
+            ("max_admissions_per_round", |c| {
+                c.max_admissions_per_round = 10_001
+            }),
+            ("reservations", |c| c.reservations = 1001),
+            ("stuck_after", |c| {
+                c.stuck_after = JobDuration(Duration::ZERO)
+            }),
+            ("default_runtime", |c| {
+                c.default_runtime = JobDuration(Duration::ZERO)
+            }),
+            ("estimate_every", |c| {
+                c.estimate_every = JobDuration(Duration::from_millis(99))
+            }),
+            ("estimate_every", |c| {
+                c.estimate_every = JobDuration(Duration::from_secs(601))
+            }),
+        ];
+        for (key, spoil) in cases {
+            let mut config = SubmitterConfig::default();
+            spoil(&mut config);
+            let problems = config.validate().expect_err(key);
+            assert_eq!(problems.len(), 1, "{key}: {problems:?}");
+            assert!(
+                problems[0].starts_with(&format!("submitter.{key}:")),
+                "{problems:?}"
+            );
+        }
+        let fast = SubmitterConfig {
+            estimate_every: ms(100),
+            ..SubmitterConfig::default()
+        };
+        assert_eq!(
+            fast.validate(),
+            Ok(()),
+            "100ms is the shortest period allowed"
+        );
     }
 }

@@ -14,7 +14,7 @@
 //! | `orchestrator_stuck_jobs_total` | counter | `namespace` — applications stopped by the stuck-job detector |
 //! | `orchestrator_retries_total` | counter | `namespace`, `kind` — attempts rescheduled, by failure kind |
 //! | `orchestrator_run_seconds` | histogram | `namespace`, `priority`, `outcome` — driver running → finished |
-//! | `orchestrator_preemptions_total` | counter | `namespace`, `priority` (the victim's), `reason` = `priority` \| `fair-share` — applications stopped to make room |
+//! | `orchestrator_preemptions_total` | counter | `namespace`, `priority` (the victim's), `reason` = `priority` \| `promoted` \| `fair-share` — applications stopped to make room |
 //! | `orchestrator_submitter_errors_total` | counter | `loop` = `admission` \| `tracker`, `kind` |
 
 use prometheus_client::encoding::EncodeLabelSet;

@@ -138,6 +138,10 @@ pub struct Blocked<'a> {
     pub attempt: u32,
     /// `High` (a high job, or a promoted normal one).
     pub level: Priority,
+    /// Its own priority.
+    pub priority: Priority,
+    /// When it was taken in.
+    pub enqueued_at: DateTime<Utc>,
     /// What it needs.
     pub gang: &'a GangDemand,
 }
@@ -182,6 +186,8 @@ pub async fn preempt(
         let preemptor = Preemptor {
             job: b.job,
             level: b.level,
+            priority: b.priority,
+            enqueued_at: b.enqueued_at,
             gang: b.gang,
         };
         let choice = match choose(now, &view, &preemptor, &apps, config, &shares) {
@@ -220,6 +226,7 @@ async fn running(ctx: &Context, observer: &Observer, now: DateTime<Utc>) -> Resu
                     app: a.spark_app_name,
                     namespace: a.namespace,
                     priority: a.priority,
+                    enqueued_at: a.enqueued_at,
                     // Runtime counts from the driver running; a submitted one has none yet.
                     started_at: if a.state == JobState::Running {
                         a.updated_at

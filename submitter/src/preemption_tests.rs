@@ -36,6 +36,9 @@ fn app(n: u128, ns: &str, priority: Priority, age: i64, pods: &[(&str, u64)]) ->
         app: format!("app-{n}"),
         namespace: ns.into(),
         priority,
+        // Taken in ten minutes before it started: after the preemptors (an hour ago) unless
+        // `enqueued` says otherwise.
+        enqueued_at: at(age + 600),
         started_at: at(age),
         preemptions: 0,
         pods: pods
@@ -91,9 +94,10 @@ type ChoiceCase = (
 );
 
 /// Name, the preemptor's level, the app, scope, the verdict.
+/// (name, the preemptor's (level, own priority), the application, scope, verdict).
 type GuardCase = (
     &'static str,
-    Priority,
+    (Priority, Priority),
     RunningApp,
     Scope,
     Result<Cause, Ineligible>,
@@ -216,6 +220,8 @@ fn victim_choice_table() {
         let p = Preemptor {
             job: id(99),
             level: High,
+            priority: High,
+            enqueued_at: at(3600),
             gang: &g,
         };
         let got = victims(&choose(
@@ -239,6 +245,13 @@ fn victim_choice_table() {
 #[test]
 fn guards_table() {
     use Priority::{High, Normal};
+    const HIGH: (Priority, Priority) = (High, High);
+    const PROMOTED: (Priority, Priority) = (High, Normal);
+    const NORMAL: (Priority, Priority) = (Normal, Normal);
+    let enqueued = |mut a: RunningApp, seconds_ago: i64| {
+        a.enqueued_at = at(seconds_ago);
+        a
+    };
     let g = gang("pre", "a", (1000, GI), 1, (1000, GI));
     let shares_usage: BTreeMap<String, Resources> = [
         ("a".to_owned(), res(1000)),
@@ -271,100 +284,123 @@ fn guards_table() {
     let cases: Vec<GuardCase> = vec![
         (
             "high over normal",
-            High,
+            HIGH,
             app(1, "a", Normal, 600, &[]),
             Scope::Namespace,
             Ok(Cause::Priority),
         ),
         (
-            "promoted normal (level high) over normal",
-            High,
-            app(1, "a", Normal, 600, &[]),
+            "promoted normal over a normal one enqueued after it (it overtook)",
+            PROMOTED,
+            app(1, "b", Normal, 600, &[]),
             Scope::Priority,
+            Ok(Cause::Promoted),
+        ),
+        (
+            "promoted normal never over a normal one that was ahead of it in line",
+            PROMOTED,
+            enqueued(app(1, "a", Normal, 600, &[]), 7200),
+            Scope::Priority,
+            Err(Ineligible::NotLower),
+        ),
+        (
+            "promoted normal never over high",
+            PROMOTED,
+            app(1, "a", High, 600, &[]),
+            Scope::Priority,
+            Err(Ineligible::NotLower),
+        ),
+        (
+            "a high job over a normal one enqueued before it",
+            HIGH,
+            enqueued(app(1, "a", Normal, 600, &[]), 7200),
+            Scope::Namespace,
             Ok(Cause::Priority),
         ),
         (
             "normal over normal, same namespace",
-            Normal,
+            NORMAL,
             app(1, "a", Normal, 600, &[]),
             Scope::FairShare,
             Err(Ineligible::NotLower),
         ),
         (
             "normal never over high",
-            Normal,
+            NORMAL,
             app(1, "a", High, 600, &[]),
             Scope::FairShare,
             Err(Ineligible::NotLower),
         ),
         (
             "other namespace under scope namespace",
-            High,
+            HIGH,
             app(1, "b", Normal, 600, &[]),
             Scope::Namespace,
             Err(Ineligible::OtherNamespace),
         ),
         (
             "fair share: b is above its share, a below",
-            Normal,
+            NORMAL,
             app(1, "b", Normal, 600, &[]),
             Scope::FairShare,
             Ok(Cause::FairShare),
         ),
         (
             "fair share: c is below its share",
-            Normal,
+            NORMAL,
             app(1, "c", Normal, 600, &[]),
             Scope::FairShare,
             Err(Ineligible::NotLower),
         ),
         (
             "fair share needs scope fair-share",
-            Normal,
+            NORMAL,
             app(1, "b", Normal, 600, &[]),
             Scope::Priority,
             Err(Ineligible::NotLower),
         ),
         (
             "min runtime: 59 s < 60 s",
-            High,
+            HIGH,
             app(1, "a", Normal, 59, &[]),
             Scope::Namespace,
             Err(Ineligible::TooYoung),
         ),
         (
             "min runtime: exactly 60 s is old enough",
-            High,
+            HIGH,
             app(1, "a", Normal, 60, &[]),
             Scope::Namespace,
             Ok(Cause::Priority),
         ),
         (
             "preempted once, limit 2",
-            High,
+            HIGH,
             preempted(app(1, "a", Normal, 600, &[]), 1),
             Scope::Namespace,
             Ok(Cause::Priority),
         ),
         (
             "preempted twice, limit 2",
-            High,
+            HIGH,
             preempted(app(1, "a", Normal, 600, &[]), 2),
             Scope::Namespace,
             Err(Ineligible::PreemptedEnough),
         ),
         (
             "itself",
-            High,
+            HIGH,
             app(99, "a", Normal, 600, &[]),
             Scope::Namespace,
             Err(Ineligible::Itself),
         ),
     ];
-    for (name, level, a, scope, want) in cases {
+    for (name, (level, priority), a, scope, want) in cases {
         let p = Preemptor {
             job: id(99),
             level,
+            priority,
+            enqueued_at: at(3600),
             gang: &g,
         };
         assert_eq!(
@@ -383,6 +419,8 @@ fn disabled_preempts_nobody() {
     let p = Preemptor {
         job: id(99),
         level: Priority::High,
+        priority: Priority::High,
+        enqueued_at: at(3600),
         gang: &g,
     };
     let got = choose(
@@ -407,6 +445,8 @@ fn the_choice_places_the_gang_on_the_freed_nodes_and_counts_lost_work() {
     let p = Preemptor {
         job: id(99),
         level: Priority::High,
+        priority: Priority::High,
+        enqueued_at: at(3600),
         gang: &g,
     };
     let c = choose(

@@ -154,8 +154,11 @@ impl JobStore {
                 let cpu = to_i64(sub.footprint.cpu.0, "cpu millis")?;
                 let memory = to_i64(sub.footprint.memory.0, "memory bytes")?;
                 sqlx::query(
-                    "INSERT INTO job_attempts (job_id, attempt, spark_app_name, cpu_millis, memory_bytes) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    // The attempt keeps the job's last start estimate (the History
+                    // dashboard's estimate error); the job's own is cleared for its next wait.
+                    "INSERT INTO job_attempts \
+                     (job_id, attempt, spark_app_name, cpu_millis, memory_bytes, estimated_start_at) \
+                     SELECT $1, $2, $3, $4, $5, estimated_start_at FROM jobs WHERE id = $1",
                 )
                 .bind(job.0)
                 .bind(attempt)
@@ -168,7 +171,8 @@ impl JobStore {
                     "UPDATE jobs SET state = 'submitted', state_reason = $2, state_message = $3, \
                      spark_app_name = $4, cpu_millis = $5, memory_bytes = $6, expires_at = NULL, \
                      wait_reason = NULL, wait_message = NULL, wait_position = NULL, \
-                     waiting_since = NULL, updated_at = now() WHERE id = $1",
+                     waiting_since = NULL, estimated_start_at = NULL, updated_at = now() \
+                     WHERE id = $1",
                 )
                 .bind(job.0)
                 .bind(&note.reason)

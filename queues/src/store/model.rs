@@ -206,6 +206,8 @@ pub struct ActiveJob {
     pub footprint: FootprintRecord,
     /// When the state last changed.
     pub updated_at: DateTime<Utc>,
+    /// When it was first taken in (kept across retries and preemptions).
+    pub enqueued_at: DateTime<Utc>,
 }
 
 /// A job and its bookkeeping.

@@ -125,7 +125,8 @@ impl JobStore {
     pub async fn active_jobs(&self) -> Result<Vec<ActiveJob>> {
         let rows = sqlx::query(
             "SELECT id, namespace, priority, state, attempt, spark_app_name, cpu_millis, \
-             memory_bytes, updated_at FROM jobs WHERE state IN ('submitted', 'running') ORDER BY id",
+             memory_bytes, updated_at, enqueued_at FROM jobs \
+             WHERE state IN ('submitted', 'running') ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -147,6 +148,7 @@ impl JobStore {
                         memory: MemoryBytes(to_u64(memory.unwrap_or(0), "memory")?),
                     },
                     updated_at: row.try_get("updated_at")?,
+                    enqueued_at: row.try_get("enqueued_at")?,
                 })
             })
             .collect()

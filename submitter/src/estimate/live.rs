@@ -26,9 +26,6 @@ use crate::context::Context;
 use crate::kube_apps::Observer;
 use crate::ordering::{Candidate, Policy};
 
-/// How often the round hands its candidates over for estimates.
-pub const EVERY: Duration = Duration::from_secs(5);
-
 /// Finished runs read to learn runtimes.
 const SAMPLES: u32 = 5_000;
 
@@ -40,14 +37,15 @@ pub struct LastRun {
 }
 
 impl LastRun {
-    /// Whether a replay is due (none running, none started within [`EVERY`]); marks the time
-    /// (a round that then fails before [`spawn`] just skips this turn).
-    pub fn due(&self) -> bool {
+    /// Whether a replay is due (none running, none started within `every`, the
+    /// `[submitter] estimate_every`); marks the time (a round that then fails before [`spawn`]
+    /// just skips this turn).
+    pub fn due(&self, every: Duration) -> bool {
         let mut at = self
             .at
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.running.load(Ordering::Acquire) || at.is_some_and(|t| t.elapsed() < EVERY) {
+        if self.running.load(Ordering::Acquire) || at.is_some_and(|t| t.elapsed() < every) {
             return false;
         }
         *at = Some(Instant::now());
@@ -184,13 +182,15 @@ mod tests {
 
     #[test]
     fn a_replay_is_due_every_few_seconds_and_never_two_at_once() {
+        let every = Duration::from_secs(5);
         let last = LastRun::default();
-        assert!(last.due(), "the first one");
-        assert!(!last.due(), "not again within EVERY");
-        *last.at.lock().unwrap() = Some(Instant::now() - EVERY);
+        assert!(last.due(every), "the first one");
+        assert!(!last.due(every), "not again within the period");
+        assert!(last.due(Duration::ZERO), "a shorter period is due at once");
+        *last.at.lock().unwrap() = Some(Instant::now() - every);
         last.running.store(true, Ordering::Release);
-        assert!(!last.due(), "one still running");
+        assert!(!last.due(every), "one still running");
         drop(Busy(last.running.clone()));
-        assert!(last.due(), "its end frees the next");
+        assert!(last.due(every), "its end frees the next");
     }
 }

@@ -8,6 +8,9 @@
 //!   business-critical jobs keep arriving behind them, then a big backfill wave lands.
 //! - [`deadlock`]: the smallest trace that deadlocks the Spark Operator alone (gangs of one
 //!   node each, all at once, more drivers than the cluster has gangs' room).
+//! - [`saturated`]: more work than the cluster holds, for hours — big gangs (20–60 executors),
+//!   a fifth of them high priority, several namespaces: the high jobs can only start quickly
+//!   if someone makes room (preemption), and the queues are long enough to test estimates.
 //!
 //! Sizes use the catalog node types of [`crate::cluster`]: `small` 1 cpu/4 GiB, `medium` 2/8,
 //! `large` 4/16, `xlarge` 8/32, on nodes of 16 cpu/64 GiB.
@@ -276,6 +279,86 @@ pub fn standard(p: &StandardParams) -> Vec<TraceJob> {
             Priority::Normal
         };
         g.push(at, "cron", ns(i % namespaces), priority, class, 0.03);
+    }
+    g.finish()
+}
+
+/// Knobs of the saturated trace.
+#[derive(Debug, Clone)]
+pub struct SaturatedParams {
+    /// Random seed.
+    pub seed: u64,
+    /// Cluster nodes the load is scaled to.
+    pub nodes: usize,
+    /// Length of the submission window, simulated hours.
+    pub hours: f64,
+    /// Namespaces (`ns-00` …, Zipf-weighted).
+    pub namespaces: usize,
+    /// Offered load as a fraction of cluster cpu (well above 1).
+    pub load: f64,
+    /// Share of jobs that are high priority.
+    pub high_share: f64,
+}
+
+impl Default for SaturatedParams {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            nodes: 100,
+            hours: 3.0,
+            namespaces: 5,
+            load: 1.5,
+            high_share: 0.2,
+        }
+    }
+}
+
+/// Mean cpu·seconds of a saturated-trace gang: a medium driver and 40 executors of 2.8 cpu on
+/// average (60 % medium, 40 % large) for 1,500 s.
+fn mean_gang_cpu_seconds() -> f64 {
+    (2.0 + 40.0 * (0.6 * 2.0 + 0.4 * 4.0)) * 1500.0
+}
+
+/// The saturated trace (see the module docs): Poisson arrivals of gangs at `load` × cluster
+/// cpu over the window, each 20–60 medium or large executors for 10–40 minutes, 2 % failing.
+pub fn saturated(p: &SaturatedParams) -> Vec<TraceJob> {
+    let mut g = Gen::new(p.seed);
+    let span = p.hours.max(0.1) * 3600.0;
+    let namespaces = p.namespaces.max(1);
+    let rate = p.load * (p.nodes * NODE_CPU as usize) as f64 / mean_gang_cpu_seconds();
+    let mut t = 0.0;
+    loop {
+        let u: f64 = g.uniform(f64::MIN_POSITIVE, 1.0);
+        t += -u.ln() / rate;
+        if t >= span {
+            break;
+        }
+        let priority = if g.chance(p.high_share) {
+            Priority::High
+        } else {
+            Priority::Normal
+        };
+        let namespace = g.namespace(namespaces);
+        let size = if g.chance(0.6) { "medium" } else { "large" };
+        let n = g.count(20, 60);
+        let runtime = g.uniform(600.0, 2400.0).round();
+        let outcome = if g.chance(0.02) {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
+        let index = g.jobs.len();
+        g.jobs.push(TraceJob {
+            at: (t * 10.0).round() / 10.0,
+            name: format!("gang-{index:05}"),
+            namespace,
+            priority,
+            driver: pod("medium"),
+            executor: executors(size, n, false),
+            runtime,
+            outcome,
+            tag: Some("gang".into()),
+        });
     }
     g.finish()
 }

@@ -131,3 +131,37 @@ fn deadlock_gangs_fill_one_node_each() {
     assert_eq!(t.len(), 12);
     assert!(t.iter().all(|j| j.executor.required() == 3 && j.at < 1.0));
 }
+
+#[test]
+fn saturated_offers_more_than_the_cluster_holds_in_big_gangs() {
+    let p = SaturatedParams::default();
+    let t = saturated(&p);
+    assert_eq!(t, saturated(&p), "seeded");
+    assert!(t.windows(2).all(|w| w[0].at <= w[1].at));
+    crate::trace::parse(&crate::trace::render(&t)).unwrap();
+    assert!(t.iter().all(|j| (20..=60).contains(&j.executor.required())));
+    let namespaces: BTreeSet<&str> = t.iter().map(|j| j.namespace.as_str()).collect();
+    assert_eq!(namespaces.len(), p.namespaces, "{namespaces:?}");
+    let high = t.iter().filter(|j| j.priority == Priority::High).count() as f64;
+    let share = high / t.len() as f64;
+    assert!((0.12..0.28).contains(&share), "high share {share}");
+    // Offered cpu·seconds over the window: well above what the cluster has.
+    let cpu = |shape: &PodShape| match shape.node_type.as_deref() {
+        Some("medium") => 2.0,
+        Some("large") => 4.0,
+        other => panic!("unexpected size {other:?}"),
+    };
+    let offered: f64 = t
+        .iter()
+        .map(|j| {
+            (cpu(&j.driver) + f64::from(j.executor.required()) * cpu(&j.executor.shape()))
+                * j.runtime
+        })
+        .sum();
+    let capacity = (p.nodes as u64 * NODE_CPU) as f64 * p.hours * 3600.0;
+    assert!(
+        offered / capacity > 1.25,
+        "offered load {}",
+        offered / capacity
+    );
+}

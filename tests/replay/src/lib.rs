@@ -6,7 +6,8 @@
 //! turns a trace into a kube-sim cluster and an orchestrator catalog. [`replay`] runs one trace
 //! under one [`Policy`] (the orchestrator policies on the real daemon, [`daemon`]) —
 //! publishing at the submit offsets on the simulated clock, watching SparkApplications and
-//! pods into a [`record::Recorder`] and sampling utilization — and
+//! pods into a [`record::Recorder`], sampling utilization and the daemon's start estimates
+//! ([`estimates`]) — and
 //! [`metrics`] reduces the recording to the report's figures (pure functions), which [`report`]
 //! writes as markdown and [`plot`] as a PNG. [`mvp`] is the seed's sum-of-free capacity check,
 //! one of the baselines.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cluster;
+pub mod estimates;
 pub mod generate;
 pub mod metrics;
 pub mod mvp;
@@ -30,6 +32,9 @@ pub enum Policy {
     /// The orchestrator as shipped: priority levels, fair shares, gang bin-packing with holds
     /// and backfill, the reservation ledger.
     Orchestrator,
+    /// The same with `[submitter.preemption]` enabled (scope `priority`: a high job may stop
+    /// normal applications in any namespace).
+    OrchestratorPreempt,
     /// Baseline 3: the same, but no backfill — the first job that does not fit blocks every
     /// job ordered after it.
     StrictFifo,
@@ -42,18 +47,37 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// Every policy, in report order.
-    pub const ALL: [Policy; 4] = [
+    /// The policies a run replays unless told otherwise, in report order: the orchestrator as
+    /// shipped and the three baselines.
+    pub const DEFAULT: [Policy; 4] = [
         Policy::Orchestrator,
         Policy::StrictFifo,
         Policy::Mvp,
         Policy::NoOrchestrator,
     ];
 
+    /// Every policy.
+    pub const ALL: [Policy; 5] = [
+        Policy::Orchestrator,
+        Policy::OrchestratorPreempt,
+        Policy::StrictFifo,
+        Policy::Mvp,
+        Policy::NoOrchestrator,
+    ];
+
+    /// Whether the world's daemon admits (the baselines keep it a standby).
+    pub fn daemon_admits(self) -> bool {
+        matches!(
+            self,
+            Policy::Orchestrator | Policy::OrchestratorPreempt | Policy::StrictFifo
+        )
+    }
+
     /// Name in the report and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Policy::Orchestrator => "orchestrator",
+            Policy::OrchestratorPreempt => "orchestrator-preempt",
             Policy::StrictFifo => "strict-fifo",
             Policy::Mvp => "mvp-sum",
             Policy::NoOrchestrator => "no-orchestrator",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use replay::generate::{self, StandardParams};
+use replay::generate::{self, SaturatedParams, StandardParams};
 use replay::replay::RunConfig;
 use replay::{Policy, plot, report, trace};
 
@@ -25,6 +25,8 @@ enum Kind {
     Seed002,
     /// One-node gangs all at once: deadlocks the Spark Operator alone.
     Deadlock,
+    /// Load well above the cluster for hours, gangs of 20–60 executors, 20 % high priority.
+    Saturated,
 }
 
 #[derive(Subcommand)]
@@ -38,7 +40,7 @@ enum Command {
         /// Cluster size the load is scaled to.
         #[arg(long, default_value_t = 100)]
         nodes: usize,
-        /// Submission window (standard), simulated hours.
+        /// Submission window (standard, saturated), simulated hours.
         #[arg(long, default_value_t = 3.0)]
         hours: f64,
         /// Jobs (deadlock).
@@ -56,7 +58,8 @@ enum Command {
         /// Simulated seconds per wall second.
         #[arg(long, default_value_t = 100.0)]
         speed: f64,
-        /// Comma-separated policies (default: all four).
+        /// Comma-separated policies (default: orchestrator and the three baselines; also
+        /// orchestrator-preempt).
         #[arg(long, value_delimiter = ',')]
         policies: Vec<String>,
         /// Stuck limit, simulated seconds.
@@ -94,6 +97,12 @@ fn main() -> anyhow::Result<()> {
                 }),
                 Kind::Seed002 => generate::seed002(seed, nodes),
                 Kind::Deadlock => generate::deadlock(jobs, 60.0),
+                Kind::Saturated => generate::saturated(&SaturatedParams {
+                    seed,
+                    nodes,
+                    hours,
+                    ..SaturatedParams::default()
+                }),
             };
             let text = trace::render(&t);
             match out {
@@ -117,7 +126,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let jobs = trace::read(&path)?;
             let policies: Vec<Policy> = if policies.is_empty() {
-                Policy::ALL.to_vec()
+                Policy::DEFAULT.to_vec()
             } else {
                 policies
                     .iter()
@@ -212,6 +221,22 @@ fn main() -> anyhow::Result<()> {
             {
                 let _ = writeln!(md, "\nTargets (issue 9), orchestrator:\n");
                 md.push_str(&report::targets_markdown(o));
+            }
+            let _ = writeln!(
+                md,
+                "\nPreemption and start estimates (error = |estimated − actual admission|, of the \
+                 first estimate a job got and of the one its last wait ended with):\n"
+            );
+            md.push_str(&report::preemption_table(&summaries));
+            let find = |p: Policy| summaries.iter().find(|s| s.policy == p.name());
+            if let (Some(without), Some(with)) = (
+                find(Policy::Orchestrator),
+                find(Policy::OrchestratorPreempt),
+            ) {
+                let _ = writeln!(md, "\nTargets (issue 19), preemption:\n");
+                md.push_str(&report::checklist(&report::preemption_targets(
+                    without, with,
+                )));
             }
             let _ = writeln!(md, "\n![waits and utilization]({stem}.png)");
             std::fs::write(out.join(format!("{stem}.md")), &md)?;

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+use crate::estimates::{self, Spread};
 use crate::record::{AppTrack, Episode, JobRecord, Recorder, Sample};
 use crate::trace::Priority;
 
@@ -127,6 +128,14 @@ pub struct Summary {
     pub stalls: (usize, f64),
     /// `FailedScheduling` events and preempted pods.
     pub unschedulable: (u32, u32),
+    /// Jobs the orchestrator preempted (sent back to their queue), times.
+    pub preemptions: u32,
+    /// Work lost to preemption, simulated cpu·seconds.
+    pub lost_cpu_seconds: f64,
+    /// Error of the first start estimate each job got.
+    pub estimate_first: Option<Spread>,
+    /// Error of the estimate each job's last wait ended with.
+    pub estimate_last: Option<Spread>,
 }
 
 /// Summarizes a replay that ended at `end`.
@@ -153,6 +162,7 @@ pub fn summarize(policy: &str, recorder: &Recorder, stuck_limit: f64, end: f64) 
         .copied()
         .collect();
     let fits = in_span.iter().filter(|s| s.waiting_fits).count();
+    let (estimate_first, estimate_last) = estimates::errors(recorder);
     Summary {
         policy: policy.to_owned(),
         jobs: jobs.len(),
@@ -175,6 +185,10 @@ pub fn summarize(policy: &str, recorder: &Recorder, stuck_limit: f64, end: f64) 
             recorder.stalls.iter().copied().fold(0.0, f64::max),
         ),
         unschedulable: (recorder.failed_scheduling, recorder.preempted),
+        preemptions: recorder.preemptions,
+        lost_cpu_seconds: recorder.lost_cpu_seconds,
+        estimate_first: Spread::of(&estimate_first),
+        estimate_last: Spread::of(&estimate_last),
     }
 }
 

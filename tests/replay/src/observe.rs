@@ -194,6 +194,45 @@ pub(crate) fn watch_lag(
     })
 }
 
+/// Reads every pending job's start estimate from the store each `every` simulated seconds
+/// (see [`crate::estimates`]). The time noted is taken before the read, so an admission that
+/// follows the read is never earlier than it.
+pub(crate) fn estimate_loop(
+    pool: sqlx::PgPool,
+    rec: Shared<Recorder>,
+    clock: Clock,
+    every: f64,
+    token: CancellationToken,
+) -> JoinHandle<()> {
+    let period = clock.wall(every).max(Duration::from_millis(20));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let seen = clock.now();
+            let rows: Result<Vec<(String, f64)>, _> = sqlx::query_as(
+                "SELECT id::text, extract(epoch FROM estimated_start_at)::float8 FROM jobs \
+                 WHERE state IN ('queued', 'waiting') AND estimated_start_at IS NOT NULL",
+            )
+            .fetch_all(&pool)
+            .await;
+            match rows {
+                Ok(rows) => {
+                    let mut r = lock(&rec);
+                    for (id, unix) in rows {
+                        r.estimate_seen(&id, seen, clock.of_unix(unix));
+                    }
+                }
+                Err(e) => tracing_warn("start estimates", &e.to_string()),
+            }
+        }
+    })
+}
+
 pub(crate) fn tracing_warn(what: &str, error: &str) {
     eprintln!("replay: watch on {what} failed (retrying): {error}");
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::estimates::Marks;
 use crate::trace::{Priority, TraceJob};
 
 /// One job's milestones (simulated seconds since the replay started).
@@ -196,6 +197,12 @@ pub struct Recorder {
     pub failed_scheduling: u32,
     /// Pods evicted for a higher-priority pod, counted at the end.
     pub preempted: u32,
+    /// Jobs sent back to their queue by the orchestrator's preemption (from the store).
+    pub preemptions: u32,
+    /// Work lost to those preemptions, simulated cpu·seconds.
+    pub lost_cpu_seconds: f64,
+    /// Start estimates seen per job (by trace line).
+    pub estimates: BTreeMap<usize, Marks>,
     by_id: HashMap<String, usize>,
 }
 
@@ -209,6 +216,9 @@ impl Recorder {
             stalls: Vec::new(),
             failed_scheduling: 0,
             preempted: 0,
+            preemptions: 0,
+            lost_cpu_seconds: 0.0,
+            estimates: BTreeMap::new(),
             by_id: ids
                 .iter()
                 .enumerate()
@@ -220,6 +230,13 @@ impl Recorder {
     /// Index of the job with this id.
     pub fn job_index(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
+    }
+
+    /// At simulated time `seen` the pending job `job_id` had the estimated start `estimate`.
+    pub fn estimate_seen(&mut self, job_id: &str, seen: f64, estimate: f64) {
+        if let Some(job) = self.job_index(job_id) {
+            self.estimates.entry(job).or_default().note(seen, estimate);
+        }
     }
 
     /// The job was published / created.

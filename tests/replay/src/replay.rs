@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use capacity::{Capacity, CapacityConfig, GangDemand};
 use e2e::world::{World, WorldConfig};
@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Summary, summarize};
 use crate::mvp::MvpChecker;
-use crate::observe::{sample_loop, watch_apps, watch_lag, watch_pods};
+use crate::observe::{estimate_loop, sample_loop, watch_apps, watch_lag, watch_pods};
 use crate::record::Recorder;
 use crate::trace::TraceJob;
 use crate::{Policy, cluster};
@@ -125,10 +125,27 @@ impl RunOutput {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     wall0: Instant,
+    /// `wall0` as Unix seconds: the store's timestamps (start estimates) are wall-clock.
+    unix0: f64,
     pub(crate) speed: f64,
 }
 
 impl Clock {
+    fn start(speed: f64) -> Self {
+        let unix0 = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        Self {
+            wall0: Instant::now(),
+            unix0,
+            speed,
+        }
+    }
+    /// The simulated time of a wall-clock instant given as Unix seconds.
+    pub(crate) fn of_unix(&self, unix: f64) -> f64 {
+        (unix - self.unix0) * self.speed
+    }
     pub(crate) fn now(&self) -> f64 {
         self.wall0.elapsed().as_secs_f64() * self.speed
     }
@@ -201,12 +218,23 @@ pub async fn run(trace: &[TraceJob], policy: Policy, cfg: &RunConfig) -> Result<
     wc.submitter.stuck_after.0 = scaled(300.0, Duration::from_secs(1));
     wc.submitter.lost_after.0 = scaled(600.0, Duration::from_secs(5));
     wc.submitter.backfill = policy != Policy::StrictFifo;
+    // Start estimates: recomputed every simulated minute, 30 simulated minutes assumed for a
+    // job with no history.
+    wc.submitter.estimate_every.0 = scaled(60.0, Duration::from_millis(100));
+    wc.submitter.default_runtime.0 = scaled(1800.0, Duration::from_secs(1));
+    if policy == Policy::OrchestratorPreempt {
+        let p = &mut wc.submitter.preemption;
+        p.enabled = true;
+        p.scope = submitter::preemption::Scope::Priority;
+        p.min_runtime.0 = scaled(120.0, Duration::ZERO);
+        p.hold_for.0 = scaled(600.0, Duration::from_secs(1));
+    }
     let submitter_config = wc.submitter.clone();
     let mut world = World::start(wc).await;
     // The orchestrator policies: the world's daemon leads (so the clock starts with a
     // submitter). The baselines keep it a standby: intake and relay run, nothing is admitted
     // but by the baseline itself.
-    if matches!(policy, Policy::Orchestrator | Policy::StrictFifo) {
+    if policy.daemon_admits() {
         world.start_submitter().await;
     }
     let result = drive(&world, trace, policy, cfg, submitter_config).await;
@@ -244,10 +272,7 @@ async fn drive(
     let rec: Shared<Recorder> = Arc::new(Mutex::new(Recorder::new(trace, &ids)));
     let result = async {
         meter.wait_ready(Duration::from_secs(30)).await?;
-        let clock = Clock {
-            wall0: Instant::now(),
-            speed: cfg.speed,
-        };
+        let clock = Clock::start(cfg.speed);
         tasks.push(watch_apps(
             world.client.clone(),
             rec.clone(),
@@ -261,8 +286,20 @@ async fn drive(
             token.child_token(),
         ));
         tasks.push(watch_lag(rec.clone(), clock, token.child_token()));
+        if policy.daemon_admits() {
+            tasks.push(estimate_loop(
+                world.db.pool.clone(),
+                rec.clone(),
+                clock,
+                cfg.sample_every,
+                token.child_token(),
+            ));
+        }
         match policy {
-            Policy::Orchestrator | Policy::StrictFifo | Policy::NoOrchestrator => {}
+            Policy::Orchestrator
+            | Policy::OrchestratorPreempt
+            | Policy::StrictFifo
+            | Policy::NoOrchestrator => {}
             Policy::Mvp => {
                 let shared = Context::new(
                     world.store.clone(),
@@ -298,6 +335,9 @@ async fn drive(
         let end = end?;
         record_ends(world, policy, &rec, end).await?;
         record_scheduling(world, &rec).await?;
+        if policy.daemon_admits() {
+            record_preemptions(world, &rec, cfg.speed).await?;
+        }
         lock(&rec).close(end);
         Ok::<f64, Error>(end)
     }
@@ -419,6 +459,27 @@ async fn record_scheduling(world: &World, rec: &Shared<Recorder>) -> Result<(), 
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// Preemptions, from the store: how many times a job went back to its queue preempted, and
+/// the work lost — each preempted attempt's cpu (driver and executors) times how long its
+/// driver had run, in simulated cpu·seconds (the store's times are wall-clock).
+async fn record_preemptions(
+    world: &World,
+    rec: &Shared<Recorder>,
+    speed: f64,
+) -> Result<(), Error> {
+    let (preemptions, lost): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), coalesce(sum(extract(epoch FROM finished_at - started_at)::float8 \
+         * cpu_millis / 1000.0) FILTER (WHERE started_at IS NOT NULL), 0)::float8 \
+         FROM job_attempts WHERE outcome = 'preempted'",
+    )
+    .fetch_one(&world.db.pool)
+    .await?;
+    let mut r = lock(rec);
+    r.preemptions = u32::try_from(preemptions).unwrap_or(u32::MAX);
+    r.lost_cpu_seconds = lost * speed;
     Ok(())
 }
 

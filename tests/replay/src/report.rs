@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::estimates::Spread;
 use crate::metrics::{Summary, Waits};
 
 /// `93s`, `12m 05s`, `2h 03m`, or `never` for an infinite wait.
@@ -132,14 +133,75 @@ pub fn targets(s: &Summary) -> Vec<(String, String, bool)> {
     out
 }
 
+/// Preemption's and start estimates' figures, one line per policy (markdown).
+pub fn preemption_table(summaries: &[Summary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| policy | preemptions | work lost to preemption | start estimate error at enqueue p50 / p90 (jobs) | at the last wait p50 / p90 (jobs) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let spread = |s: Option<Spread>| {
+        s.map_or("—".to_owned(), |s| {
+            format!("{} / {} ({})", duration(s.p50), duration(s.p90), s.jobs)
+        })
+    };
+    for s in summaries {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} cpu·h | {} | {} |",
+            s.policy,
+            s.preemptions,
+            s.lost_cpu_seconds / 3600.0,
+            spread(s.estimate_first),
+            spread(s.estimate_last),
+        );
+    }
+    out
+}
+
+/// Issue 19's targets for preemption: the policy `with` it against `without` it on the same
+/// trace — (target, measured, met).
+pub fn preemption_targets(without: &Summary, with: &Summary) -> Vec<(String, String, bool)> {
+    let p95 = |s: &Summary| s.high.map_or(f64::INFINITY, |w| w.p95);
+    let ratio = priority_ratio(with);
+    vec![
+        (
+            "with preemption, high p95 wait ≤ 1/10 of normal p95".to_owned(),
+            ratio.map_or("not measurable".to_owned(), |r| format!("{r:.3}")),
+            ratio.is_some_and(|r| r <= 0.1),
+        ),
+        (
+            "high p95 wait lower with preemption than without".to_owned(),
+            format!("{} vs {}", duration(p95(with)), duration(p95(without))),
+            p95(with) < p95(without),
+        ),
+        (
+            "0 stuck applications with preemption".to_owned(),
+            with.stuck.to_string(),
+            with.stuck == 0,
+        ),
+        (
+            "every job finishes with preemption".to_owned(),
+            format!("{} of {}", with.finished, with.jobs),
+            with.finished == with.jobs,
+        ),
+    ]
+}
+
 /// The targets as a markdown list.
 pub fn targets_markdown(s: &Summary) -> String {
+    checklist(&targets(s))
+}
+
+/// (target, measured, met) lines as a markdown list.
+pub fn checklist(lines: &[(String, String, bool)]) -> String {
     let mut out = String::new();
-    for (target, measured, met) in targets(s) {
+    for (target, measured, met) in lines {
         let _ = writeln!(
             out,
             "- {} {target}: **{measured}**",
-            if met { "✅" } else { "❌" }
+            if *met { "✅" } else { "❌" }
         );
     }
     out
@@ -181,6 +243,10 @@ mod tests {
             util_overall: Some((0.7, 0.6)),
             stalls: (0, 0.0),
             unschedulable: (3, 1),
+            preemptions: 0,
+            lost_cpu_seconds: 0.0,
+            estimate_first: None,
+            estimate_last: None,
         }
     }
 
@@ -193,5 +259,32 @@ mod tests {
         let never = targets(&summary(10.0, f64::INFINITY));
         assert!(!never[1].2 && !never[2].2);
         assert!(table(&[summary(10.0, 100.0)]).contains("| x | 10 / 10 | 0 | 3 / 1 |"));
+    }
+
+    #[test]
+    fn preemption_targets_compare_with_the_run_without() {
+        let without = summary(60.0, 1000.0);
+        let met = preemption_targets(&without, &summary(50.0, 1000.0));
+        assert!(met.iter().all(|t| t.2), "{met:?}");
+        let not_lower = preemption_targets(&without, &summary(60.0, 1000.0));
+        assert!(not_lower[0].2 && !not_lower[1].2, "{not_lower:?}");
+        let ratio = preemption_targets(&without, &summary(50.0, 400.0));
+        assert!(!ratio[0].2, "0.125 > 0.1");
+        let mut stuck = summary(50.0, 1000.0);
+        stuck.stuck = 1;
+        stuck.finished = 9;
+        let bad = preemption_targets(&without, &stuck);
+        assert!(!bad[2].2 && !bad[3].2);
+        assert!(checklist(&bad).contains("❌ every job finishes with preemption: **9 of 10**"));
+
+        let mut s = summary(10.0, 100.0);
+        s.preemptions = 4;
+        s.lost_cpu_seconds = 5400.0;
+        s.estimate_first = Spread::of(&[60.0, 600.0]);
+        let t = preemption_table(&[s]);
+        assert!(
+            t.contains("| x | 4 | 1.5 cpu·h | 60s / 10m 00s (2) | — |"),
+            "{t}"
+        );
     }
 }

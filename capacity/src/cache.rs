@@ -391,7 +391,14 @@ impl Cache {
     pub fn check(&self, gang: &GangDemand, now: Instant) -> Result<Verdict> {
         self.ensure_ready()?;
         let pools = self.pools();
-        let verdict = self.decide(gang, &pools, true, now);
+        let verdict = match self.decide(gang, &pools, true, false, now) {
+            // A gang whose executors would spread keeps away from every node with pods on the
+            // way (see `ledger`'s module docs).
+            Verdict::Fits(p) if self.ledger.spreads(gang, &p) => {
+                self.decide(gang, &pools, true, true, now)
+            }
+            v => v,
+        };
         let Verdict::Wait(wait) = &verdict else {
             return Ok(verdict);
         };
@@ -402,7 +409,10 @@ impl Cache {
         {
             return Ok(verdict);
         }
-        if !matches!(self.decide(gang, &pools, false, now), Verdict::Fits(_)) {
+        if !matches!(
+            self.decide(gang, &pools, false, false, now),
+            Verdict::Fits(_)
+        ) {
             return Ok(verdict);
         }
         let holder = match wait.kind {
@@ -431,6 +441,7 @@ impl Cache {
         gang: &GangDemand,
         pools: &[AutoscalePool],
         with_ledger: bool,
+        strict: bool,
         now: Instant,
     ) -> Verdict {
         let quotas: BTreeMap<String, QuotaView> = self
@@ -446,7 +457,7 @@ impl Cache {
         );
         let mut ws = WorkingSet::from_parts(&self.nodes, pools, quotas, eligibility);
         if with_ledger {
-            self.ledger.apply(&mut ws, now);
+            self.ledger.apply(&mut ws, now, strict);
         }
         let verdict = ws.admit(gang);
         *self

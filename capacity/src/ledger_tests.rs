@@ -73,7 +73,7 @@ fn back_to_back_decisions_never_spend_the_same_room() {
 
     // Same through a working set.
     let mut ws = WorkingSet::new(&base);
-    ledger.apply(&mut ws, now);
+    ledger.apply(&mut ws, now, false);
     assert!(matches!(ws.admit(&b), Verdict::Wait(_)));
 
     // Released: the room is back.
@@ -331,84 +331,162 @@ fn promises_on_nodes_a_pool_will_add_show_in_the_view() {
     );
 }
 
-/// Two empty 8-cpu nodes `a` and `b`, and two gangs of a 1-cpu driver and executor.
-fn two_nodes_two_gangs() -> (ClusterView, GangDemand, GangDemand) {
+/// Empty 8-cpu nodes `a`, `b` and `c`; a gang `first` of a 1-cpu driver and two executors;
+/// a gang `second` of a 1-cpu driver and executor.
+fn three_nodes_two_gangs() -> (ClusterView, GangDemand, GangDemand) {
     let base = ClusterView {
-        nodes: vec![node("a", 8000, gi(32), None), node("b", 8000, gi(32), None)],
+        nodes: ["a", "b", "c"]
+            .into_iter()
+            .map(|n| node(n, 8000, gi(32), None))
+            .collect(),
         ..ClusterView::default()
     };
-    let gang_of = |key| gang(key, "ns", (1000, gi(2)), 1, (1000, gi(2)));
-    (base, gang_of("first"), gang_of("second"))
+    let first = gang("first", "ns", (1000, gi(2)), 2, (1000, gi(2)));
+    let second = gang("second", "ns", (1000, gi(2)), 1, (1000, gi(2)));
+    (base, first, second)
+}
+
+fn placement(nodes: &[&str]) -> Placement {
+    Placement {
+        nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+        scale_up: vec![],
+    }
+}
+
+/// Where `second` goes and what node `a` shows as requested, through the view and through
+/// the working set (which must agree).
+fn second_goes(
+    ledger: &Ledger,
+    base: &ClusterView,
+    second: &GangDemand,
+    now: Instant,
+) -> (Vec<String>, Resources) {
+    let mut v = base.clone();
+    ledger.apply_to_view(&mut v, now);
+    let mut ws = WorkingSet::new(base);
+    ledger.apply(&mut ws, now, false);
+    let through_ws = fits(ws.admit(second)).nodes;
+    let through_view = fits(decide(&v, second)).nodes;
+    assert_eq!(through_ws, through_view, "view and working set agree");
+    (through_view, v.nodes[0].requested)
 }
 
 #[test]
-fn exclusive_nodes_take_no_other_gang_until_their_pods_are_bound() {
+fn a_spreading_gang_takes_its_nodes_from_everyone_until_its_pods_are_bound() {
     let now = Instant::now();
-    let (base, first, second) = two_nodes_two_gangs();
-    let on_a = Placement {
-        nodes: vec!["a".into(), "a".into()],
-        scale_up: vec![],
-    };
-    let nodes_of = |ledger: &Ledger| {
-        let mut v = base.clone();
-        ledger.apply_to_view(&mut v, now);
-        let mut ws = WorkingSet::new(&base);
-        ledger.apply(&mut ws, now);
-        let through_ws = fits(ws.admit(&second)).nodes;
-        let through_view = fits(decide(&v, &second)).nodes;
-        assert_eq!(through_ws, through_view, "view and working set agree");
-        (through_view, v.nodes[0].requested)
-    };
+    let (base, first, second) = three_nodes_two_gangs();
+    // The first gang's executors are pinned to {a, b}: the scheduler may put both on a.
+    let spread = placement(&["a", "a", "b"]);
 
-    // Shared: 6 cpu are left on a, the fuller node, and best fit puts the second gang there.
+    // Shared: 5 cpu are left on a, the fullest node, and best fit puts the second gang there.
     let mut shared = Ledger::new(Duration::from_secs(300));
-    shared.reserve(&first, &on_a, now);
-    let (nodes, requested) = nodes_of(&shared);
+    shared.reserve(&first, &spread, now);
+    let (nodes, requested) = second_goes(&shared, &base, &second, now);
     assert_eq!(nodes, ["a", "a"]);
     assert_eq!(requested.cpu_millis, 2000);
 
-    // Exclusive: a is full for everyone else while the first gang's pods are on the way.
+    // Exclusive: a and b are full for everyone else while the first gang's pods are on the way.
     let mut exclusive = Ledger::new(Duration::from_secs(300)).with_exclusive_nodes(true);
-    exclusive.reserve(&first, &on_a, now);
-    let (nodes, requested) = nodes_of(&exclusive);
-    assert_eq!(nodes, ["b", "b"]);
+    exclusive.reserve(&first, &spread, now);
+    assert!(exclusive.spreads(&first, &spread));
+    let (nodes, requested) = second_goes(&exclusive, &base, &second, now);
+    assert_eq!(nodes, ["c", "c"]);
     assert_eq!(requested, base.nodes[0].allocatable);
 
     // Once they are bound, a is offered again (the pods themselves count from then on).
     let pod_labels = labels(&[("app", "first")]);
-    for (id, role) in [("d", PodRole::Driver), ("e", PodRole::Executor)] {
+    for (id, role) in [
+        ("d", PodRole::Driver),
+        ("e1", PodRole::Executor),
+        ("e2", PodRole::Executor),
+    ] {
         exclusive.observe(&seen(id, &pod_labels, role, first.pods[0].requests, true));
     }
     assert!(exclusive.get("first").is_none());
-    assert_eq!(nodes_of(&exclusive).0, ["a", "a"]);
+    assert_eq!(second_goes(&exclusive, &base, &second, now).0, ["a", "a"]);
+}
+
+#[test]
+fn a_gang_whose_executors_share_one_node_keeps_only_its_exact_room() {
+    let now = Instant::now();
+    let (base, first, second) = three_nodes_two_gangs();
+    // Driver on a, both executors on b: each pod is pinned to one node, none can take more.
+    let exact = placement(&["a", "b", "b"]);
+    let mut ledger = Ledger::new(Duration::from_secs(300)).with_exclusive_nodes(true);
+    ledger.reserve(&first, &exact, now);
+    assert!(!ledger.spreads(&first, &exact));
+    let (nodes, requested) = second_goes(&ledger, &base, &second, now);
+    assert_eq!(
+        nodes,
+        ["b", "b"],
+        "best fit: b (2 cpu promised) is the fullest"
+    );
+    assert_eq!(
+        requested.cpu_millis, 1000,
+        "a shows the driver's exact room"
+    );
+
+    // A spreading gang keeps away from every node with pods on the way (strict).
+    let mut ws = WorkingSet::new(&base);
+    ledger.apply(&mut ws, now, true);
+    let wide = gang("wide", "ns", (1000, gi(2)), 2, (3000, gi(2)));
+    assert_eq!(fits(ws.admit(&wide)).nodes, ["c", "c", "c"]);
+    let mut ws = WorkingSet::new(&base);
+    ledger.apply(&mut ws, now, true);
+    let wider = gang("wider", "ns", (1000, gi(2)), 3, (4000, gi(2)));
+    assert!(
+        matches!(ws.admit(&wider), Verdict::Wait(_)),
+        "c alone cannot hold it, a and b have pods on the way"
+    );
+}
+
+#[test]
+fn what_spreads() {
+    let ledger = Ledger::new(Duration::from_secs(300)).with_exclusive_nodes(true);
+    let g = gang("g", "ns", (1000, gi(2)), 2, (1000, gi(2)));
+    let lone = gang("lone", "ns", (1000, gi(2)), 0, (0, 0));
+    let cases: [(&GangDemand, &[&str], bool); 6] = [
+        (&g, &["a", "a", "a"], false),
+        (&g, &["a", "b", "b"], false),
+        (&g, &["a", "a", "b"], true),
+        (&g, &["a", "b", "c"], true),
+        (&g, &["a", "b", "spot/+1"], true),
+        (&lone, &["spot/+1"], true),
+    ];
+    for (gang, nodes, want) in cases {
+        assert_eq!(ledger.spreads(gang, &placement(nodes)), want, "{nodes:?}");
+    }
+    let shared = Ledger::new(Duration::from_secs(300));
+    assert!(
+        !shared.spreads(&g, &placement(&["a", "b", "c"])),
+        "only with exclusive nodes"
+    );
 }
 
 #[test]
 fn a_gang_keeps_every_node_of_its_placement_until_its_last_pod_is_bound() {
     let now = Instant::now();
-    let (base, first, second) = two_nodes_two_gangs();
-    let spread = Placement {
-        nodes: vec!["a".into(), "b".into()],
-        scale_up: vec![],
-    };
+    let (base, first, second) = three_nodes_two_gangs();
     let mut ledger = Ledger::new(Duration::from_secs(300)).with_exclusive_nodes(true);
-    ledger.reserve(&first, &spread, now);
-    // The executor is created first and takes the executor slot (planned on b); the driver
-    // binds on a. b has an open slot, a has none, yet the executor may still land on a.
+    ledger.reserve(&first, &placement(&["a", "b", "c"]), now);
+    // An executor is created first and takes the first executor slot (planned on b), the
+    // driver binds on a, the other executor binds on b. c has an open slot, a and b have
+    // none, yet the last executor may still land on b (its set is {b, c}).
     let pod_labels = labels(&[("app", "first")]);
     let requests = first.pods[0].requests;
-    ledger.observe(&seen("e", &pod_labels, PodRole::Executor, requests, false));
+    ledger.observe(&seen("e1", &pod_labels, PodRole::Executor, requests, false));
     ledger.observe(&seen("d", &pod_labels, PodRole::Driver, requests, true));
+    ledger.observe(&seen("e2", &pod_labels, PodRole::Executor, requests, true));
     let mut v = base.clone();
     ledger.apply_to_view(&mut v, now);
     assert!(
         matches!(decide(&v, &second), Verdict::Wait(_)),
-        "both nodes stay promised while the first gang's executor is unbound"
+        "every node stays promised while the first gang's executor is unbound"
     );
     let mut ws = WorkingSet::new(&base);
-    ledger.apply(&mut ws, now);
+    ledger.apply(&mut ws, now, false);
     assert!(matches!(ws.admit(&second), Verdict::Wait(_)));
 
-    ledger.observe(&seen("e", &pod_labels, PodRole::Executor, requests, true));
+    ledger.observe(&seen("e1", &pod_labels, PodRole::Executor, requests, true));
     assert!(ledger.get("first").is_none());
 }

@@ -258,10 +258,12 @@ async fn namespaces_share_capacity_by_dominant_share_not_by_volume() {
         at.iter().map(|(id, t)| (*t, b.contains(id))).collect();
     order.sort();
     // First come, first served would start team-b's jobs 13th to 16th, after the flood.
-    let first_b = order.iter().position(|(_, is_b)| *is_b).unwrap();
+    // Dominant shares give each team half of the first four slots; jobs admitted in one
+    // round are created concurrently, so their order inside the round means nothing.
+    let b_in_first_four = order[..4].iter().filter(|(_, is_b)| *is_b).count();
     let last_b = order.iter().rposition(|(_, is_b)| *is_b).unwrap();
     assert!(
-        first_b <= 1 && last_b <= 9,
+        b_in_first_four >= 2 && last_b <= 9,
         "team-b's jobs start interleaved with team-a's flood, not behind it: {order:?}"
     );
     world.cleanup().await;

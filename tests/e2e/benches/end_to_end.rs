@@ -2,14 +2,26 @@
 //! by the intake → admitted → SparkApplication created on kube-sim (real kube client over
 //! HTTP) → recorded `submitted`. Reports jobs/s for the whole path.
 //!
-//! `cargo bench -p e2e --bench end_to_end` (env `E2E_JOBS`, default 2000)
+//! In the same run and on the same kube-sim, first a plain client creates the same number of
+//! SparkApplications (rendered from the same jobs) with as many creates in flight as the
+//! submitter allows, then deletes them: the raw rate the API server accepts, which the
+//! orchestrator's rate is compared with (issue 18 aims at ≥ 50 %).
+//!
+//! `cargo bench -p e2e --bench end_to_end` (env `E2E_JOBS`, default 2000; `E2E_NODES`,
+//! default 100, of 64 cpu each)
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "benchmark")]
 
 use std::time::{Duration, Instant};
 
 use e2e::world::{World, WorldConfig, default_cluster};
-use serde_json::json;
+use futures::StreamExt as _;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::{Value, json};
+use submitter::kube_apps::SparkApplication;
+
+/// The submitter's creates in flight (`submitter::admission`'s `ADMISSIONS_IN_FLIGHT`).
+const IN_FLIGHT: usize = 16;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -20,8 +32,12 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
+    let nodes: usize = std::env::var("E2E_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let mut cluster = default_cluster(0);
-    cluster.pools[0] = kube_sim::PoolConfig::new("general", 100, "64", "256Gi");
+    cluster.pools[0] = kube_sim::PoolConfig::new("general", nodes, "64", "256Gi");
     cluster.simulation.speed = 1.0;
     let mut config = WorldConfig {
         cluster,
@@ -32,20 +48,27 @@ async fn main() {
     config.submitter.heads_per_queue = 1000;
     let mut world = World::start(config).await;
 
-    let started = Instant::now();
-    let messages: Vec<queues::Outgoing> = (0..jobs)
+    let bodies: Vec<Value> = (0..jobs)
         .map(|i| {
             let ns = if i % 2 == 0 { "team-a" } else { "team-b" };
-            let body = json!({
+            json!({
                 "apiVersion": "v1", "name": format!("bench-{i}"), "namespace": ns,
                 "mainApplicationFile": "local:///opt/app.jar", "mainClass": "Main",
                 "driver": {"nodeType": "small"}, "executor": {"nodeType": "small", "instances": 1},
                 "annotations": {"kube-sim.dev/runtime": "1h"}
-            });
+            })
+        })
+        .collect();
+    let raw = raw_creates(&world, &bodies).await;
+
+    let started = Instant::now();
+    let messages: Vec<queues::Outgoing> = bodies
+        .iter()
+        .map(|body| {
             queues::Outgoing::raw(
-                ns,
+                body["namespace"].as_str().unwrap(),
                 jobs::Priority::Normal,
-                serde_json::to_vec(&body).unwrap(),
+                serde_json::to_vec(body).unwrap(),
             )
         })
         .collect();
@@ -86,7 +109,12 @@ async fn main() {
     let total = started.elapsed();
     let apps = world.apps().await.len();
     assert_eq!(apps, jobs, "one SparkApplication per job");
-    println!("end_to_end: {jobs} jobs");
+    println!("end_to_end: {jobs} jobs, {nodes} nodes");
+    println!(
+        "  raw client ({IN_FLIGHT} in flight):     {:>8.2?}  {:>7.0} apps/s",
+        raw,
+        jobs as f64 / raw.as_secs_f64()
+    );
     println!(
         "  published (confirmed):          {:>8.2?}  {:>7.0} jobs/s",
         published,
@@ -104,5 +132,57 @@ async fn main() {
         total,
         jobs as f64 / total.as_secs_f64()
     );
+    println!(
+        "  orchestrator ÷ raw:             {:>7.0} %",
+        100.0 * raw.as_secs_f64() / total.as_secs_f64()
+    );
     world.cleanup().await;
+}
+
+/// Creates one SparkApplication per job body as the orchestrator would render it, with
+/// [`IN_FLIGHT`] creates at a time as kube-sim's admin, and returns how long that took; then
+/// deletes them and waits for their pods to go, so the orchestrator starts on an empty cluster.
+async fn raw_creates(world: &World, bodies: &[Value]) -> Duration {
+    let settings = submitter::spark_app::EmitSettings::default();
+    let apps: Vec<(String, SparkApplication)> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let job = jobs::validate::validate_value(body, &world.catalog).unwrap();
+            let footprint = submitter::footprint::Footprint::of(&job, &world.catalog).unwrap();
+            let mut app: SparkApplication = serde_json::from_value(
+                submitter::spark_app::spark_application(&job, &footprint, 1, &settings),
+            )
+            .unwrap();
+            // Not the orchestrator's: its reconciler would take them for orphans.
+            app.metadata.name = Some(format!("raw-{i}"));
+            app.metadata.labels = Some([("bench".to_owned(), "raw".to_owned())].into());
+            (job.namespace, app)
+        })
+        .collect();
+    let started = Instant::now();
+    let creates = apps.iter().map(|(ns, app)| {
+        let api: Api<SparkApplication> = Api::namespaced(world.client.clone(), ns);
+        async move { api.create(&PostParams::default(), app).await.unwrap() }
+    });
+    futures::stream::iter(creates)
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await;
+    let took = started.elapsed();
+    for ns in ["team-a", "team-b"] {
+        let api: Api<SparkApplication> = Api::namespaced(world.client.clone(), ns);
+        api.delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("bench=raw"),
+        )
+        .await
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !world.pods().await.is_empty() || !world.apps().await.is_empty() {
+        assert!(Instant::now() < deadline, "the raw applications' pods stay");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    took
 }

@@ -27,6 +27,7 @@ mod preempt;
 mod query;
 mod schedules;
 mod spec;
+mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub use self::model::*;
 pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::preempt::PREEMPTED;
 pub use self::schedules::Schedule;
+pub use self::wake::QUEUED_CHANNEL;
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

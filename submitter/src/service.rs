@@ -1,9 +1,14 @@
 //! Runs the admission loop and the tracker until cancelled. Only the leader runs this; the
 //! daemon starts it on winning the lease and cancels it on losing it.
+//!
+//! A round runs every `[submitter] interval` and, in between, as soon as a job becomes queued
+//! anywhere (the store's `NOTIFY`, see `JobStore::watch_queued`): a burst of stored jobs does
+//! not wait for the next tick, and wakes arriving during a round fold into one more round.
 
 use std::sync::Arc;
 
 use chrono::Utc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::round;
@@ -37,25 +42,44 @@ impl Submitter {
             observer.clone(),
             token.clone(),
         )));
+        let queued = Arc::new(Notify::new());
+        let listener = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
+            let (ctx, token, queued) = (self.ctx.clone(), token.clone(), queued.clone());
+            async move {
+                // Only ends on shutdown: connection losses are retried inside.
+                let _ = ctx.store.watch_queued(&token, || queued.notify_one()).await;
+            }
+        }));
         let mut tick = tokio::time::interval(self.ctx.config.interval.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a failed round only the interval starts the next one: jobs queued at a high
+        // rate must not turn a failing round (Kubernetes away) into a hot loop.
+        let mut failed = false;
         loop {
             tokio::select! {
                 _ = token.cancelled() => break,
-                _ = tick.tick() => {
-                    match round(&self.ctx, Some(&observer), Utc::now()).await {
-                        Ok(r) if !r.admitted.is_empty() || !r.dead.is_empty() => {
-                            tracing::debug!(admitted = r.admitted.len(), waiting = r.waiting, dead = r.dead.len(), "admission round");
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            self.ctx.metrics.error("admission", e.metric_label());
-                            tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.ctx.config.interval.0);
-                        }
-                    }
+                _ = tick.tick() => {}
+                _ = queued.notified(), if !failed => {}
+            }
+            let result = round(&self.ctx, Some(&observer), Utc::now()).await;
+            failed = result.is_err();
+            match result {
+                Ok(r) if !r.admitted.is_empty() || !r.dead.is_empty() => {
+                    tracing::debug!(
+                        admitted = r.admitted.len(),
+                        waiting = r.waiting,
+                        dead = r.dead.len(),
+                        "admission round"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.ctx.metrics.error("admission", e.metric_label());
+                    tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.ctx.config.interval.0);
                 }
             }
         }
+        drop(listener);
         if let Err(e) = tracker.await {
             tracing::warn!(error = %e, "tracker task ended abnormally");
         }

@@ -43,7 +43,8 @@ async fn main() {
         cluster,
         ..WorldConfig::default()
     };
-    config.submitter.interval.0 = Duration::from_millis(50);
+    // The default interval (1 s): rounds start when jobs are stored, not on the tick.
+    config.submitter.interval = submitter::config::SubmitterConfig::default().interval;
     config.submitter.max_admissions_per_round = 1000;
     config.submitter.heads_per_queue = 1000;
     let mut world = World::start(config).await;

@@ -428,3 +428,45 @@ async fn a_job_that_can_never_fit_is_dead_lettered_with_the_reason() {
     );
     world.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_job_wakes_the_admission_round_before_the_interval() {
+    // Rounds every 60 s (the longest interval allowed): the first runs when the submitter
+    // starts, the next only a minute later. Jobs stored in between must not wait for it.
+    let mut config = WorldConfig::default();
+    config.submitter.interval.0 = Duration::from_secs(60);
+    let mut world = World::start(config).await;
+    world.start_submitter().await;
+    let pool = world.db.pool.clone();
+    eventually("the leader listens for queued jobs", LONG, || async {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (listening == 1).then_some(())
+    })
+    .await;
+    let limit = Duration::from_secs(20);
+    for name in ["first", "second"] {
+        let id = world.publish(job("team-a", name, 1, "10s")).await;
+        eventually(
+            &format!("{name} submitted before the next tick"),
+            limit,
+            || {
+                let store = world.store.clone();
+                async move {
+                    let history = store.history(id).await.unwrap();
+                    history
+                        .iter()
+                        .any(|t| t.to == JobState::Submitted)
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+    }
+    world.cleanup().await;
+}

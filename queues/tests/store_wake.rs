@@ -1,0 +1,179 @@
+//! Event-driven admission's signal, against a real PostgreSQL (a fresh database per test): the
+//! `jobs_queued_notify` trigger notifies exactly when a committed change leaves a job queued,
+//! and `JobStore::watch_queued` keeps listening through a killed connection and stops on
+//! cancel.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
+
+#[path = "support/store_fixtures.rs"]
+mod fixtures;
+#[path = "support/env.rs"]
+mod support;
+
+use std::time::Duration;
+
+use fixtures::{job, store, submission};
+use jobs::JobState;
+use queues::store::{JobSource, Note, QUEUED_CHANNEL};
+use sqlx::postgres::PgListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Long enough for any loaded machine; only a missing notification ever waits this long.
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn next_payload(listener: &mut PgListener) -> String {
+    tokio::time::timeout(LIMIT, listener.recv())
+        .await
+        .expect("no notification")
+        .unwrap()
+        .payload()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() {
+    let (db, store) = store().await;
+    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
+    listener.listen(QUEUED_CHANNEL).await.unwrap();
+    let marker = || async {
+        sqlx::query("SELECT pg_notify($1, 'marker')")
+            .bind(QUEUED_CHANNEL)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    };
+
+    // Stored: one notification (empty payload).
+    let a = job("team-a", "etl");
+    store.enqueue(&a, JobSource::Amqp).await.unwrap();
+    assert_eq!(next_payload(&mut listener).await, "");
+
+    // Moves that leave it elsewhere notify nothing: the next one delivered is the marker
+    // (notifications arrive in commit order).
+    store
+        .transition(
+            a.id,
+            JobState::Queued,
+            submission(&a, 1, 1000, 4),
+            Note::default(),
+        )
+        .await
+        .unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query("UPDATE jobs SET state = 'queued' WHERE id = $1")
+        .bind(a.id.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    marker().await;
+    assert_eq!(
+        next_payload(&mut listener).await,
+        "marker",
+        "a job moved to submitted, or a rolled-back requeue, must not wake the leader"
+    );
+
+    // Back to queued by an update (as a retry come due or a requeue does): notified.
+    sqlx::query("UPDATE jobs SET state = 'queued' WHERE id = $1")
+        .bind(a.id.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(next_payload(&mut listener).await, "");
+
+    // Many jobs stored in one transaction: one notification, then the marker.
+    let batch: Vec<_> = (0..5).map(|i| job("team-b", &format!("b{i}"))).collect();
+    let items: Vec<_> = batch
+        .iter()
+        .map(|j| {
+            queues::store::IntakeItem::Job(Box::new(queues::store::NewJob {
+                job: j.clone(),
+                source: JobSource::Amqp,
+                published_at: None,
+                reply_to: None,
+            }))
+        })
+        .collect();
+    store.take_in(&items).await.unwrap();
+    assert_eq!(next_payload(&mut listener).await, "");
+    marker().await;
+    assert_eq!(next_payload(&mut listener).await, "marker");
+    drop(listener);
+    db.drop_database().await;
+}
+
+async fn wake(wakes: &mut mpsc::UnboundedReceiver<()>) {
+    tokio::time::timeout(LIMIT, wakes.recv())
+        .await
+        .expect("no wake")
+        .expect("the watcher ended");
+}
+
+#[tokio::test]
+async fn watch_queued_survives_a_killed_connection_and_stops_on_cancel() {
+    let (db, store) = store().await;
+    let token = CancellationToken::new();
+    let (tx, mut wakes) = mpsc::unbounded_channel();
+    let watcher = tokio::spawn({
+        let (store, token) = (store.clone(), token.clone());
+        async move {
+            store
+                .watch_queued(&token, || {
+                    let _ = tx.send(());
+                })
+                .await
+        }
+    });
+    let listening = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+
+    // Listening starts with a wake (jobs may have been queued before).
+    wake(&mut wakes).await;
+    store
+        .enqueue(&job("team-a", "first"), JobSource::Amqp)
+        .await
+        .unwrap();
+    wake(&mut wakes).await;
+
+    // Kill the listening connection: the watcher reconnects, wakes (it may have missed
+    // something) and hears the next stored job.
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "one listening connection, killed");
+    wake(&mut wakes).await;
+    support::eventually("listening again", LIMIT, || async {
+        (listening().await == 1).then_some(())
+    })
+    .await;
+    while wakes.try_recv().is_ok() {}
+    store
+        .enqueue(&job("team-a", "second"), JobSource::Amqp)
+        .await
+        .unwrap();
+    wake(&mut wakes).await;
+
+    token.cancel();
+    tokio::time::timeout(LIMIT, watcher)
+        .await
+        .expect("the watcher did not stop on cancel")
+        .unwrap()
+        .unwrap();
+    db.drop_database().await;
+}

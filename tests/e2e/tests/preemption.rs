@@ -107,6 +107,20 @@ async fn assert_one_application_per_attempt(world: &World) -> BTreeSet<(String, 
     seen
 }
 
+/// Waits until `count` pods run (drivers and executors of the applications started so far).
+async fn all_pods_running(world: &World, count: usize) {
+    eventually("every pod running", LONG, || async {
+        let running = world
+            .pods()
+            .await
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count();
+        (running == count).then_some(())
+    })
+    .await;
+}
+
 /// The `Preempted` events of team-a, as (application, note).
 async fn preempted_events(world: &World) -> Vec<(String, String)> {
     Api::<Event>::namespaced(world.client.clone(), "team-a")
@@ -142,6 +156,9 @@ async fn a_high_job_preempts_exactly_what_it_needs_and_the_victim_reruns() {
     for id in [whole, halves[0], halves[1]] {
         world.wait_state(id, JobState::Running, LONG).await;
     }
+    // And every executor (the driver runs first): the high job's round starts the moment it
+    // is stored, and a victim seen with executors still on the way would free less.
+    all_pods_running(&world, 8).await;
     let first_app = world.job(whole).await.spark_app_name.unwrap();
     let high = submit(&world, job("urgent", "high", 2, "1m")).await;
     world.wait_state(high, JobState::Succeeded, LONG).await;

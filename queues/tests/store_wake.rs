@@ -129,16 +129,6 @@ async fn watch_queued_survives_a_killed_connection_and_stops_on_cancel() {
                 .await
         }
     });
-    let listening = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND query ILIKE 'LISTEN%'",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-    };
-
     // Listening starts with a wake (jobs may have been queued before).
     wake(&mut wakes).await;
     store
@@ -149,17 +139,17 @@ async fn watch_queued_survives_a_killed_connection_and_stops_on_cancel() {
 
     // Kill the listening connection: the watcher reconnects, wakes (it may have missed
     // something) and hears the next stored job.
-    let killed: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(killed, vec![true], "one listening connection, killed");
+    let listeners = db.listeners().await;
+    assert_eq!(listeners.len(), 1, "one listening connection");
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(listeners[0])
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(killed, "the listening connection was killed");
     wake(&mut wakes).await;
     support::eventually("listening again", LIMIT, || async {
-        (listening().await == 1).then_some(())
+        (db.listeners().await.len() == 1).then_some(())
     })
     .await;
     while wakes.try_recv().is_ok() {}

@@ -329,8 +329,9 @@ enum Admitted {
     Dead,
 }
 
-/// Admissions of one round whose create and record run at the same time.
-const ADMISSIONS_IN_FLIGHT: usize = 16;
+/// Admissions of one round whose create and record run at the same time (the end-to-end
+/// bench gives its plain client the same limit).
+pub const ADMISSIONS_IN_FLIGHT: usize = 16;
 
 async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admitted> {
     let p = &s.pending;

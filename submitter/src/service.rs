@@ -43,7 +43,7 @@ impl Submitter {
             token.clone(),
         )));
         let queued = Arc::new(Notify::new());
-        let listener = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
+        let _listener = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
             let (ctx, token, queued) = (self.ctx.clone(), token.clone(), queued.clone());
             async move {
                 // Only ends on shutdown: connection losses are retried inside.
@@ -79,7 +79,6 @@ impl Submitter {
                 }
             }
         }
-        drop(listener);
         if let Err(e) = tracker.await {
             tracing::warn!(error = %e, "tracker task ended abnormally");
         }

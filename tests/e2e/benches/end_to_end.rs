@@ -18,10 +18,9 @@ use e2e::world::{World, WorldConfig, default_cluster};
 use futures::StreamExt as _;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
+use submitter::admission::ADMISSIONS_IN_FLIGHT as IN_FLIGHT;
 use submitter::kube_apps::SparkApplication;
-
-/// The submitter's creates in flight (`submitter::admission`'s `ADMISSIONS_IN_FLIGHT`).
-const IN_FLIGHT: usize = 16;
+use test_support::eventually;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -180,10 +179,11 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> Duration {
         .await
         .unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !world.pods().await.is_empty() || !world.apps().await.is_empty() {
-        assert!(Instant::now() < deadline, "the raw applications' pods stay");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the raw applications and their pods gone",
+        Duration::from_secs(120),
+        || async { (world.pods().await.is_empty() && world.apps().await.is_empty()).then_some(()) },
+    )
+    .await;
     took
 }

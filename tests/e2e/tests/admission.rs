@@ -437,16 +437,8 @@ async fn a_stored_job_wakes_the_admission_round_before_the_interval() {
     config.submitter.interval.0 = Duration::from_secs(60);
     let mut world = World::start(config).await;
     world.start_submitter().await;
-    let pool = world.db.pool.clone();
     eventually("the leader listens for queued jobs", LONG, || async {
-        let listening: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND query ILIKE 'LISTEN%'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        (listening == 1).then_some(())
+        (world.db.listeners().await.len() == 1).then_some(())
     })
     .await;
     let limit = Duration::from_secs(20);

@@ -62,6 +62,18 @@ impl TestDb {
         Self { name, port, pool }
     }
 
+    /// Backend pids of this database's connections whose last statement was `LISTEN` (who
+    /// waits for notifications: the leader's queued-job listener).
+    pub async fn listeners(&self) -> Vec<i32> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
     /// Closes the pool and drops the database.
     pub async fn drop_database(&self) {
         self.pool.close().await;

@@ -50,6 +50,11 @@ async function eventually(check, ms = 15000) {
 }
 
 /** A fresh tab (its own sessionStorage) listening for errors. */
+/** Waits until the view shows the route in the address bar (the app marks `main` with it). */
+async function shown(page) {
+  await page.waitForFunction(() => document.getElementById('main').dataset.shown === location.hash);
+}
+
 async function newPage(viewport = LAPTOP) {
   const context = await browser.newContext({ viewport, reducedMotion: 'reduce' });
   const page = await context.newPage();
@@ -188,7 +193,7 @@ test('jobs list newest first, filter by state and name, and the URL keeps the fi
     const before = page.url();
     await older.click();
     await page.waitForURL((u) => u.toString() !== before);
-    await page.locator('#jobs-newest').waitFor();
+    await shown(page);
   }
   assert.deepEqual(seen, everything.items.map((j) => j.name));
   await page.context().close();

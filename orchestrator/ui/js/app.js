@@ -113,7 +113,9 @@ function markNav(view) {
 async function render({ focus }) {
   if (!me) return;
   const mine = ++generation;
+  const hash = location.hash;
   const route = parseRoute();
+  main.setAttribute('aria-busy', 'true');
   markNav(route.view);
   const module = route.id && route.view === 'jobs' ? job : VIEWS[route.view];
   const focused = focusKey(document.activeElement);
@@ -129,6 +131,7 @@ async function render({ focus }) {
     if (!focus && main.childElementCount > 0) {
       // A refresh that failed: keep what is shown, say why.
       announce(`Could not refresh: ${e.message}`, 'bad');
+      main.removeAttribute('aria-busy');
       rendering = false;
       return;
     }
@@ -138,6 +141,9 @@ async function render({ focus }) {
   }
   if (mine !== generation) return;
   replace(main, node);
+  // What the view shows now, for whoever waits on it (a screen reader, a browser test).
+  main.removeAttribute('aria-busy');
+  main.dataset.shown = hash;
   const heading = main.querySelector('h1');
   if (focus) {
     const title = heading ? heading.dataset.title || heading.textContent : TITLES[route.view];
@@ -191,6 +197,8 @@ function signOut(message) {
   api.setToken(null);
   me = null;
   clearInterval(timer);
+  main.removeAttribute('aria-busy');
+  delete main.dataset.shown;
   document.getElementById('nav').hidden = true;
   document.getElementById('session').hidden = true;
   showSignIn(message);

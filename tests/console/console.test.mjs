@@ -74,6 +74,7 @@ async function signIn(page, token, hash = '#/queues') {
   await page.getByLabel('API token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#nav').waitFor({ state: 'visible' });
+  await shown(page);
 }
 
 async function noXss(page) {

@@ -62,7 +62,7 @@ pub fn round(c: &mut Cluster) {
         if changes.is_empty()
             && !c.ctl.scheduler.dirty
             && !c.ctl.kubelet.due(c.clock.now())
-            && !c.ctl.spark.active()
+            && !c.ctl.spark.pending(c.clock.now())
         {
             break;
         }
@@ -142,7 +142,7 @@ fn observe(
                     }
                 }
             }
-            spark::observe_pod(c, obj);
+            spark::observe_pod(c, key, obj);
         }
         Res::Node => {
             c.ctl.scheduler.dirty = true;

@@ -6,6 +6,9 @@
 
 use serde_json::{Map, Value, json};
 
+/// The label naming the SparkApplication on its driver and executor pods.
+pub const APP_NAME_LABEL: &str = "sparkoperator.k8s.io/app-name";
+
 /// Driver or executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -210,7 +213,7 @@ fn labels(app: &Value, role: Role, sub: &Submission) -> Map<String, Value> {
             l.insert(k.clone(), v.clone());
         }
     }
-    l.insert("sparkoperator.k8s.io/app-name".into(), json!(name));
+    l.insert(APP_NAME_LABEL.into(), json!(name));
     l.insert(
         "sparkoperator.k8s.io/launched-by-spark-operator".into(),
         json!("true"),

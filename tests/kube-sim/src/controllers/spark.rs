@@ -4,8 +4,16 @@
 //! executors (none running → no progress: the deadlock is reproducible), and the
 //! outcome annotation decides the end (COMPLETED, FAILED, executor OOMKilled, image
 //! pull failure). Status fields follow what the real operator writes.
+//!
+//! Like the real operator, a run is reconciled only when its app or one of its pods
+//! changed, or when a time it waits for has come ([`queue`]): the cost of a change
+//! does not grow with the number of live apps.
 
-use std::collections::{BTreeMap, HashMap};
+mod queue;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -18,6 +26,9 @@ use crate::spark::{self, Submission};
 use crate::store::Key;
 
 use super::kubelet::{self, Hint};
+
+pub use queue::SparkState;
+use queue::{DRIVER_GONE_GRACE, WORK_EPS, target_work};
 
 /// How the app ends (`kube-sim.dev/outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,31 +59,18 @@ struct Run {
     sub: Option<Submission>,
     runtime: f64,
     outcome: Outcome,
+    /// Simulated seconds of work done at full rate, up to `last`.
     work: f64,
+    /// Work per simulated second since `last` (running / requested executors).
+    rate: f64,
     last: Duration,
     executors_at: Option<Duration>,
     wanted: u32,
     next_exec: u32,
     oom_done: bool,
     driver_gone_since: Option<Duration>,
-}
-
-/// Apps in flight, by uid.
-#[derive(Debug, Default)]
-pub struct SparkState {
-    runs: HashMap<String, Run>,
-}
-
-impl SparkState {
-    /// Whether any app still needs attention.
-    pub fn active(&self) -> bool {
-        self.runs.values().any(|r| r.phase != Phase::Finished)
-    }
-
-    /// An app was deleted.
-    pub fn forget(&mut self, uid: &str) {
-        self.runs.remove(uid);
-    }
+    /// The pending timer (due at, sequence), see [`queue`].
+    timer: Option<(Duration, u64)>,
 }
 
 fn parse_outcome(s: Option<&str>) -> Outcome {
@@ -87,7 +85,8 @@ fn parse_outcome(s: Option<&str>) -> Outcome {
 /// A SparkApplication was created or changed.
 pub fn observe_app(c: &mut Cluster, key: &Key, obj: &Value) {
     let uid = object::meta_str(obj, "uid").unwrap_or("").to_string();
-    if c.ctl.spark.runs.contains_key(&uid) {
+    if c.ctl.spark.contains(&uid) {
+        c.ctl.spark.mark(&uid);
         return;
     }
     let state = obj
@@ -103,7 +102,7 @@ pub fn observe_app(c: &mut Cluster, key: &Key, obj: &Value) {
         .and_then(|r| humantime::parse_duration(r).ok())
         .unwrap_or(c.cfg.simulation.default_runtime);
     let now = c.clock.now();
-    c.ctl.spark.runs.insert(
+    c.ctl.spark.insert(
         uid,
         Run {
             key: key.clone(),
@@ -113,18 +112,29 @@ pub fn observe_app(c: &mut Cluster, key: &Key, obj: &Value) {
             runtime: runtime.as_secs_f64(),
             outcome: parse_outcome(ann.get("kube-sim.dev/outcome").map(String::as_str)),
             work: 0.0,
+            rate: 0.0,
             last: now,
             executors_at: None,
             wanted: 0,
             next_exec: 1,
             oom_done: false,
             driver_gone_since: None,
+            timer: None,
         },
     );
 }
 
-/// A pod changed: nothing to do eagerly; the app is reconciled every round.
-pub fn observe_pod(_c: &mut Cluster, _pod: &Value) {}
+/// A pod changed (`key` is the pod's): queue the run of the app it belongs to (driver
+/// and executors carry the app-name label).
+pub fn observe_pod(c: &mut Cluster, key: &Key, pod: &Value) {
+    let app = pod
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(spark::APP_NAME_LABEL))
+        .and_then(Value::as_str);
+    if let Some(app) = app {
+        c.ctl.spark.mark_key(&(key.0.clone(), app.to_string()));
+    }
+}
 
 fn set_status(c: &mut Cluster, key: &Key, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
     let Some(cur) = c.store.get(Res::SparkApplication, &key.0, &key.1) else {
@@ -150,22 +160,16 @@ fn set_state(status: &mut serde_json::Map<String, Value>, state: &str, error: Op
     status.insert("applicationState".into(), s);
 }
 
-/// Reconcile every app in flight.
+/// Reconcile the apps that changed or whose timer is due.
 pub fn step(c: &mut Cluster) {
-    let uids: Vec<String> = c
-        .ctl
-        .spark
-        .runs
-        .iter()
-        .filter(|(_, r)| r.phase != Phase::Finished)
-        .map(|(u, _)| u.clone())
-        .collect();
-    for uid in uids {
-        let Some(mut run) = c.ctl.spark.runs.get(&uid).cloned() else {
+    let ready = c.ctl.spark.take_ready(c.clock.now());
+    for uid in ready {
+        let Some(mut run) = c.ctl.spark.take(&uid) else {
             continue;
         };
         reconcile(c, &mut run);
-        c.ctl.spark.runs.insert(uid, run);
+        let submit_delay = c.cfg.simulation.submit_delay;
+        c.ctl.spark.reconciled(uid, run, submit_delay);
     }
 }
 
@@ -191,7 +195,7 @@ fn reconcile(c: &mut Cluster, run: &mut Run) {
                 d.labels.get("sparkoperator.k8s.io/submission-id") == Some(&sub.submission_id)
             }) else {
                 let since = *run.driver_gone_since.get_or_insert(now);
-                if run.phase == Phase::Running || now >= since + Duration::from_secs(10) {
+                if run.phase == Phase::Running || now >= since + DRIVER_GONE_GRACE {
                     fail(c, run, "driver pod not found");
                 }
                 return;
@@ -325,6 +329,10 @@ fn progress(
     driver: &Value,
     now: Duration,
 ) {
+    // Work done since the last reconcile, at the rate in force since then: the rate
+    // changes only with executor pods, and any such change reconciled the run.
+    run.work += now.saturating_sub(run.last).as_secs_f64() * run.rate;
+    run.last = now;
     // The driver asks for executors (and keeps asking while quota refuses them).
     if let Some(at) = run.executors_at
         && now >= at
@@ -363,15 +371,19 @@ fn progress(
         .iter()
         .filter(|p| p.pod.as_ref().is_some_and(|f| f.phase == "Running"))
         .count() as f64;
-    let rate = if run.wanted == 0 {
+    run.rate = if run.wanted == 0 {
         1.0
     } else {
         (running / run.wanted as f64).min(1.0)
     };
-    let dt = now.saturating_sub(run.last).as_secs_f64();
-    run.last = now;
-    run.work += dt * rate;
-    if run.outcome == Outcome::ExecutorOomKilled && !run.oom_done && run.work >= run.runtime / 2.0 {
+    // The due time was rounded to nanoseconds: within WORK_EPS counts as reached.
+    let Some(target) = target_work(run) else {
+        return;
+    };
+    if run.work + WORK_EPS < target {
+        return;
+    }
+    if run.outcome == Outcome::ExecutorOomKilled && !run.oom_done {
         if let Some(victim) = execs
             .iter()
             .find(|p| p.pod.as_ref().is_some_and(|f| f.phase == "Running"))
@@ -388,14 +400,12 @@ fn progress(
         }
         return;
     }
-    if run.work >= run.runtime && run.outcome != Outcome::ImagePullBackOff {
-        let code = if run.outcome == Outcome::Succeeded {
-            0
-        } else {
-            1
-        };
-        end_driver(c, run, code);
-    }
+    let code = if run.outcome == Outcome::Succeeded {
+        0
+    } else {
+        1
+    };
+    end_driver(c, run, code);
 }
 
 fn end_driver(c: &mut Cluster, run: &Run, code: i32) {

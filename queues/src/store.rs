@@ -27,6 +27,7 @@ mod preempt;
 mod query;
 mod schedules;
 mod spec;
+mod submit;
 mod wake;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use self::model::*;
 pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::preempt::PREEMPTED;
 pub use self::schedules::Schedule;
+pub use self::submit::Submitted;
 pub use self::wake::QUEUED_CHANNEL;
 
 use crate::error::{Error, Result};

@@ -19,7 +19,7 @@ use capacity::{GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
 use jobs::{DeadReason, JobId, Priority};
 use kube::api::Api;
-use queues::store::{FootprintRecord, Note, PendingJob, Submission, Target, WaitingMark};
+use queues::store::{FootprintRecord, Note, PendingJob, Submission, Submitted, WaitingMark};
 use tokio::sync::Mutex;
 
 use crate::context::Context;
@@ -138,23 +138,25 @@ pub async fn round(
     for (id, hold) in held {
         let Some(s) = sized.get(&id) else { continue };
         ctx.checker.release(&s.gang.key);
-        match admit(ctx, s, confirm).await {
-            Ok(Admitted::Yes) => {
-                ctx.holds.remove(id);
-                report.admitted.push(id);
-            }
-            Ok(Admitted::Dead) => {
-                ctx.holds.remove(id);
-                report.dead.push(id);
-            }
-            outcome => {
-                ctx.checker.reserve(&s.gang, &hold.placement);
-                if let Err(e) = outcome {
-                    report.errors += 1;
-                    ctx.metrics.error("admission", e.metric_label());
-                    tracing::warn!(job = %id, error = %e, "admission of a preemptor failed; retrying next round");
+        for outcome in record(ctx, vec![admit(ctx, s, confirm).await]).await {
+            match outcome {
+                Ok(Admitted::Yes) => {
+                    ctx.holds.remove(id);
+                    report.admitted.push(id);
                 }
-                wait(s, PREEMPTING, hold.message(), s.pending.position);
+                Ok(Admitted::Dead) => {
+                    ctx.holds.remove(id);
+                    report.dead.push(id);
+                }
+                outcome => {
+                    ctx.checker.reserve(&s.gang, &hold.placement);
+                    if let Err(e) = outcome {
+                        report.errors += 1;
+                        ctx.metrics.error("admission", e.metric_label());
+                        tracing::warn!(job = %id, error = %e, "admission of a preemptor failed; retrying next round");
+                    }
+                    wait(s, PREEMPTING, hold.message(), s.pending.position);
+                }
             }
         }
     }
@@ -245,11 +247,17 @@ pub async fn round(
     }
 
     // Each admission's capacity confirmation and reservation happen one at a time, in the
-    // decided order (each sees the reservations before it); the creates and records, which
-    // wait on the API server and the database, overlap.
+    // decided order (each sees the reservations before it); the creates, which wait on the
+    // API server, overlap, and the created ones are recorded a batch at a time as they come,
+    // while more creates run. (The futures are made first: a closure over `admits` in the
+    // stream would not be `Send` for every lifetime, which the daemon's spawned loop needs.)
     let admissions: Vec<_> = admits.iter().map(|s| admit(ctx, s, confirm)).collect();
     let outcomes: Vec<Result<Admitted>> = futures::stream::iter(admissions)
         .buffered(ADMISSIONS_IN_FLIGHT)
+        .ready_chunks(RECORD_BATCH)
+        .map(|chunk| record(ctx, chunk))
+        .buffered(RECORDS_IN_FLIGHT)
+        .flat_map(futures::stream::iter)
         .collect()
         .await;
     for (s, outcome) in admits.into_iter().zip(outcomes) {
@@ -323,17 +331,74 @@ fn waiting_labels(p: &PendingJob, reason: &str) -> WaitingLabels {
     }
 }
 
+/// What [`admit`] did with a job.
+enum Admission {
+    /// Its application is created (or adopted), to be recorded by [`record`].
+    Created(Box<Submitted>),
+    Wait(String, String),
+    Dead,
+}
+
+/// How a job's admission ended, once recorded.
 enum Admitted {
     Yes,
     Wait(String, String),
     Dead,
 }
 
-/// Admissions of one round whose create and record run at the same time (the end-to-end
-/// bench gives its plain client the same limit).
+/// Admissions of one round whose creates run at the same time (the end-to-end bench gives
+/// its plain client the same limit).
 pub const ADMISSIONS_IN_FLIGHT: usize = 16;
+/// Created applications recorded in one statement, at most.
+const RECORD_BATCH: usize = 64;
+/// Batches being recorded at the same time.
+const RECORDS_IN_FLIGHT: usize = 4;
 
-async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admitted> {
+/// Records the created admissions of `chunk` in one batch.
+async fn record(ctx: &Context, chunk: Vec<Result<Admission>>) -> Vec<Result<Admitted>> {
+    let batch: Vec<Submitted> = chunk
+        .iter()
+        .filter_map(|o| match o {
+            Ok(Admission::Created(s)) => Some(Submitted::clone(s)),
+            _ => None,
+        })
+        .collect();
+    let mut recorded = if batch.is_empty() {
+        Vec::new()
+    } else {
+        match ctx.store.record_submitted(&batch).await {
+            Ok(outcomes) => outcomes
+                .into_iter()
+                .map(|o| o.map_err(Error::from))
+                .collect(),
+            Err(e) => {
+                let e = std::sync::Arc::new(e);
+                batch.iter().map(|_| Err(Error::Batch(e.clone()))).collect()
+            }
+        }
+    }
+    .into_iter();
+    chunk
+        .into_iter()
+        .map(|o| match o? {
+            Admission::Created(s) => {
+                let outcome = recorded.next().unwrap_or_else(|| {
+                    Err(Error::Store(queues::Error::Corrupt(
+                        "the store answered fewer outcomes than admissions".into(),
+                    )))
+                });
+                if outcome.is_ok() {
+                    tracing::info!(job = %s.job, attempt = s.submission.attempt, app = %s.submission.spark_app_name, "submitted");
+                }
+                outcome.map(|()| Admitted::Yes)
+            }
+            Admission::Wait(code, message) => Ok(Admitted::Wait(code, message)),
+            Admission::Dead => Ok(Admitted::Dead),
+        })
+        .collect()
+}
+
+async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admission> {
     let p = &s.pending;
     let job = &p.job;
     let labels = || OutcomeLabels {
@@ -360,7 +425,7 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admit
     drop(confirmed);
     let placement = match verdict {
         Verdict::Fits(placement) => placement,
-        Verdict::Wait(w) => return Ok(Admitted::Wait(w.kind.code().into(), w.message)),
+        Verdict::Wait(w) => return Ok(Admission::Wait(w.kind.code().into(), w.message)),
         Verdict::Never(n) => {
             let dead = if matches!(n.kind, NeverKind::Invalid { .. }) {
                 DeadReason::Invalid
@@ -370,7 +435,7 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admit
             ctx.store
                 .dead_letter(job.id, p.state, dead, &n.message)
                 .await?;
-            return Ok(Admitted::Dead);
+            return Ok(Admission::Dead);
         }
     };
 
@@ -386,7 +451,7 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admit
         Err(SubmitError::Refused(message)) => {
             ctx.checker.release(&s.gang.key);
             count("refused");
-            return Ok(Admitted::Wait(
+            return Ok(Admission::Wait(
                 "refused".into(),
                 format!("Kubernetes refused the application for now: {message}"),
             ));
@@ -402,7 +467,7 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admit
                     &format!("Kubernetes refused the application: {message}"),
                 )
                 .await?;
-            return Ok(Admitted::Dead);
+            return Ok(Admission::Dead);
         }
         Err(SubmitError::NameTaken(message)) => {
             ctx.checker.release(&s.gang.key);
@@ -410,7 +475,7 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admit
             ctx.store
                 .dead_letter(job.id, p.state, DeadReason::Rejected, &message)
                 .await?;
-            return Ok(Admitted::Dead);
+            return Ok(Admission::Dead);
         }
         Err(SubmitError::Transient(e)) => {
             ctx.checker.release(&s.gang.key);
@@ -451,11 +516,12 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admit
     }
     let note = Note::new(if created == Created::Adopted { "adopted" } else { "admitted" }, message)
         .with_details(serde_json::json!({ "placement": placement.nodes, "sparkApplication": submission.spark_app_name }));
-    ctx.store
-        .transition(job.id, p.state, Target::Submitted(submission), note)
-        .await?;
-    tracing::info!(job = %job.id, namespace = %job.namespace, attempt = p.attempt, created = ?created, "submitted");
-    Ok(Admitted::Yes)
+    Ok(Admission::Created(Box::new(Submitted {
+        job: job.id,
+        from: p.state,
+        submission,
+        note,
+    })))
 }
 
 async fn dead_letter(

@@ -50,6 +50,9 @@ pub enum Error {
     /// An application could not be rendered (a bug: the job was validated).
     #[error("cannot render the SparkApplication: {0}")]
     Render(String),
+    /// A batch of admissions could not be recorded: every job of it shares the one error.
+    #[error("recording a batch of admissions: {0}")]
+    Batch(std::sync::Arc<queues::Error>),
 }
 
 impl Error {
@@ -60,6 +63,7 @@ impl Error {
             Error::Capacity(e) => e.metric_label(),
             Error::Kube(_) => "kube",
             Error::Render(_) => "render",
+            Error::Batch(e) => e.metric_label(),
         }
     }
 }

@@ -216,7 +216,10 @@ async fn a_high_job_preempts_exactly_what_it_needs_and_the_victim_reruns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_is_written_before_the_delete_and_the_tracker_removes_what_is_left() {
     let mut world = World::start(config(1, true, 2)).await;
-    let victim = submit(&world, job("victim", "normal", 3, "2m")).await;
+    // Ten simulated minutes (30 s here): the victim's first application must still be running
+    // when deletes work again, however slowly a loaded machine gets there; a finished one is
+    // left to the operator's TTL by design, and the last assertion would fail.
+    let victim = submit(&world, job("victim", "normal", 3, "10m")).await;
     world.start_submitter().await;
     world.wait_state(victim, JobState::Running, LONG).await;
     let app = world.job(victim).await.spark_app_name.unwrap();

@@ -1,0 +1,292 @@
+//! Recording many admissions in one statement (`JobStore::record_submitted`) against a real
+//! PostgreSQL: the same rows, history and events as one transition per job; every job the
+//! batch cannot record gets the precise outcome a lone transition gives; two batches racing
+//! for the same jobs record each exactly once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
+
+#[path = "support/store_fixtures.rs"]
+mod fixtures;
+#[path = "support/env.rs"]
+mod support;
+
+use fixtures::{events, job, store, submission};
+use jobs::{Job, JobState};
+use queues::Error;
+use queues::store::{JobSource, JobStore, Note, Submitted, Target, WaitingMark};
+use serde_json::{Value, json};
+
+fn submitted(j: &Job, from: JobState, attempt: u32, note: Note) -> Submitted {
+    let Target::Submitted(submission) = submission(j, attempt, 2000, 8) else {
+        unreachable!("the fixture builds a submission")
+    };
+    Submitted {
+        job: j.id,
+        from,
+        submission,
+        note,
+    }
+}
+
+fn note() -> Note {
+    Note::new("admitted", "driver and 2 executor(s) placed on 1 node(s)")
+        .with_details(json!({"placement": ["node-1", "node-1"]}))
+}
+
+async fn enqueued(store: &JobStore, namespace: &str, name: &str) -> Job {
+    let j = job(namespace, name);
+    assert!(store.enqueue(&j, JobSource::Http).await.unwrap());
+    j
+}
+
+/// What a job's submission left in every table, without ids and times.
+async fn footprint_of(db: &support::TestDb, j: &Job) -> Value {
+    let row: (Value,) = sqlx::query_as(
+        "SELECT jsonb_build_object( \
+           'job', (SELECT jsonb_build_object('state', state, 'reason', state_reason, \
+              'message', state_message, 'app', spark_app_name, 'cpu', cpu_millis, \
+              'memory', memory_bytes, 'wait', wait_reason, 'expires', expires_at, \
+              'estimate', estimated_start_at) FROM jobs WHERE id = $1), \
+           'attempts', (SELECT jsonb_agg(jsonb_build_object('attempt', attempt, \
+              'app', spark_app_name, 'cpu', cpu_millis, 'memory', memory_bytes)) \
+              FROM job_attempts WHERE job_id = $1), \
+           'history', (SELECT jsonb_agg(jsonb_build_object('from', from_state, 'to', to_state, \
+              'reason', reason, 'message', message, 'details', details) ORDER BY id) \
+              FROM job_transitions WHERE job_id = $1))",
+    )
+    .bind(j.id.0)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let mut v = row.0;
+    // The application's name carries the job's own id; the rest must be equal.
+    let short = j.id.short();
+    let text = v.to_string().replace(&short, "ID");
+    v = serde_json::from_str(&text).unwrap();
+    v
+}
+
+#[tokio::test]
+async fn a_batch_writes_what_one_transition_per_job_writes() {
+    let (db, store) = store().await;
+    let alone = enqueued(&store, "team-a", "etl").await;
+    let batched = enqueued(&store, "team-a", "etl").await;
+    let waiting = enqueued(&store, "team-b", "etl").await;
+    store
+        .mark_waiting(&[WaitingMark {
+            job: waiting.id,
+            code: "capacity".into(),
+            message: "no node fits".into(),
+            position: Some(1),
+        }])
+        .await
+        .unwrap();
+
+    store
+        .transition(
+            alone.id,
+            JobState::Queued,
+            submission(&alone, 1, 2000, 8),
+            note(),
+        )
+        .await
+        .unwrap();
+    let outcomes = store
+        .record_submitted(&[
+            submitted(&batched, JobState::Queued, 1, note()),
+            submitted(&waiting, JobState::Waiting, 1, note()),
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+
+    let expected = footprint_of(&db, &alone).await;
+    assert_eq!(expected["job"]["state"], "submitted");
+    assert_eq!(footprint_of(&db, &batched).await, expected);
+    let from_waiting = footprint_of(&db, &waiting).await;
+    assert_eq!(
+        from_waiting["job"], expected["job"],
+        "the waiting reason is cleared"
+    );
+    assert_eq!(from_waiting["history"][2]["from"], "waiting");
+    assert_eq!(
+        from_waiting["history"][2]["details"],
+        note().details.unwrap()
+    );
+
+    // One `submitted` event each, shaped alike.
+    let submitted_events: Vec<Value> = events(&db)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".submitted"))
+        .map(|(_, mut e)| {
+            let o = e.as_object_mut().unwrap();
+            o.remove("jobId");
+            o.remove("at");
+            e
+        })
+        .collect();
+    assert_eq!(submitted_events.len(), 3);
+    assert_eq!(submitted_events[1], submitted_events[0]);
+    assert_eq!(submitted_events[2]["from"], "waiting");
+    assert_eq!(submitted_events[2]["namespace"], "team-b");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn what_a_batch_cannot_record_gets_the_precise_outcome_and_the_rest_is_recorded() {
+    let (db, store) = store().await;
+    let fine = enqueued(&store, "team-a", "fine").await;
+    let stale = enqueued(&store, "team-a", "stale").await;
+    let cancelled = enqueued(&store, "team-a", "cancelled").await;
+    let wrong_attempt = enqueued(&store, "team-a", "attempt").await;
+    let twice = enqueued(&store, "team-a", "twice").await;
+    let fine_too = enqueued(&store, "team-b", "fine").await;
+    store
+        .mark_waiting(&[WaitingMark {
+            job: stale.id,
+            code: "capacity".into(),
+            message: "no node fits".into(),
+            position: None,
+        }])
+        .await
+        .unwrap();
+    store
+        .cancel_job(cancelled.id, Note::new("cancelled", "by a test"))
+        .await
+        .unwrap();
+
+    let batch = [
+        submitted(&fine, JobState::Queued, 1, note()),
+        submitted(&stale, JobState::Queued, 1, note()),
+        submitted(&cancelled, JobState::Queued, 1, note()),
+        submitted(&wrong_attempt, JobState::Queued, 2, note()),
+        submitted(&twice, JobState::Queued, 1, note()),
+        submitted(&twice, JobState::Queued, 1, note()),
+        submitted(&fine_too, JobState::Running, 1, note()),
+        submitted(&fine_too, JobState::Queued, 1, note()),
+    ];
+    let outcomes = store.record_submitted(&batch).await.unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+    assert!(
+        matches!(
+            outcomes[1],
+            Err(Error::StateConflict {
+                expected: JobState::Queued,
+                actual: JobState::Waiting,
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(
+            outcomes[2],
+            Err(Error::StateConflict {
+                actual: JobState::Cancelled,
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[2]
+    );
+    assert!(
+        matches!(outcomes[3], Err(Error::AttemptMismatch { actual: 1, .. })),
+        "{:?}",
+        outcomes[3]
+    );
+    assert!(outcomes[4].is_ok(), "{:?}", outcomes[4]);
+    assert!(
+        matches!(
+            outcomes[5],
+            Err(Error::StateConflict {
+                actual: JobState::Submitted,
+                ..
+            })
+        ),
+        "the same job twice is recorded once: {:?}",
+        outcomes[5]
+    );
+    assert!(
+        matches!(outcomes[6], Err(Error::IllegalTransition { .. })),
+        "{:?}",
+        outcomes[6]
+    );
+    assert!(outcomes[7].is_ok(), "{:?}", outcomes[7]);
+
+    for (j, state) in [
+        (&fine, JobState::Submitted),
+        (&stale, JobState::Waiting),
+        (&cancelled, JobState::Cancelled),
+        (&wrong_attempt, JobState::Queued),
+        (&twice, JobState::Submitted),
+        (&fine_too, JobState::Submitted),
+    ] {
+        let stored = store.job(j.id).await.unwrap().unwrap();
+        assert_eq!(stored.state, state, "{}", j.name);
+    }
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM job_attempts")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 3, "one attempt row per recorded job");
+    let history = store.history(twice.id).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .filter(|t| t.to == JobState::Submitted)
+            .count(),
+        1
+    );
+    assert!(store.record_submitted(&[]).await.unwrap().is_empty());
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn two_batches_racing_for_the_same_jobs_record_each_once() {
+    let (db, store) = store().await;
+    let mut jobs = Vec::new();
+    for i in 0..40 {
+        let namespace = if i % 2 == 0 { "team-a" } else { "team-b" };
+        jobs.push(enqueued(&store, namespace, "race").await);
+    }
+    let forward: Vec<Submitted> = jobs
+        .iter()
+        .map(|j| submitted(j, JobState::Queued, 1, note()))
+        .collect();
+    let backward: Vec<Submitted> = forward.iter().rev().cloned().collect();
+    let (a, b) = tokio::join!(
+        store.record_submitted(&forward),
+        store.record_submitted(&backward)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for (i, j) in jobs.iter().enumerate() {
+        let wins = [&a[i], &b[jobs.len() - 1 - i]]
+            .iter()
+            .filter(|o| o.is_ok())
+            .count();
+        assert_eq!(
+            wins,
+            1,
+            "{}: {:?} / {:?}",
+            j.id,
+            a[i],
+            b[jobs.len() - 1 - i]
+        );
+    }
+    let (submitted_rows, attempts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM job_transitions WHERE to_state = 'submitted'), \
+                (SELECT count(*) FROM job_attempts)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((submitted_rows, attempts), (40, 40));
+    db.drop_database().await;
+}

@@ -42,6 +42,17 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection> {
     Ok(Connection::connect(url, props).await?)
 }
 
+/// Connects without lapin's recovery: the first loss of the connection fails every consumer
+/// and channel call on it, and the owner starts a new session. The intake uses this: after a
+/// broker restart under load, lapin's recovery was seen to leave its consumers silent for good
+/// (no delivery, no error) while the queues filled; a fresh session redeclares and consumes
+/// again, and what was delivered but not acked comes back and is stored once (by job id).
+pub async fn connect_without_recovery(url: &str, name: &str) -> Result<Connection> {
+    let props =
+        ConnectionProperties::default().with_connection_name(LongString::from(name.as_bytes()));
+    Ok(Connection::connect(url, props).await?)
+}
+
 /// A header's value as text (long or short string), if present.
 pub fn header_str(props: &BasicProperties, key: &str) -> Option<String> {
     let headers = props.headers().as_ref()?;

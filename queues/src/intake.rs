@@ -20,8 +20,10 @@
 //!   exceeded by at most one prefetch, the backlog stays in RabbitMQ in order, and nothing is
 //!   left unacked. It polls the store and consumes again when there is room.
 //! - **Outages**: a failed commit is retried with exponential backoff and jitter, holding the
-//!   batch (order kept, nothing acked). Broker restarts are handled by lapin's recovery; if
-//!   recovery gives up, the supervisor reconnects, redeclares and restarts the workers.
+//!   batch (order kept, nothing acked). A lost broker connection ends the session (the intake
+//!   connects without lapin's recovery, see [`amqp::connect_without_recovery`]); the
+//!   supervisor reconnects with backoff, redeclares and restarts the workers, and the broker
+//!   redelivers what was not acked.
 
 mod classify;
 #[cfg(feature = "fuzzing")]
@@ -135,8 +137,7 @@ impl Intake {
         }
     }
 
-    /// Consumes until `token` is cancelled. Connection trouble that lapin's recovery cannot
-    /// fix ends the session; the loop then reconnects (backoff with jitter), redeclares the
+    /// Consumes until `token` is cancelled. Connection trouble ends the session; the loop then reconnects (backoff with jitter), redeclares the
     /// topology and starts the workers again. Returns `Ok` on cancellation.
     pub async fn run(self, token: CancellationToken) -> Result<()> {
         reconnecting(
@@ -149,8 +150,9 @@ impl Intake {
     }
 
     async fn session(&self, token: &CancellationToken) -> Result<()> {
-        let connection = amqp::connect(&self.config.amqp_url, &self.config.connection_name).await?;
-        // Declarations stay registered on this channel, so lapin replays them after recovery.
+        let connection =
+            amqp::connect_without_recovery(&self.config.amqp_url, &self.config.connection_name)
+                .await?;
         let declare_channel = connection.create_channel().await?;
         self.topology.declare(&declare_channel).await?;
         info!(

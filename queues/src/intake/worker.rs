@@ -135,14 +135,14 @@ impl Worker {
                 match event {
                     Event::Tick => self.on_tick(&token).await?,
                     Event::Delivery(slot, None) => self.consumer_ended(slot).await,
-                    Event::Delivery(slot, Some(Err(e))) => self.stream_error(slot, e).await?,
+                    Event::Delivery(slot, Some(Err(e))) => return Err(self.stream_error(slot, e)),
                     Event::Delivery(slot, Some(Ok(first))) => {
                         let (batch, end) = self.collect(slot, *first);
                         self.process(slot, batch, &token).await?;
                         match end {
                             None => {}
                             Some(StreamEnd::Ended) => self.consumer_ended(slot).await,
-                            Some(StreamEnd::Error(e)) => self.stream_error(slot, e).await?,
+                            Some(StreamEnd::Error(e)) => return Err(self.stream_error(slot, e)),
                         }
                     }
                 }

@@ -315,28 +315,14 @@ impl Worker {
         }
     }
 
-    pub(super) async fn stream_error(&mut self, slot: Slot, error: lapin::Error) -> Result<()> {
-        let Some(src) = self.source_mut(slot) else {
-            return Ok(());
-        };
-        warn!(queue = src.queue, error = %error, "consumer error; waiting for the connection to recover");
-        let Some(channel) = src.state.consumption().map(|c| c.channel.clone()) else {
-            return Err(Error::Amqp(error));
-        };
-        channel
-            .wait_for_recovery(error)
-            .await
-            .map_err(Error::Amqp)?;
-        // Acks of deliveries from before the recovery fail: the broker redelivers them and
-        // the store ignores the copies. So a holding queue holds nothing any more.
-        if matches!(src.state, State::Holding { .. })
-            && let State::Holding { consumption, .. } =
-                std::mem::replace(&mut src.state, State::Idle)
-        {
-            src.state = State::Consuming(consumption);
+    /// A consumer's stream failed: the connection is gone (the intake's has no recovery), so
+    /// the session ends and the supervisor starts a new one. Nothing held was acked; the broker
+    /// redelivers it and the store ignores the copies.
+    pub(super) fn stream_error(&self, slot: Slot, error: lapin::Error) -> Error {
+        if let Some(src) = self.source(slot) {
+            warn!(queue = src.queue, error = %error, "consumer error; the session ends");
         }
-        info!(queue = src.queue, "connection recovered; consuming again");
-        Ok(())
+        Error::Amqp(error)
     }
 
     pub(super) fn window_gauge(&self, slot: Slot, full: bool) {

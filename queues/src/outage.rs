@@ -66,7 +66,7 @@ where
 const HEALTHY_SESSION: Duration = Duration::from_secs(60);
 
 /// Keeps a connection-bound service running: starts `session`, and when it fails (the broker
-/// went away and lapin's recovery gave up), reports the error, pauses with
+/// went away, or lapin's recovery gave up), reports the error, pauses with
 /// [`outage_backoff`] and starts it again. The backoff restarts after a healthy session, so a
 /// flapping broker backs off while a rare drop reconnects at once. Returns `Ok` when
 /// `session` does (it was cancelled) or `token` is cancelled.

@@ -226,9 +226,9 @@ impl Topology {
             .or_else(|| tiers.last().copied())
     }
 
-    /// Declares everything; safe to repeat (same arguments). Call on a channel that stays
-    /// open for the connection's life, so lapin's recovery replays the declarations after a
-    /// broker restart.
+    /// Declares everything; safe to repeat (same arguments), so every new session calls it. On
+    /// a connection with lapin's recovery, keep the channel open for the connection's life so
+    /// the declarations are replayed after a broker restart.
     pub async fn declare(&self, channel: &Channel) -> Result<()> {
         let n = &self.names;
         let durable = ExchangeDeclareOptions {

@@ -44,6 +44,19 @@ async fn enqueued(store: &JobStore, namespace: &str, name: &str) -> Job {
 }
 
 /// What a job's submission left in every table, without ids and times.
+/// Marks `j` as waiting for capacity at `position`.
+async fn wait_for_capacity(store: &JobStore, j: &Job, position: Option<u64>) {
+    store
+        .mark_waiting(&[WaitingMark {
+            job: j.id,
+            code: "capacity".into(),
+            message: "no node fits".into(),
+            position,
+        }])
+        .await
+        .unwrap();
+}
+
 async fn footprint_of(db: &support::TestDb, j: &Job) -> Value {
     let row: (Value,) = sqlx::query_as(
         "SELECT jsonb_build_object( \
@@ -76,15 +89,7 @@ async fn a_batch_writes_what_one_transition_per_job_writes() {
     let alone = enqueued(&store, "team-a", "etl").await;
     let batched = enqueued(&store, "team-a", "etl").await;
     let waiting = enqueued(&store, "team-b", "etl").await;
-    store
-        .mark_waiting(&[WaitingMark {
-            job: waiting.id,
-            code: "capacity".into(),
-            message: "no node fits".into(),
-            position: Some(1),
-        }])
-        .await
-        .unwrap();
+    wait_for_capacity(&store, &waiting, Some(1)).await;
 
     store
         .transition(
@@ -146,15 +151,7 @@ async fn what_a_batch_cannot_record_gets_the_precise_outcome_and_the_rest_is_rec
     let wrong_attempt = enqueued(&store, "team-a", "attempt").await;
     let twice = enqueued(&store, "team-a", "twice").await;
     let fine_too = enqueued(&store, "team-b", "fine").await;
-    store
-        .mark_waiting(&[WaitingMark {
-            job: stale.id,
-            code: "capacity".into(),
-            message: "no node fits".into(),
-            position: None,
-        }])
-        .await
-        .unwrap();
+    wait_for_capacity(&store, &stale, None).await;
     store
         .cancel_job(cancelled.id, Note::new("cancelled", "by a test"))
         .await

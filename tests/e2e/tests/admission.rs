@@ -258,12 +258,27 @@ async fn namespaces_share_capacity_by_dominant_share_not_by_volume() {
         at.iter().map(|(id, t)| (*t, b.contains(id))).collect();
     order.sort();
     // First come, first served would start team-b's jobs 13th to 16th, after the flood.
-    // Dominant shares give each team half of the first four slots; jobs admitted in one
-    // round are created concurrently, so their order inside the round means nothing.
+    // Dominant shares give each team half of the first four slots. Jobs admitted in one
+    // round are created concurrently, so their order inside a round means nothing: count
+    // the flood's jobs that started strictly before team-b's last one. Usage comes from the
+    // store, which learns that an application finished one tracker sync after the cluster
+    // view does; a round in that window still counts team-b's finished jobs and may give
+    // team-a one extra slot per round. Even so at most 2 + 3 + 2 flood jobs start before
+    // team-b's last (one more allowed for completions that trickle); first come,
+    // first served starts all 12.
     let b_in_first_four = order[..4].iter().filter(|(_, is_b)| *is_b).count();
-    let last_b = order.iter().rposition(|(_, is_b)| *is_b).unwrap();
+    let last_b = order
+        .iter()
+        .filter(|(_, is_b)| *is_b)
+        .map(|(t, _)| *t)
+        .max()
+        .unwrap();
+    let flood_before_last_b = order
+        .iter()
+        .filter(|(t, is_b)| !*is_b && *t < last_b)
+        .count();
     assert!(
-        b_in_first_four >= 2 && last_b <= 9,
+        b_in_first_four >= 2 && flood_before_last_b <= 8,
         "team-b's jobs start interleaved with team-a's flood, not behind it: {order:?}"
     );
     world.cleanup().await;

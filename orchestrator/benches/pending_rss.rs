@@ -12,8 +12,6 @@
     reason = "benchmark binary: a panic is the failure report"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +21,9 @@ use queues::store::{IntakeItem, JobSource, NewJob};
 use queues::{JobStore, Names};
 use serde_json::json;
 use test_support::pg::TestDb;
+
+mod daemon;
+use daemon::Daemon;
 
 const NAMESPACES: usize = 10;
 
@@ -61,34 +62,6 @@ fn memory_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn metric(addr: &str, name: &str) -> f64 {
-    let body = tokio::task::spawn_blocking({
-        let url = format!("{addr}/metrics");
-        move || {
-            let out = Command::new("curl").args(["-s", &url]).output().unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
-    })
-    .await
-    .unwrap();
-    body.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-struct Run {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn measure(label: &str, pending: usize, rounds: f64) {
     let mut cluster = e2e::world::default_cluster(2);
     for n in 0..NAMESPACES {
@@ -97,7 +70,6 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
     let sim = Simulator::start(cluster, "127.0.0.1:0".parse().unwrap()).unwrap();
     let db = TestDb::new(&queues::store::MIGRATOR).await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kubeconfig"), sim.kubeconfig_yaml()).unwrap();
     let prefix = test_support::unique("rss");
     let catalog =
         Arc::new(Catalog::new(toml::from_str::<CatalogConfig>(&catalog_toml()).unwrap()).unwrap());
@@ -145,40 +117,20 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
         catalog = catalog_toml(),
         url = test_support::pg::url(&db.name),
     );
-    let config_path = dir.path().join("orchestrator.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .arg("--kubeconfig")
-        .arg(dir.path().join("kubeconfig"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("orchestrator listening on ")
-        .unwrap_or_else(|| panic!("daemon did not start: {line:?}"))
-        .to_owned();
-    let run = Run { child, addr };
+    let run = Daemon::start(dir.path(), &config, &sim.kubeconfig_yaml());
     // Rounds over an empty store are not counted: give the idle daemon a fixed while.
     if pending == 0 {
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(300);
-    while pending > 0 && metric(&run.addr, "orchestrator_admission_rounds_total").await < rounds {
+    while pending > 0 && run.metric("orchestrator_admission_rounds_total").await < rounds {
         assert!(Instant::now() < deadline, "no admission rounds");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let depth = metric(&run.addr, "orchestrator_queue_depth").await;
-    let round = metric(&run.addr, "orchestrator_admission_round_seconds_sum").await
-        / metric(&run.addr, "orchestrator_admission_round_seconds_count")
+    let depth = run.metric("orchestrator_queue_depth").await;
+    let round = run.metric("orchestrator_admission_round_seconds_sum").await
+        / run
+            .metric("orchestrator_admission_round_seconds_count")
             .await
             .max(1.0);
     let (rss, hwm) = memory_mib(run.child.id());
@@ -188,14 +140,7 @@ async fn measure(label: &str, pending: usize, rounds: f64) {
         round * 1000.0
     );
     drop(run);
-    let connection = queues::amqp::connect(test_support::AMQP_URL, "pending-rss")
-        .await
-        .unwrap();
-    let topology = queues::Topology::new(queues::TopologyConfig::new(prefix), &catalog).unwrap();
-    let _ = topology
-        .delete(&connection.create_channel().await.unwrap())
-        .await;
-    let _ = connection.close(200, "done".into()).await;
+    daemon::delete_topology(&prefix, &catalog).await;
     db.drop_database().await;
 }
 

@@ -55,7 +55,8 @@ fn candidates(jobs: usize, namespaces: usize) -> Vec<Candidate> {
                     (1000, 4 * GI),
                     executors,
                     (2000, 8 * GI),
-                ),
+                )
+                .into(),
             }
         })
         .collect()

@@ -11,6 +11,7 @@
 //! with its held room, before the other jobs see the cluster.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -30,6 +31,7 @@ use crate::metrics::{OutcomeLabels, WaitingLabels};
 use crate::ordering::{self, Candidate, Decision, Policy};
 use crate::preempt::{self, Blocked, Hold, PREEMPTING};
 use crate::room::ClusterRoom;
+use crate::sizes::Size;
 use crate::spark_app::{pin, spark_application};
 use crate::{Error, Result, naming};
 
@@ -49,8 +51,8 @@ pub struct RoundReport {
 /// A pending job with its footprint and demand.
 struct SizedJob {
     pending: PendingJob,
-    footprint: Footprint,
-    gang: GangDemand,
+    footprint: Arc<Footprint>,
+    gang: Arc<GangDemand>,
 }
 
 /// Runs one admission round at `now`. `observer` (the tracker's watch caches) shows the
@@ -78,15 +80,14 @@ pub async fn round(
     let mut sized: HashMap<JobId, SizedJob> = HashMap::new();
     let mut candidates = Vec::new();
     let mut held: Vec<(JobId, Hold)> = Vec::new();
-    for p in pending {
-        match Footprint::of(&p.job, &ctx.catalog) {
-            Ok(footprint) => {
-                let gang = footprint.gang(
-                    naming::demand_key(&p.job, p.attempt),
-                    &p.job.namespace,
-                    naming::pod_selector(&p.job, p.attempt),
-                    &priorities,
-                );
+    let sizes = ctx
+        .sizes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .of_all(&pending, &ctx.catalog, &priorities);
+    for (p, size) in pending.into_iter().zip(sizes) {
+        match size {
+            Ok(Size { footprint, gang }) => {
                 if let Some(hold) = ctx.holds.get(p.job.id, p.attempt, now) {
                     held.push((p.job.id, hold));
                 } else {
@@ -372,7 +373,7 @@ async fn record(ctx: &Context, chunk: Vec<Result<Admission>>) -> Vec<Result<Admi
                 .map(|o| o.map_err(Error::from))
                 .collect(),
             Err(e) => {
-                let e = std::sync::Arc::new(e);
+                let e = Arc::new(e);
                 batch.iter().map(|_| Err(Error::Batch(e.clone()))).collect()
             }
         }

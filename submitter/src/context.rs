@@ -16,6 +16,7 @@ use crate::config::SubmitterConfig;
 use crate::estimate::live::LastRun;
 use crate::metrics::Metrics;
 use crate::preempt::Holds;
+use crate::sizes::Sizes;
 use crate::spark_app::EmitSettings;
 
 /// What the admission and reconcile loops share.
@@ -36,6 +37,8 @@ pub struct Context {
     pub holds: Holds,
     /// When the round last replayed for start estimates.
     pub estimated: LastRun,
+    /// Pending jobs' sizes, kept across rounds.
+    pub sizes: std::sync::Mutex<Sizes>,
     priorities: Mutex<Option<(Instant, BTreeMap<String, i32>)>>,
 }
 
@@ -58,6 +61,7 @@ impl Context {
             metrics,
             holds: Holds::default(),
             estimated: LastRun::default(),
+            sizes: std::sync::Mutex::default(),
             priorities: Mutex::new(None),
         }
     }

@@ -57,7 +57,7 @@ fn job(n: u128, priority: Priority, age: i64, executors: usize, runtime: u64) ->
             priority,
             rank: n as u64,
             enqueued_at: at(-age),
-            gang: gang(&format!("j{n}"), "a", (1000, GI), executors, (3000, GI)),
+            gang: gang(&format!("j{n}"), "a", (1000, GI), executors, (3000, GI)).into(),
         },
         runtime: Duration::from_secs(runtime),
     }

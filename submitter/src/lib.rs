@@ -33,6 +33,7 @@ pub mod preemption;
 pub mod reconcile;
 pub mod room;
 pub mod service;
+pub mod sizes;
 pub mod spark_app;
 
 /// The submitter's errors; each loop logs them, counts them and tries again next time.

@@ -73,6 +73,12 @@ pub struct ErrorLabels {
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// Round-time buckets: 1 ms … 10 s, with 100 ms (the admission-round target, issue 18) a
+/// boundary so that "rounds within target" is read off one bucket instead of interpolated.
+const ROUND_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 fn run_histogram() -> Histogram {
     // 1 s … ~9 h.
     Histogram::new(exponential_buckets(1.0, 2.0, 16))
@@ -112,7 +118,7 @@ impl Default for Metrics {
         Self {
             admissions: Family::default(),
             rounds: Counter::default(),
-            round_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            round_seconds: Histogram::new(ROUND_BUCKETS),
             waiting: Family::default(),
             holds: Gauge::default(),
             finished: Family::default(),

@@ -18,6 +18,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use capacity::{ClusterView, GangDemand, NeverReason, Placement, Resources, Verdict, WaitReason};
@@ -39,7 +40,7 @@ pub struct Candidate {
     /// namespaces' heads.
     pub enqueued_at: DateTime<Utc>,
     /// What it needs to run.
-    pub gang: GangDemand,
+    pub gang: Arc<GangDemand>,
 }
 
 /// Knobs of the decision.
@@ -144,7 +145,7 @@ pub fn decide(
     }
 
     let mut usage = usage.clone();
-    let mut decisions = Vec::new();
+    let mut decisions = Vec::with_capacity(queues.values().map(VecDeque::len).sum());
     let mut admitted = 0usize;
     let mut position = 0u32;
     let mut blocked_by: Option<JobId> = None;

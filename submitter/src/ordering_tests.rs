@@ -106,7 +106,8 @@ fn job(n: u128, ns: &str, priority: Priority, age_secs: i64, cpu: u64) -> Candid
                 tolerations: vec![],
                 priority: 0,
             }],
-        },
+        }
+        .into(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! (`WorkingSet::hold`), so gangs ordered after it only backfill what it cannot use; their
 //! wait reasons then name the holder.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use capacity::decide::{QuotaOutcome, check_quota};
 use capacity::{
@@ -25,8 +26,62 @@ pub struct ClusterRoom<'v> {
     ws: WorkingSet<'v>,
     /// Keys of the gangs holding room this round, in order.
     holders: Vec<String>,
-    unpackable: HashMap<Shape, WaitReason>,
-    nothing_to_hold: HashSet<Shape>,
+    unpackable: ShapeMap<WaitReason>,
+    nothing_to_hold: ShapeMap<()>,
+}
+
+/// Shapes seen this round, found by a digest of the gang's pods so that a lookup clones
+/// nothing: a round asks once per waiting job, and thousands of jobs share a few shapes. The
+/// stored shape is compared in full, so a digest collision costs a lookup, never a decision.
+struct ShapeMap<V> {
+    entries: HashMap<u64, Vec<(Shape, V)>>,
+}
+
+impl<V> Default for ShapeMap<V> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+impl<V> ShapeMap<V> {
+    fn get(&self, gang: &GangDemand) -> Option<&V> {
+        self.entries
+            .get(&digest(gang))?
+            .iter()
+            .find(|(shape, _)| same_shape(shape, gang))
+            .map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, gang: &GangDemand, value: V) {
+        self.entries
+            .entry(digest(gang))
+            .or_default()
+            .push((shape(gang), value));
+    }
+}
+
+fn digest(gang: &GangDemand) -> u64 {
+    let mut h = DefaultHasher::new();
+    for p in &gang.pods {
+        p.requests.hash(&mut h);
+        p.node_selector.hash(&mut h);
+        p.tolerations.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn same_shape(shape: &Shape, gang: &GangDemand) -> bool {
+    shape.len() == gang.pods.len()
+        && shape
+            .iter()
+            .zip(&gang.pods)
+            .all(|((requests, selector, tolerations), p)| {
+                *requests == p.requests
+                    && *selector == p.node_selector
+                    && *tolerations == p.tolerations
+            })
 }
 
 impl<'v> ClusterRoom<'v> {
@@ -35,8 +90,8 @@ impl<'v> ClusterRoom<'v> {
         Self {
             ws: WorkingSet::new(view),
             holders: Vec::new(),
-            unpackable: HashMap::new(),
-            nothing_to_hold: HashSet::new(),
+            unpackable: ShapeMap::default(),
+            nothing_to_hold: ShapeMap::default(),
         }
     }
 
@@ -48,8 +103,7 @@ impl<'v> ClusterRoom<'v> {
     /// The working set's verdict, answering a shape known not to pack without packing it
     /// again; `take` says whether a fit takes its room.
     fn verdict(&mut self, gang: &GangDemand, take: bool) -> Verdict {
-        let key = shape(gang);
-        if let Some(reason) = self.unpackable.get(&key) {
+        if let Some(reason) = self.unpackable.get(gang) {
             // Quota is per namespace: its verdicts still come first.
             return match check_quota(
                 &gang.namespace,
@@ -69,7 +123,7 @@ impl<'v> ClusterRoom<'v> {
         if let Verdict::Wait(reason) = &verdict
             && matches!(reason.kind, WaitKind::Insufficient { .. })
         {
-            self.unpackable.insert(key, reason.clone());
+            self.unpackable.insert(gang, reason.clone());
         }
         verdict
     }
@@ -111,12 +165,11 @@ impl Room for ClusterRoom<'_> {
     }
 
     fn hold(&mut self, gang: &GangDemand) {
-        let key = shape(gang);
-        if self.nothing_to_hold.contains(&key) {
+        if self.nothing_to_hold.get(gang).is_some() {
             return;
         }
         if self.ws.hold(gang).is_empty() {
-            self.nothing_to_hold.insert(key);
+            self.nothing_to_hold.insert(gang, ());
         } else {
             self.holders.push(gang.key.clone());
         }
@@ -146,7 +199,7 @@ mod tests {
             priority,
             rank: 0,
             enqueued_at: DateTime::<Utc>::from_timestamp(1_800_000_000 - age, 0).unwrap(),
-            gang: g,
+            gang: g.into(),
         }
     }
 

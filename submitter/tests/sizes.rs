@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use jobs::{Catalog, CatalogConfig, JobId, JobState, parse_job};
+use jobs::{Catalog, CatalogConfig, JobState, parse_job};
 use queues::store::PendingJob;
 use serde_json::json;
 use submitter::footprint::Footprint;

@@ -12,7 +12,7 @@
 //! held is estimated to start now.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,23 @@ use crate::ordering::{Candidate, Policy};
 /// Finished runs read to learn runtimes.
 const SAMPLES: u32 = 5_000;
 
-/// When the last replay started, and whether one is still running.
+/// A replay that took `t` is followed by the next no sooner than `REST_PER_REPLAY × t` after
+/// it started: over a deep backlog a replay costs seconds of a core, and the round, the
+/// tracker and the API must keep the rest (at most a tenth of one core goes to estimates).
+const REST_PER_REPLAY: u32 = 10;
+
+/// When the last replay started, how long it took, and whether one is still running.
 #[derive(Debug, Default)]
 pub struct LastRun {
     at: Mutex<Option<Instant>>,
     running: Arc<AtomicBool>,
+    took_ms: Arc<AtomicU64>,
+}
+
+/// The least time between two replays' starts: the configured `every`, stretched for a
+/// replay that took long.
+pub fn spacing(every: Duration, last_took: Duration) -> Duration {
+    every.max(last_took.saturating_mul(REST_PER_REPLAY))
 }
 
 impl LastRun {
@@ -45,7 +57,9 @@ impl LastRun {
             .at
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if self.running.load(Ordering::Acquire) || at.is_some_and(|t| t.elapsed() < every) {
+        let took = Duration::from_millis(self.took_ms.load(Ordering::Acquire));
+        let spacing = spacing(every, took);
+        if self.running.load(Ordering::Acquire) || at.is_some_and(|t| t.elapsed() < spacing) {
             return false;
         }
         *at = Some(Instant::now());
@@ -53,12 +67,19 @@ impl LastRun {
     }
 }
 
-/// Clears the running flag however the task ends (cancelled with the runtime included).
-struct Busy(Arc<AtomicBool>);
+/// Clears the running flag and records how long the replay took, however the task ends
+/// (cancelled with the runtime included).
+struct Busy {
+    running: Arc<AtomicBool>,
+    took_ms: Arc<AtomicU64>,
+    started: Instant,
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        let took = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.took_ms.store(took, Ordering::Release);
+        self.running.store(false, Ordering::Release);
     }
 }
 
@@ -91,7 +112,11 @@ pub struct Input {
 /// time, so no other replay starts between the two).
 pub fn spawn(ctx: &Context, observer: Option<&Observer>, now: DateTime<Utc>, input: Input) {
     ctx.estimated.running.store(true, Ordering::Release);
-    let guard = Busy(ctx.estimated.running.clone());
+    let guard = Busy {
+        running: ctx.estimated.running.clone(),
+        took_ms: ctx.estimated.took_ms.clone(),
+        started: Instant::now(),
+    };
     let store = ctx.store.clone();
     let metrics = ctx.metrics.clone();
     let default_runtime = ctx.config.default_runtime.0;
@@ -190,7 +215,38 @@ mod tests {
         *last.at.lock().unwrap() = Some(Instant::now() - every);
         last.running.store(true, Ordering::Release);
         assert!(!last.due(every), "one still running");
-        drop(Busy(last.running.clone()));
+        drop(Busy {
+            running: last.running.clone(),
+            took_ms: last.took_ms.clone(),
+            started: Instant::now(),
+        });
         assert!(last.due(every), "its end frees the next");
+    }
+
+    #[test]
+    fn a_long_replay_stretches_the_time_to_the_next() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        for (every, took, spaced) in [
+            (s(5), ms(0), s(5)),
+            (s(5), ms(200), s(5)),
+            (s(5), ms(500), s(5)),
+            (s(5), ms(800), s(8)),
+            (s(1), s(3), s(30)),
+            (s(5), Duration::MAX, Duration::MAX),
+        ] {
+            assert_eq!(
+                spacing(every, took),
+                spaced,
+                "every {every:?}, took {took:?}"
+            );
+        }
+        // The last replay's time is what `due` stretches by.
+        let last = LastRun::default();
+        last.took_ms.store(1_000, Ordering::Release);
+        *last.at.lock().unwrap() = Some(Instant::now() - s(6));
+        assert!(!last.due(s(5)), "6 s after a replay of 1 s: 10 s are due");
+        *last.at.lock().unwrap() = Some(Instant::now() - s(11));
+        assert!(last.due(s(5)));
     }
 }

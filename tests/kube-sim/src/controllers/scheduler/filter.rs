@@ -47,16 +47,15 @@ fn node_selector_term_matches(
     labels: &BTreeMap<String, String>,
     node_name: &str,
 ) -> bool {
+    // Borrowed, not cloned: this runs for every (pod, node) pair of a scheduling pass.
     let exprs = term
         .get("matchExpressions")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
     let fields = term
         .get("matchFields")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
     let check = |e: &Value, actual: Option<&str>| {
         let op = e.get("operator").and_then(Value::as_str).unwrap_or("");
         let vals: Vec<&str> = e
@@ -119,15 +118,15 @@ fn affinity_matches(spec: &Value, labels: &BTreeMap<String, String>, node_name: 
 }
 
 pub(super) fn filter(spec: &Value, req: Res2, node: &NodeView, extra: Alloc) -> Result<(), Reject> {
-    let tolerations: Vec<Value> = spec
+    // Borrowed, not cloned: this runs for every (pod, node) pair of a scheduling pass.
+    let tolerations = spec
         .get("tolerations")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let nspec = node.obj.value.get("spec").cloned().unwrap_or(Value::Null);
+        .map_or(&[][..], Vec::as_slice);
+    let nspec = node.obj.value.get("spec").unwrap_or(&Value::Null);
     if nspec.get("unschedulable").and_then(Value::as_bool) == Some(true)
         && !tolerates(
-            &tolerations,
+            tolerations,
             "node.kubernetes.io/unschedulable",
             "",
             "NoSchedule",
@@ -146,7 +145,7 @@ pub(super) fn filter(spec: &Value, req: Res2, node: &NodeView, extra: Alloc) -> 
             }
             let key = t.get("key").and_then(Value::as_str).unwrap_or("");
             let value = t.get("value").and_then(Value::as_str).unwrap_or("");
-            if !tolerates(&tolerations, key, value, effect) {
+            if !tolerates(tolerations, key, value, effect) {
                 return Err(Reject {
                     reasons: vec![format!("node(s) had untolerated taint {{{key}: {value}}}")],
                     resolvable: false,

@@ -184,6 +184,21 @@ async fn run(shape: Shape) {
     );
     report("rounds of the wave", &mut wave);
 
+    // The steady state is timed on a quiet cluster: kube-sim's scheduler (in this process,
+    // where a real one runs elsewhere) first binds the wave's pods.
+    let pods = fit * 10;
+    let bound = |o: &Observer| o.placed_pods().values().map(Vec::len).sum::<usize>();
+    while bound(&observer) < pods {
+        assert!(
+            started.elapsed() < Duration::from_secs(1200),
+            "pods not bound"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "the wave's {pods} pods bound {:.1} s after the first round",
+        started.elapsed().as_secs_f64()
+    );
     let xacts = transactions(&db).await;
     let mut steady = Vec::with_capacity(shape.steady);
     for _ in 0..shape.steady {

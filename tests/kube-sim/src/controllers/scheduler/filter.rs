@@ -106,8 +106,13 @@ fn affinity_matches(spec: &Value, labels: &BTreeMap<String, String>, node_name: 
             }
         }
     }
+    // Key by key rather than `Value::pointer`, which allocates to unescape its path: this runs
+    // for every (pod, node) pair of a scheduling pass.
     let terms = spec
-        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .get("affinity")
+        .and_then(|a| a.get("nodeAffinity"))
+        .and_then(|a| a.get("requiredDuringSchedulingIgnoredDuringExecution"))
+        .and_then(|r| r.get("nodeSelectorTerms"))
         .and_then(Value::as_array);
     match terms {
         Some(ts) if !ts.is_empty() => ts

@@ -64,7 +64,16 @@ pub async fn round(
 ) -> Result<RoundReport> {
     let started = Instant::now();
     let mut report = RoundReport::default();
-    let pending = ctx.store.pending_heads(ctx.config.heads_per_queue).await?;
+    let known = ctx
+        .sizes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .known_jobs();
+    let pending = ctx
+        .store
+        .pending_heads_reusing(ctx.config.heads_per_queue, &known)
+        .await?;
+    drop(known);
     let still_pending: HashMap<JobId, u32> =
         pending.iter().map(|p| (p.job.id, p.attempt)).collect();
     for key in ctx.holds.retain_pending(&still_pending) {
@@ -77,7 +86,7 @@ pub async fn round(
     }
     let priorities = ctx.priority_values().await;
 
-    let mut sized: HashMap<JobId, SizedJob> = HashMap::new();
+    let mut sized: HashMap<JobId, SizedJob> = HashMap::with_capacity(pending.len());
     let mut candidates = Vec::new();
     let mut held: Vec<(JobId, Hold)> = Vec::new();
     let sizes = ctx
@@ -87,7 +96,9 @@ pub async fn round(
         .of_all(&pending, &ctx.catalog, &priorities);
     for (p, size) in pending.into_iter().zip(sizes) {
         match size {
-            Ok(Size { footprint, gang }) => {
+            Ok(Size {
+                footprint, gang, ..
+            }) => {
                 if let Some(hold) = ctx.holds.get(p.job.id, p.attempt, now) {
                     held.push((p.job.id, hold));
                 } else {

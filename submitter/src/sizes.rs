@@ -4,21 +4,24 @@
 //!
 //! A job's size depends on its spec (fixed per attempt: a retry that raises memory is a new
 //! attempt), the catalog (fixed for the process) and the PriorityClass values, so entries are
-//! keyed by (job, attempt) and all dropped when the values change.
+//! keyed by (job, attempt) and all dropped when the values change. The jobs themselves are
+//! kept too, so that the next round's read of the heads skips their specs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use capacity::GangDemand;
-use jobs::{Catalog, JobId};
+use jobs::{Catalog, Job, JobId};
 use queues::store::PendingJob;
 
 use crate::footprint::{Footprint, FootprintError};
 use crate::naming;
 
-/// A pending job's footprint and the gang demand it makes.
+/// A pending job, its footprint and the gang demand it makes.
 #[derive(Debug, Clone)]
 pub struct Size {
+    /// The job as stored (its spec is not read again while it stays pending).
+    pub job: Arc<Job>,
     /// What its pods request.
     pub footprint: Arc<Footprint>,
     /// The demand the capacity checker and the ordering see.
@@ -61,12 +64,21 @@ impl Sizes {
                     priorities,
                 );
                 let size = Size {
+                    job: p.job.clone(),
                     footprint: Arc::new(footprint),
                     gang: Arc::new(gang),
                 };
                 self.by_job.insert((p.job.id, p.attempt), size.clone());
                 Ok(size)
             })
+            .collect()
+    }
+
+    /// The remembered jobs, for [`queues::JobStore::pending_heads_reusing`].
+    pub fn known_jobs(&self) -> HashMap<(JobId, u32), Arc<Job>> {
+        self.by_job
+            .iter()
+            .map(|(key, size)| (*key, size.job.clone()))
             .collect()
     }
 

@@ -44,7 +44,9 @@ fn pending(catalog: &Catalog, name: &str, attempt: u32, node_type: &str) -> Pend
         "driver": {"nodeType": node_type}, "executor": {"instances": 2, "nodeType": "small"}
     });
     PendingJob {
-        job: parse_job(&serde_json::to_vec(&body).unwrap(), catalog).unwrap(),
+        job: parse_job(&serde_json::to_vec(&body).unwrap(), catalog)
+            .unwrap()
+            .into(),
         state: JobState::Queued,
         attempt,
         enqueued_at: Utc::now(),
@@ -78,6 +80,10 @@ fn a_pending_job_is_sized_once_and_anew_when_what_its_size_depends_on_changes() 
     let again = sized(sizes.of_all(&[a.clone(), b.clone()], &catalog, &high));
     assert!(Arc::ptr_eq(&first[0].gang, &again[0].gang));
     assert!(Arc::ptr_eq(&first[1].footprint, &again[1].footprint));
+
+    // The jobs are kept for the next read of the heads.
+    let known = sizes.known_jobs();
+    assert!(Arc::ptr_eq(&known[&(a.job.id, 1)], &a.job));
 
     // `b` no longer pending: forgotten.
     sizes.of_all(std::slice::from_ref(&a), &catalog, &high);

@@ -1,5 +1,7 @@
 //! The job store's public vocabulary: what goes in, what comes out. Plain data, no I/O.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -146,8 +148,9 @@ pub struct WaitingMark {
 /// One pending job, as the submitter sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingJob {
-    /// The job.
-    pub job: Job,
+    /// The job (shared: the submitter keeps a backlog's jobs across rounds instead of decoding
+    /// them again, see [`JobStore::pending_heads_reusing`](crate::JobStore::pending_heads_reusing)).
+    pub job: Arc<Job>,
     /// `queued` or `waiting`.
     pub state: JobState,
     /// Attempt the next submission is for.

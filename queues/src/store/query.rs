@@ -7,6 +7,9 @@
 //! FIFO order with another — its cost depends on the number of groups and N, not on how many
 //! jobs are pending (see `tests/store.rs`, which checks the plan at 100,000 pending jobs).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -20,6 +23,7 @@ use crate::error::Result;
 use crate::store::FootprintRecord;
 use jobs::model::{Job, JobId, Priority};
 use jobs::quantity::{CpuMillis, MemoryBytes};
+use uuid::Uuid;
 
 /// Pending heads: a recursive CTE walks the distinct (namespace, priority) groups of the
 /// partial index (one probe each), then a lateral join takes each group's first `$1` rows.
@@ -33,7 +37,10 @@ WITH RECURSIVE groups AS (
         WHERE state IN ('queued', 'waiting') AND (namespace, priority) > (g.namespace, g.priority)
         ORDER BY namespace, priority LIMIT 1) nxt
 )
-SELECT h.id, h.spec, h.state, h.attempt, h.enqueued_at, h.queued_at, h.wait_reason,
+SELECT h.id,
+       CASE WHEN (h.id, h.attempt) IN (SELECT * FROM unnest($2::uuid[], $3::int4[]))
+            THEN NULL ELSE h.spec END AS spec,
+       h.state, h.attempt, h.enqueued_at, h.queued_at, h.wait_reason,
        h.wait_message, h.wait_position, h.waiting_since, h.namespace, h.priority, h.rank
 FROM groups g CROSS JOIN LATERAL (
     SELECT j.*, row_number() OVER (ORDER BY j.seq) AS rank FROM (
@@ -47,17 +54,45 @@ impl JobStore {
     /// Up to `per_queue` oldest pending (`queued`/`waiting`) jobs of every (namespace,
     /// priority) queue: high queues first, then by namespace, each queue in FIFO order.
     pub async fn pending_heads(&self, per_queue: u32) -> Result<Vec<PendingJob>> {
+        self.pending_heads_reusing(per_queue, &HashMap::new()).await
+    }
+
+    /// [`JobStore::pending_heads`], taking the jobs of `known` (by id and attempt) from there
+    /// instead of reading and decoding their specs again: a round over a deep backlog reads the
+    /// same heads every time, and decoding them was a third of the round.
+    pub async fn pending_heads_reusing(
+        &self,
+        per_queue: u32,
+        known: &HashMap<(JobId, u32), Arc<Job>>,
+    ) -> Result<Vec<PendingJob>> {
+        let (ids, attempts): (Vec<Uuid>, Vec<i32>) = known
+            .keys()
+            .map(|(id, attempt)| (id.0, i32::try_from(*attempt).unwrap_or(i32::MAX)))
+            .unzip();
         let rows = sqlx::query(PENDING_HEADS)
             .bind(i64::from(per_queue.max(1)))
+            .bind(ids)
+            .bind(attempts)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|row| {
-                let Json(job): Json<Job> = row.try_get("spec")?;
+                let attempt = to_u32(row.try_get("attempt")?, "attempt")?;
+                let job = match row.try_get::<Option<Json<Job>>, _>("spec")? {
+                    Some(Json(job)) => Arc::new(job),
+                    None => {
+                        let id = JobId(row.try_get("id")?);
+                        known.get(&(id, attempt)).cloned().ok_or_else(|| {
+                            sqlx::Error::Decode(
+                                format!("job {id} attempt {attempt}: no spec and not known").into(),
+                            )
+                        })?
+                    }
+                };
                 Ok(PendingJob {
                     job,
                     state: decode_state(row.try_get("state")?)?,
-                    attempt: to_u32(row.try_get("attempt")?, "attempt")?,
+                    attempt,
                     enqueued_at: row.try_get("enqueued_at")?,
                     queued_at: row.try_get("queued_at")?,
                     waiting: wait_info(row)?,
@@ -73,6 +108,8 @@ impl JobStore {
         let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {PENDING_HEADS}");
         let Json(plan): Json<serde_json::Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(i64::from(per_queue.max(1)))
+            .bind(Vec::<Uuid>::new())
+            .bind(Vec::<i32>::new())
             .fetch_one(&self.pool)
             .await?;
         Ok(plan)

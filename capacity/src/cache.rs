@@ -18,7 +18,7 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::ResourceQuota;
 
 use crate::convert::quota_hard;
-use crate::fit::{matches, pool_matches};
+use crate::fit::{matches, pool_matches, selector_matches};
 use crate::ledger::{Ledger, LedgerStats, ObservedPod};
 use crate::model::{GangDemand, Resources};
 use crate::pack::{Eligibility, WorkingSet, parse_virtual_node};
@@ -486,11 +486,23 @@ impl Cache {
     /// Promises the placement to the gang; pods of it already in the cache convert at once.
     pub fn reserve(&mut self, demand: &GangDemand, placement: &Placement, now: Instant) {
         self.ledger.reserve(demand, placement, now);
+        // Pods of the gang that exist already (an adopted application) take their slots now.
+        // Only pods the new promise's selector matches can: every other pod was matched
+        // against the older promises when it was seen. Observing all of the namespace's pods
+        // here made each reservation cost (pods × promises) — most of a wave's admission time.
+        if demand.pod_labels.is_empty() {
+            return; // a promise without a selector takes no pod (`Ledger::observe`)
+        }
         let keys: Vec<String> = self
             .pods_by_ns
             .get(&demand.namespace)
             .into_iter()
             .flatten()
+            .filter(|key| {
+                self.pods
+                    .get(*key)
+                    .is_some_and(|p| selector_matches(&demand.pod_labels, &p.labels))
+            })
             .cloned()
             .collect();
         for key in keys {

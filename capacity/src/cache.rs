@@ -18,7 +18,7 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::ResourceQuota;
 
 use crate::convert::quota_hard;
-use crate::fit::{matches, pool_matches, selector_matches};
+use crate::fit::{matches, pool_matches};
 use crate::ledger::{Ledger, LedgerStats, ObservedPod};
 use crate::model::{GangDemand, Resources};
 use crate::pack::{Eligibility, WorkingSet, parse_virtual_node};
@@ -26,7 +26,9 @@ use crate::verdict::{Placement, Verdict, WaitKind, WaitReason};
 use crate::view::{AutoscalePool, ClusterView, NodeView, QuotaView};
 use crate::{Error, Result};
 
+mod label_index;
 mod records;
+use label_index::LabelIndex;
 pub use records::{Kind, PodRecord, PoolTotals, QuotaEntry, QuotaKey};
 
 /// The cache (see the module docs).
@@ -41,6 +43,8 @@ pub struct Cache {
     orphans: HashMap<String, Resources>,
     pods: HashMap<String, PodRecord>,
     pods_by_ns: HashMap<String, HashSet<String>>,
+    /// Pods by the label values reservations select on.
+    label_index: LabelIndex,
     ns_used: HashMap<String, Resources>,
     quotas: HashMap<QuotaKey, Option<Resources>>,
     /// Nodes per pool label value.
@@ -67,6 +71,7 @@ impl Cache {
             orphans: HashMap::new(),
             pods: HashMap::new(),
             pods_by_ns: HashMap::new(),
+            label_index: LabelIndex::default(),
             ns_used: HashMap::new(),
             quotas: HashMap::new(),
             pool_nodes: HashMap::new(),
@@ -182,6 +187,7 @@ impl Cache {
     pub fn replace_pods(&mut self, pods: impl IntoIterator<Item = (String, PodRecord)>) {
         let old: HashSet<String> = self.pods.keys().cloned().collect();
         self.pods = pods.into_iter().collect();
+        self.label_index.rebuild(&self.pods);
         for gone in old.iter().filter(|k| !self.pods.contains_key(*k)) {
             self.ledger.forget(gone);
         }
@@ -206,6 +212,10 @@ impl Cache {
             .entry(record.namespace.clone())
             .or_default()
             .insert(key.clone());
+        if let Some(old) = self.pods.get(&key) {
+            self.label_index.remove(&key, &old.labels);
+        }
+        self.label_index.insert(&key, &record.labels);
         if let Some(old) = self.pods.insert(key.clone(), record) {
             self.count(&old, false);
         }
@@ -218,6 +228,7 @@ impl Cache {
             return;
         };
         self.count(&old, false);
+        self.label_index.remove(key, &old.labels);
         if let Some(set) = self.pods_by_ns.get_mut(&old.namespace) {
             set.remove(key);
             if set.is_empty() {
@@ -489,21 +500,20 @@ impl Cache {
         // Pods of the gang that exist already (an adopted application) take their slots now.
         // Only pods the new promise's selector matches can: every other pod was matched
         // against the older promises when it was seen. Observing all of the namespace's pods
-        // here made each reservation cost (pods × promises) — most of a wave's admission time.
+        // here made each reservation cost (pods × promises) — most of a wave's admission time;
+        // the label index finds the matching ones directly.
         if demand.pod_labels.is_empty() {
             return; // a promise without a selector takes no pod (`Ledger::observe`)
         }
         let keys: Vec<String> = self
-            .pods_by_ns
-            .get(&demand.namespace)
+            .label_index
+            .matching(&demand.pod_labels, &self.pods)
             .into_iter()
-            .flatten()
             .filter(|key| {
                 self.pods
-                    .get(*key)
-                    .is_some_and(|p| selector_matches(&demand.pod_labels, &p.labels))
+                    .get(key)
+                    .is_some_and(|p| p.namespace == demand.namespace)
             })
-            .cloned()
             .collect();
         for key in keys {
             self.observe(&key);

@@ -372,3 +372,118 @@ fn multiple_quotas_take_the_lowest_limit_and_scoped_ones_are_ignored() {
     assert_eq!(c.quota("ns").unwrap().hard, r(8000, gi(4), 10));
     assert!(c.quota("other").is_none());
 }
+
+#[test]
+fn a_reservation_finds_its_existing_pods_through_the_label_index_kept_up_to_date() {
+    let now = Instant::now();
+    let mut c = ready_cache(vec![node("a", 8000, gi(32), None)]);
+    let placed = |n: usize| Placement {
+        nodes: vec!["a".into(); n],
+        scale_up: vec![],
+    };
+    fn driver(app: &str) -> [(&str, &str); 2] {
+        [("app", app), ("spark-role", "driver")]
+    }
+    // The first reservation indexes `app`; this gang has no pods yet.
+    let g1 = gang("job-1", "ns", (1000, gi(1)), 0, (0, 0));
+    c.reserve(&g1, &placed(1), now);
+    assert!(c.ledger().get("job-1").is_some());
+
+    // A pod seen after the index was built is found by a later reservation.
+    apply(
+        &mut c,
+        pod(
+            "ns",
+            "d2",
+            Some("a"),
+            "1",
+            "1Gi",
+            "Running",
+            &driver("job-2"),
+        ),
+    );
+    let g2 = gang("job-2", "ns", (1000, gi(1)), 0, (0, 0));
+    c.reserve(&g2, &placed(1), now);
+    assert!(
+        c.ledger().get("job-2").is_none(),
+        "its pod took the slot at once"
+    );
+
+    // A pod relabelled away, or deleted, is not found any more.
+    apply(
+        &mut c,
+        pod(
+            "ns",
+            "d3",
+            Some("a"),
+            "1",
+            "1Gi",
+            "Running",
+            &driver("job-3"),
+        ),
+    );
+    apply(
+        &mut c,
+        pod(
+            "ns",
+            "d3",
+            Some("a"),
+            "1",
+            "1Gi",
+            "Running",
+            &driver("other"),
+        ),
+    );
+    apply(
+        &mut c,
+        pod(
+            "ns",
+            "d4",
+            Some("a"),
+            "1",
+            "1Gi",
+            "Running",
+            &driver("job-4"),
+        ),
+    );
+    c.remove_pod("uid-ns-d4");
+    for key in ["job-3", "job-4"] {
+        let g = gang(key, "ns", (1000, gi(1)), 0, (0, 0));
+        c.reserve(&g, &placed(1), now);
+        assert!(c.ledger().get(key).is_some(), "{key} has no pod");
+    }
+
+    // Another namespace's pod with the same labels is not the gang's.
+    apply(
+        &mut c,
+        pod(
+            "other-ns",
+            "d5",
+            Some("a"),
+            "1",
+            "1Gi",
+            "Running",
+            &driver("job-5"),
+        ),
+    );
+    let g5 = gang("job-5", "ns", (1000, gi(1)), 0, (0, 0));
+    c.reserve(&g5, &placed(1), now);
+    assert!(c.ledger().get("job-5").is_some());
+
+    // After a relist the index is rebuilt from the new pods.
+    let relisted = [pod(
+        "ns",
+        "d6",
+        Some("a"),
+        "1",
+        "1Gi",
+        "Running",
+        &driver("job-6"),
+    )]
+    .into_iter()
+    .map(|p| PodRecord::from_pod(p, "spark-role"));
+    c.replace_pods(relisted);
+    let g6 = gang("job-6", "ns", (1000, gi(1)), 0, (0, 0));
+    c.reserve(&g6, &placed(1), now);
+    assert!(c.ledger().get("job-6").is_none());
+}

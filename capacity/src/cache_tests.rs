@@ -377,113 +377,52 @@ fn multiple_quotas_take_the_lowest_limit_and_scoped_ones_are_ignored() {
 fn a_reservation_finds_its_existing_pods_through_the_label_index_kept_up_to_date() {
     let now = Instant::now();
     let mut c = ready_cache(vec![node("a", 8000, gi(32), None)]);
-    let placed = |n: usize| Placement {
-        nodes: vec!["a".into(); n],
-        scale_up: vec![],
+    // A running driver on node `a` labelled as application `app`'s.
+    let driver = |ns: &str, name: &str, app: &str| {
+        pod(
+            ns,
+            name,
+            Some("a"),
+            "1",
+            "1Gi",
+            "Running",
+            &[("app", app), ("spark-role", "driver")],
+        )
     };
-    fn driver(app: &str) -> [(&str, &str); 2] {
-        [("app", app), ("spark-role", "driver")]
-    }
+    // Reserves a one-driver gang `key` in `ns`; true when it is still waiting for its pod.
+    let promised = |c: &mut Cache, key: &str| {
+        let g = gang(key, "ns", (1000, gi(1)), 0, (0, 0));
+        let placement = Placement {
+            nodes: vec!["a".into()],
+            scale_up: vec![],
+        };
+        c.reserve(&g, &placement, now);
+        c.ledger().get(key).is_some()
+    };
     // The first reservation indexes `app`; this gang has no pods yet.
-    let g1 = gang("job-1", "ns", (1000, gi(1)), 0, (0, 0));
-    c.reserve(&g1, &placed(1), now);
-    assert!(c.ledger().get("job-1").is_some());
+    assert!(promised(&mut c, "job-1"));
 
     // A pod seen after the index was built is found by a later reservation.
-    apply(
-        &mut c,
-        pod(
-            "ns",
-            "d2",
-            Some("a"),
-            "1",
-            "1Gi",
-            "Running",
-            &driver("job-2"),
-        ),
-    );
-    let g2 = gang("job-2", "ns", (1000, gi(1)), 0, (0, 0));
-    c.reserve(&g2, &placed(1), now);
-    assert!(
-        c.ledger().get("job-2").is_none(),
-        "its pod took the slot at once"
-    );
+    apply(&mut c, driver("ns", "d2", "job-2"));
+    assert!(!promised(&mut c, "job-2"), "its pod took the slot at once");
 
     // A pod relabelled away, or deleted, is not found any more.
-    apply(
-        &mut c,
-        pod(
-            "ns",
-            "d3",
-            Some("a"),
-            "1",
-            "1Gi",
-            "Running",
-            &driver("job-3"),
-        ),
-    );
-    apply(
-        &mut c,
-        pod(
-            "ns",
-            "d3",
-            Some("a"),
-            "1",
-            "1Gi",
-            "Running",
-            &driver("other"),
-        ),
-    );
-    apply(
-        &mut c,
-        pod(
-            "ns",
-            "d4",
-            Some("a"),
-            "1",
-            "1Gi",
-            "Running",
-            &driver("job-4"),
-        ),
-    );
+    apply(&mut c, driver("ns", "d3", "job-3"));
+    apply(&mut c, driver("ns", "d3", "other"));
+    apply(&mut c, driver("ns", "d4", "job-4"));
     c.remove_pod("uid-ns-d4");
     for key in ["job-3", "job-4"] {
-        let g = gang(key, "ns", (1000, gi(1)), 0, (0, 0));
-        c.reserve(&g, &placed(1), now);
-        assert!(c.ledger().get(key).is_some(), "{key} has no pod");
+        assert!(promised(&mut c, key), "{key} has no pod");
     }
 
     // Another namespace's pod with the same labels is not the gang's.
-    apply(
-        &mut c,
-        pod(
-            "other-ns",
-            "d5",
-            Some("a"),
-            "1",
-            "1Gi",
-            "Running",
-            &driver("job-5"),
-        ),
-    );
-    let g5 = gang("job-5", "ns", (1000, gi(1)), 0, (0, 0));
-    c.reserve(&g5, &placed(1), now);
-    assert!(c.ledger().get("job-5").is_some());
+    apply(&mut c, driver("other-ns", "d5", "job-5"));
+    assert!(promised(&mut c, "job-5"));
 
     // After a relist the index is rebuilt from the new pods.
-    let relisted = [pod(
-        "ns",
-        "d6",
-        Some("a"),
-        "1",
-        "1Gi",
-        "Running",
-        &driver("job-6"),
-    )]
-    .into_iter()
-    .map(|p| PodRecord::from_pod(p, "spark-role"));
+    let relisted = [driver("ns", "d6", "job-6")]
+        .into_iter()
+        .map(|p| PodRecord::from_pod(p, "spark-role"));
     c.replace_pods(relisted);
-    let g6 = gang("job-6", "ns", (1000, gi(1)), 0, (0, 0));
-    c.reserve(&g6, &placed(1), now);
-    assert!(c.ledger().get("job-6").is_none());
+    assert!(!promised(&mut c, "job-6"));
 }

@@ -416,7 +416,7 @@ impl Cache {
         if !matches!(
             wait.kind,
             WaitKind::Insufficient { .. } | WaitKind::Quota { .. }
-        ) || self.ledger.stats(now).entries == 0
+        ) || !self.ledger.any_live(now)
         {
             return Ok(verdict);
         }

@@ -198,7 +198,7 @@ impl CapacityChecker for DryRunChecker {
         "dry-run"
     }
 
-    fn view(&self) -> Result<ClusterView> {
+    fn view(&self) -> Result<Arc<ClusterView>> {
         self.snapshot.view()
     }
 

@@ -45,11 +45,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use totals::Totals;
+
 use crate::fit::selector_matches;
 use crate::model::{GangDemand, PodRole, Resources};
 use crate::pack::{WorkingSet, parse_virtual_node};
 use crate::verdict::Placement;
 use crate::view::{ClusterView, NodeView};
+
+mod totals;
 
 /// Where a slot stands (see the module table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +129,10 @@ pub struct Ledger {
     exclusive_nodes: bool,
     entries: BTreeMap<String, Entry>,
     by_pod: HashMap<String, (String, usize)>,
+    /// What `entries` take, kept as they change.
+    totals: Totals,
+    /// The entries by when they lapse.
+    by_expiry: BTreeSet<(Instant, String)>,
 }
 
 impl Ledger {
@@ -135,6 +143,8 @@ impl Ledger {
             exclusive_nodes: false,
             entries: BTreeMap::new(),
             by_pod: HashMap::new(),
+            totals: Totals::default(),
+            by_expiry: BTreeSet::new(),
         }
     }
 
@@ -171,22 +181,25 @@ impl Ledger {
                 state: SlotState::Reserved,
             })
             .collect();
-        self.entries.insert(
-            demand.key.clone(),
-            Entry {
-                namespace: demand.namespace.clone(),
-                selector: demand.pod_labels.clone(),
-                slots,
-                expires_at: now + self.ttl,
-            },
-        );
+        let entry = Entry {
+            namespace: demand.namespace.clone(),
+            selector: demand.pod_labels.clone(),
+            slots,
+            expires_at: now + self.ttl,
+        };
+        self.totals.add(&entry);
+        self.by_expiry
+            .insert((entry.expires_at, demand.key.clone()));
+        self.entries.insert(demand.key.clone(), entry);
     }
 
     /// Drops a promise; `true` when there was one.
     pub fn release(&mut self, key: &str) -> bool {
-        let Some(_) = self.entries.remove(key) else {
+        let Some(entry) = self.entries.remove(key) else {
             return false;
         };
+        self.totals.remove(&entry);
+        self.by_expiry.remove(&(entry.expires_at, key.to_string()));
         self.by_pod.retain(|_, (k, _)| k != key);
         true
     }
@@ -194,10 +207,10 @@ impl Ledger {
     /// Drops promises whose TTL has passed; returns their keys.
     pub fn expire(&mut self, now: Instant) -> Vec<String> {
         let expired: Vec<String> = self
-            .entries
+            .by_expiry
             .iter()
-            .filter(|(_, e)| e.expires_at <= now)
-            .map(|(k, _)| k.clone())
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, k)| k.clone())
             .collect();
         for key in &expired {
             self.release(key);
@@ -214,19 +227,15 @@ impl Ledger {
             SlotState::Created
         };
         if let Some((key, slot)) = self.by_pod.get(pod.id).cloned() {
-            let Some(entry) = self.entries.get_mut(&key) else {
+            if !self.entries.contains_key(&key) {
                 self.by_pod.remove(pod.id);
                 return false;
-            };
-            let Some(s) = entry.slots.get_mut(slot) else {
-                return false;
-            };
-            if s.state == target {
-                return false;
             }
-            s.state = target;
-            self.drop_if_converted(&key);
-            return true;
+            let changed = self.set_state(&key, slot, target);
+            if changed {
+                self.drop_if_converted(&key);
+            }
+            return changed;
         }
         if !pod.active {
             // A finished pod (an earlier attempt's, say) never converts a fresh promise.
@@ -235,13 +244,7 @@ impl Ledger {
         let Some((key, slot)) = self.match_slot(pod) else {
             return false;
         };
-        if let Some(s) = self
-            .entries
-            .get_mut(&key)
-            .and_then(|e| e.slots.get_mut(slot))
-        {
-            s.state = target;
-        }
+        self.set_state(&key, slot, target);
         self.by_pod.insert(pod.id.to_string(), (key.clone(), slot));
         self.drop_if_converted(&key);
         true
@@ -252,16 +255,26 @@ impl Ledger {
         let Some((key, slot)) = self.by_pod.remove(pod_id) else {
             return false;
         };
-        if let Some(s) = self
+        let created = self
             .entries
-            .get_mut(&key)
-            .and_then(|e| e.slots.get_mut(slot))
-            && s.state == SlotState::Created
-        {
-            s.state = SlotState::Reserved;
-            return true;
+            .get(&key)
+            .and_then(|e| e.slots.get(slot))
+            .is_some_and(|s| s.state == SlotState::Created);
+        created && self.set_state(&key, slot, SlotState::Reserved)
+    }
+
+    /// Moves a slot to `state`, keeping the totals; `true` when it changed.
+    fn set_state(&mut self, key: &str, slot: usize, state: SlotState) -> bool {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return false;
+        };
+        if entry.slots.get(slot).is_none_or(|s| s.state == state) {
+            return false;
         }
-        false
+        self.totals.remove(entry);
+        entry.slots[slot].state = state;
+        self.totals.add(entry);
+        true
     }
 
     /// The reserved slot this new pod takes: same role and shape, else same role, else same
@@ -304,33 +317,58 @@ impl Ledger {
         }
     }
 
+    /// When the first live promise lapses: a view built now holds until then (or until the
+    /// ledger changes).
+    pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
+        self.by_expiry
+            .iter()
+            .map(|(at, _)| *at)
+            .find(|at| *at > now)
+    }
+
+    /// Whether some promise has lapsed and is still kept (for [`Ledger::expire`]).
+    pub fn any_lapsed(&self, now: Instant) -> bool {
+        self.by_expiry.first().is_some_and(|(at, _)| *at <= now)
+    }
+
     /// Live (unexpired) entries.
     fn live(&self, now: Instant) -> impl Iterator<Item = (&String, &Entry)> {
         self.entries.iter().filter(move |(_, e)| e.expires_at > now)
     }
 
-    /// Per node, what is promised there and not yet carried by a bound pod.
-    pub fn node_reservations(&self, now: Instant) -> BTreeMap<&str, Resources> {
-        let mut out: BTreeMap<&str, Resources> = BTreeMap::new();
-        for (_, e) in self.live(now) {
-            for s in e.slots.iter().filter(|s| s.state != SlotState::Bound) {
-                let r = out.entry(s.node.as_str()).or_default();
-                *r = r.saturating_add(&s.requests);
-            }
+    /// Whether some live promise exists.
+    pub fn any_live(&self, now: Instant) -> bool {
+        self.by_expiry.last().is_some_and(|(at, _)| *at > now)
+    }
+
+    /// `f` over the totals of the live entries: the kept ones, unless a lapsed entry still
+    /// waits for [`Ledger::expire`] (then computed afresh without it).
+    fn with_totals<R>(&self, now: Instant, f: impl FnOnce(&Totals) -> R) -> R {
+        if self.any_lapsed(now) {
+            f(&Totals::of(self.live(now).map(|(_, e)| e)))
+        } else {
+            f(&self.totals)
         }
-        out
+    }
+
+    /// Per node, what is promised there and not yet carried by a bound pod.
+    pub fn node_reservations(&self, now: Instant) -> BTreeMap<String, Resources> {
+        self.with_totals(now, |t| {
+            t.nodes
+                .iter()
+                .map(|(node, (_, r))| (node.clone(), *r))
+                .collect()
+        })
     }
 
     /// Per namespace, what is promised and not yet carried by an existing pod.
-    pub fn namespace_reservations(&self, now: Instant) -> BTreeMap<&str, Resources> {
-        let mut out: BTreeMap<&str, Resources> = BTreeMap::new();
-        for (_, e) in self.live(now) {
-            for s in e.slots.iter().filter(|s| s.state == SlotState::Reserved) {
-                let r = out.entry(e.namespace.as_str()).or_default();
-                *r = r.saturating_add(&s.requests);
-            }
-        }
-        out
+    pub fn namespace_reservations(&self, now: Instant) -> BTreeMap<String, Resources> {
+        self.with_totals(now, |t| {
+            t.namespaces
+                .iter()
+                .map(|(ns, (_, r))| (ns.clone(), *r))
+                .collect()
+        })
     }
 
     /// The first gang holding room on a node the predicate accepts (for "reserved for X").
@@ -363,34 +401,42 @@ impl Ledger {
             memory_bytes: u64::MAX,
             pods: u64::MAX,
         };
-        let exclusive = self.exclusive(now, strict);
-        for (node, amount) in self.node_reservations(now) {
-            if !exclusive.contains(node) {
-                ws.take_reserved(node, &amount);
+        self.with_totals(now, |t| {
+            let exclusive = |node: &str| self.exclusive_in(t, node, strict);
+            for (node, (_, amount)) in &t.nodes {
+                if !exclusive(node) {
+                    ws.take_reserved(node, amount);
+                }
             }
-        }
-        for node in exclusive {
-            ws.take_reserved(node, &EVERYTHING);
-        }
-        for (ns, amount) in self.namespace_reservations(now) {
-            ws.charge_quota(ns, &amount);
-        }
+            for node in t.placed.keys().filter(|n| exclusive(n)) {
+                ws.take_reserved(node, &EVERYTHING);
+            }
+            for (ns, (_, amount)) in &t.namespaces {
+                ws.charge_quota(ns, amount);
+            }
+        });
+    }
+
+    /// Whether the node counts as full (see [`Ledger::exclusive`]).
+    fn exclusive_in(&self, t: &Totals, node: &str, strict: bool) -> bool {
+        self.exclusive_nodes
+            && t.placed
+                .get(node)
+                .is_some_and(|(all, spreading)| if strict { *all > 0 } else { *spreading > 0 })
     }
 
     /// With exclusive nodes: every existing node in the placement of a spreading gang (any gang
     /// when `strict`) that still has pods on the way. The whole placement, not just nodes with
     /// open slots: the scheduler spreads the gang's executors over it as it likes, so the last
     /// one may need any of them.
-    fn exclusive(&self, now: Instant, strict: bool) -> BTreeSet<&str> {
-        if !self.exclusive_nodes {
-            return BTreeSet::new();
-        }
-        self.live(now)
-            .filter(|(_, e)| e.slots.iter().any(|s| s.state != SlotState::Bound))
-            .filter(|(_, e)| strict || spreads(e.slots.iter().map(|s| (s.role, s.node.as_str()))))
-            .flat_map(|(_, e)| e.slots.iter().map(|s| s.node.as_str()))
-            .filter(|node| parse_virtual_node(node).is_none())
-            .collect()
+    fn exclusive(&self, now: Instant, strict: bool) -> BTreeSet<String> {
+        self.with_totals(now, |t| {
+            t.placed
+                .keys()
+                .filter(|n| self.exclusive_in(t, n, strict))
+                .cloned()
+                .collect()
+        })
     }
 
     /// Counts every live reservation as requested in a view: on existing nodes (exclusive ones
@@ -399,11 +445,11 @@ impl Ledger {
     pub fn apply_to_view(&self, view: &mut ClusterView, now: Instant) {
         let mut expected: Vec<NodeView> = Vec::new();
         for (node, amount) in self.node_reservations(now) {
-            if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
+            if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(&node)) {
                 view.nodes[i].requested = view.nodes[i].requested.saturating_add(&amount);
                 continue;
             }
-            let Some((pool, _)) = parse_virtual_node(node) else {
+            let Some((pool, _)) = parse_virtual_node(&node) else {
                 continue;
             };
             let Some(p) = view.pools.iter_mut().find(|p| p.name == pool) else {
@@ -411,7 +457,7 @@ impl Ledger {
             };
             p.current = p.current.saturating_add(1);
             expected.push(NodeView {
-                name: node.to_string(),
+                name: node.clone(),
                 pool: Some(p.name.clone()),
                 labels: p.labels.clone(),
                 taints: p.taints.clone(),
@@ -421,7 +467,7 @@ impl Ledger {
             });
         }
         for node in self.exclusive(now, false) {
-            if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(node)) {
+            if let Ok(i) = view.nodes.binary_search_by(|n| n.name.as_str().cmp(&node)) {
                 let n = &mut view.nodes[i];
                 n.requested = Resources {
                     cpu_millis: n.requested.cpu_millis.max(n.allocatable.cpu_millis),
@@ -435,7 +481,7 @@ impl Ledger {
             view.nodes.sort_by(|a, b| a.name.cmp(&b.name));
         }
         for (ns, amount) in self.namespace_reservations(now) {
-            if let Some(q) = view.quotas.get_mut(ns) {
+            if let Some(q) = view.quotas.get_mut(&ns) {
                 q.used = q.used.saturating_add(&amount);
             }
         }

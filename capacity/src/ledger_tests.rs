@@ -282,7 +282,7 @@ fn reserving_again_replaces_the_promise() {
         now,
     );
     let r = ledger.node_reservations(now);
-    assert_eq!(r.keys().copied().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(r.keys().map(String::as_str).collect::<Vec<_>>(), ["b"]);
 }
 
 #[test]
@@ -489,4 +489,137 @@ fn a_gang_keeps_every_node_of_its_placement_until_its_last_pod_is_bound() {
 
     ledger.observe(&seen("e1", &pod_labels, PodRole::Executor, requests, true));
     assert!(ledger.get("first").is_none());
+}
+
+/// The totals kept as entries change equal the totals computed afresh, after every step of a
+/// long mixed sequence (reserve, pods created, bound, finished and deleted, release, expiry),
+/// with spreading, pinned and pool-added placements; and what a decision applies holds them.
+#[test]
+fn kept_totals_equal_totals_computed_afresh_through_any_sequence() {
+    let start = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(30)).with_exclusive_nodes(true);
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let nodes = ["n0", "n1", "n2", "pool/+1"];
+    let mut pods: Vec<(String, String, PodRole)> = Vec::new(); // (id, gang, role)
+    let mut gangs: Vec<String> = Vec::new();
+    for step in 0..3000u64 {
+        let now = start + Duration::from_secs(step / 20);
+        match next(7) {
+            0 | 1 => {
+                let key = format!("g{}", next(40));
+                let executors = 1 + next(3) as usize;
+                let g = gang(
+                    &key,
+                    ["ns", "other"][next(2) as usize],
+                    (500, gi(1)),
+                    executors,
+                    (1000, gi(2)),
+                );
+                let placement = Placement {
+                    nodes: (0..=executors)
+                        .map(|_| nodes[next(4) as usize].to_string())
+                        .collect(),
+                    scale_up: vec![],
+                };
+                ledger.reserve(&g, &placement, now);
+                gangs.push(key);
+            }
+            2 | 3 if !gangs.is_empty() => {
+                let key = gangs[next(gangs.len() as u64) as usize].clone();
+                let id = format!("pod-{step}");
+                let role = if next(3) == 0 {
+                    PodRole::Driver
+                } else {
+                    PodRole::Executor
+                };
+                let l = labels(&[("app", &key)]);
+                let req = Resources {
+                    cpu_millis: 1000,
+                    memory_bytes: gi(2),
+                    pods: 1,
+                };
+                ledger.observe(&ObservedPod {
+                    namespace: "ns",
+                    ..seen(&id, &l, role, req, false)
+                });
+                ledger.observe(&ObservedPod {
+                    namespace: "other",
+                    ..seen(&id, &l, role, req, false)
+                });
+                pods.push((id, key, role));
+            }
+            4 if !pods.is_empty() => {
+                let (id, key, role) = pods[next(pods.len() as u64) as usize].clone();
+                let l = labels(&[("app", &key)]);
+                let req = Resources {
+                    cpu_millis: 1000,
+                    memory_bytes: gi(2),
+                    pods: 1,
+                };
+                let finished = next(4) == 0;
+                ledger.observe(&ObservedPod {
+                    active: !finished,
+                    ..seen(&id, &l, role, req, true)
+                });
+            }
+            5 if !pods.is_empty() => {
+                let (id, ..) = pods.swap_remove(next(pods.len() as u64) as usize);
+                ledger.forget(&id);
+            }
+            6 if !gangs.is_empty() => {
+                if next(2) == 0 {
+                    ledger.release(&gangs[next(gangs.len() as u64) as usize].clone());
+                } else {
+                    ledger.expire(now);
+                }
+            }
+            _ => {}
+        }
+        assert_eq!(
+            ledger.totals,
+            Totals::of(ledger.entries.values()),
+            "step {step}"
+        );
+        assert_eq!(
+            ledger.by_expiry.len(),
+            ledger.entries.len(),
+            "step {step}: one expiry per entry"
+        );
+    }
+    assert!(
+        !ledger.entries.is_empty(),
+        "the sequence left promises to check"
+    );
+}
+
+/// A lapsed promise that housekeeping has not dropped yet no longer counts, though the kept
+/// totals still hold it.
+#[test]
+fn lapsed_promises_leave_the_totals_before_they_are_expired() {
+    let now = Instant::now();
+    let mut ledger = Ledger::new(Duration::from_secs(10));
+    let g = gang("g", "ns", (1000, gi(1)), 1, (1000, gi(1)));
+    ledger.reserve(
+        &g,
+        &Placement {
+            nodes: vec!["a".into(), "a".into()],
+            scale_up: vec![],
+        },
+        now,
+    );
+    assert_eq!(ledger.node_reservations(now)["a"].cpu_millis, 2000);
+    let later = now + Duration::from_secs(11);
+    assert!(ledger.any_lapsed(later) && !ledger.any_live(later));
+    assert!(ledger.node_reservations(later).is_empty());
+    assert!(ledger.namespace_reservations(later).is_empty());
+    assert_eq!(ledger.next_expiry(now), Some(now + Duration::from_secs(10)));
+    assert_eq!(ledger.next_expiry(later), None);
+    assert_eq!(ledger.expire(later), ["g"]);
+    assert!(!ledger.any_lapsed(later));
 }

@@ -96,8 +96,9 @@ pub trait CapacityChecker: Send + Sync {
     /// Strategy name for metrics and logs (`snapshot`, `dry-run`, `placeholders`).
     fn name(&self) -> &'static str;
 
-    /// The cluster now, ledger reservations counted as requested. Cheap (no API call).
-    fn view(&self) -> Result<ClusterView>;
+    /// The cluster now, ledger reservations counted as requested. Cheap (no API call); shared
+    /// while the cluster and the ledger stay as they are.
+    fn view(&self) -> Result<std::sync::Arc<ClusterView>>;
 
     /// Whether placements are binding: the submitter pins each admitted gang's pods to the
     /// nodes of its placement, and the ledger offers those nodes to no other gang until all

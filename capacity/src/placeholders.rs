@@ -471,7 +471,7 @@ impl CapacityChecker for PlaceholderChecker {
         "placeholders"
     }
 
-    fn view(&self) -> Result<ClusterView> {
+    fn view(&self) -> Result<Arc<ClusterView>> {
         self.snapshot.view()
     }
 

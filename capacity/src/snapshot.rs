@@ -8,8 +8,10 @@
 //! [`Error::NotReady`]. [`SnapshotChecker::run`] drives all three and the housekeeping tick
 //! (ledger expiry, gauges) in one cancellable loop.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
@@ -33,7 +35,7 @@ use crate::view::{ClusterView, NodeView};
 use crate::{CapacityChecker, Error, Result};
 
 /// "Now" for the ledger: tokio's clock, so tests with paused time control expiry.
-pub(crate) fn now() -> std::time::Instant {
+pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -42,6 +44,12 @@ pub(crate) fn now() -> std::time::Instant {
 pub struct SnapshotChecker {
     client: Client,
     cache: RwLock<Cache>,
+    /// Bumped whenever the cache is write-locked: a view built at a generation holds while it
+    /// stays the same.
+    generation: AtomicU64,
+    /// The last view built, shared by every reader until the cache changes (a round over a
+    /// 5,000-node cluster copied it every time, most of it node labels).
+    last_view: Mutex<Option<BuiltView>>,
     metrics: Metrics,
     housekeeping: Duration,
     page_size: u32,
@@ -49,6 +57,14 @@ pub struct SnapshotChecker {
     role_label: String,
     binding: bool,
     ready: watch::Sender<bool>,
+}
+
+/// A view and what it is valid for.
+struct BuiltView {
+    generation: u64,
+    /// The first promise in it lapses then.
+    until: Option<Instant>,
+    view: Arc<ClusterView>,
 }
 
 /// Objects gathered during a relist, applied at `InitDone`.
@@ -72,6 +88,8 @@ impl SnapshotChecker {
         SnapshotChecker {
             client,
             cache: RwLock::new(cache),
+            generation: AtomicU64::new(0),
+            last_view: Mutex::new(None),
             metrics,
             housekeeping: config.housekeeping_interval,
             binding: config.binding_placements,
@@ -97,7 +115,34 @@ impl SnapshotChecker {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Cache> {
-        self.cache.write().unwrap_or_else(PoisonError::into_inner)
+        let cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        // Under the lock: a reader that sees this generation sees the change made under it.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache
+    }
+
+    /// The view at `now`: the last one built while the cache has not changed and none of its
+    /// promises has lapsed, else a new one.
+    fn shared_view(&self, now: Instant) -> Result<Arc<ClusterView>> {
+        let mut last = self
+            .last_view
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let cache = self.read();
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(built) = last.as_ref()
+            && built.generation == generation
+            && built.until.is_none_or(|until| now < until)
+        {
+            return Ok(built.view.clone());
+        }
+        let view = Arc::new(cache.view(now)?);
+        *last = Some(BuiltView {
+            generation,
+            until: cache.ledger().next_expiry(now),
+            view: view.clone(),
+        });
+        Ok(view)
     }
 
     /// Waits until every watch has synced once, at most `timeout`.
@@ -258,7 +303,13 @@ impl SnapshotChecker {
     /// Drops lapsed reservations and refreshes the gauges.
     pub fn housekeeping(&self) {
         let now = now();
-        let expired = self.write().expire(now);
+        // Write-locked only when there is something to drop: a write makes the next view new.
+        let lapsed = self.read().ledger().any_lapsed(now);
+        let expired = if lapsed {
+            self.write().expire(now)
+        } else {
+            Vec::new()
+        };
         for key in &expired {
             info!(gang = %key, "capacity reservation expired before its pods appeared");
         }
@@ -286,8 +337,8 @@ impl CapacityChecker for SnapshotChecker {
         "snapshot"
     }
 
-    fn view(&self) -> Result<ClusterView> {
-        self.read().view(now())
+    fn view(&self) -> Result<Arc<ClusterView>> {
+        self.shared_view(now())
     }
 
     fn binding_placements(&self) -> bool {
@@ -313,6 +364,11 @@ impl CapacityChecker for SnapshotChecker {
     }
 
     fn release(&self, key: &str) {
+        // Rounds release every candidate's key, almost never held: a read lock answers that
+        // without making the next view a new one.
+        if self.read().ledger().get(key).is_none() {
+            return;
+        }
         if self.write().release(key) {
             debug!(gang = %key, "capacity reservation released");
         }

@@ -146,9 +146,9 @@ impl Cache {
             add(&mut entry.requested, &n.requested);
         }
         for (node, amount) in self.ledger().node_reservations(now) {
-            let pool = match node_pool.get(node) {
+            let pool = match node_pool.get(node.as_str()) {
                 Some(pool) => pool.clone(),
-                None => match parse_virtual_node(node) {
+                None => match parse_virtual_node(&node) {
                     Some((pool, _)) => Some(pool.to_string()),
                     // A node that left the cluster since the promise: nowhere to show it.
                     None => continue,

@@ -312,6 +312,13 @@ pub async fn round(
         }
     }
     report.waiting = marks.len();
+    // The store keeps a waiting job's row as it is when its reason and message are unchanged;
+    // leaving those out here spares a deep backlog's round most of its write.
+    marks.retain(|m| {
+        sized
+            .get(&m.job)
+            .is_none_or(|s| !already_marked(&s.pending, &m.code, &m.message))
+    });
     ctx.store.mark_waiting(&marks).await?;
     ctx.metrics.waiting.clear();
     for (labels, n) in waiting {
@@ -333,6 +340,15 @@ pub async fn round(
         .round_seconds
         .observe(started.elapsed().as_secs_f64());
     Ok(report)
+}
+
+/// Whether the store shows `p` waiting for exactly this reason already (what
+/// [`queues::JobStore::mark_waiting`] would leave unchanged).
+fn already_marked(p: &PendingJob, code: &str, message: &str) -> bool {
+    p.state == jobs::JobState::Waiting
+        && p.waiting
+            .as_ref()
+            .is_some_and(|w| w.code == code && w.message == message)
 }
 
 fn waiting_labels(p: &PendingJob, reason: &str) -> WaitingLabels {

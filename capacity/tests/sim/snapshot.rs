@@ -273,3 +273,61 @@ async fn not_ready_until_the_caches_sync() {
         .unwrap_err();
     assert_eq!(err.metric_label(), "not-ready");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_is_shared_until_the_cluster_or_the_ledger_changes() {
+    let sim = sim(SimConfig::uniform(2, "4", "16Gi")
+        .with_namespace("team-a")
+        .with_speed(20.0));
+    let client = sim.client().unwrap();
+    // Housekeeping never runs here: a lapsed promise must leave the view by its own deadline.
+    let config = CapacityConfig {
+        ledger_ttl: std::time::Duration::from_secs(2),
+        housekeeping_interval: std::time::Duration::from_secs(3600),
+        ..CapacityConfig::default()
+    };
+    let run = Running::start(client.clone(), &config).await;
+    let checker = run.capacity.checker();
+    let requested =
+        |v: &capacity::ClusterView| -> u64 { v.nodes.iter().map(|n| n.requested.cpu_millis).sum() };
+
+    let first = checker.view().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &checker.view().unwrap()));
+    // Releasing a promise nobody holds changes nothing, so the view stays the same one.
+    checker.release("nobody");
+    assert!(std::sync::Arc::ptr_eq(&first, &checker.view().unwrap()));
+    assert_eq!(requested(&first), 0);
+
+    // A promise shows at once, and goes at once when released.
+    let g = gang("g", "team-a", (1000, gi(1)), 1, (1000, gi(1)));
+    let Verdict::Fits(placement) = checker.check(&g).await.unwrap() else {
+        panic!("fits")
+    };
+    checker.reserve(&g, &placement);
+    let promised = checker.view().unwrap();
+    assert!(requested(&promised) >= 2000, "the promise counted");
+    checker.release("g");
+    assert_eq!(requested(&checker.view().unwrap()), 0);
+
+    // A pod bound by the scheduler shows through the watch.
+    create_pod(&client, "team-a", pod_json("p", "1500m", "1Gi")).await;
+    eventually("the bound pod in the view", || async {
+        (requested(&checker.view().unwrap()) == 1500).then_some(())
+    })
+    .await;
+
+    // A promise that lapses leaves the view though nothing was written since.
+    checker.reserve(&g, &placement);
+    assert!(requested(&checker.view().unwrap()) >= 3500);
+    eventually("the lapsed promise out of the view", || async {
+        (requested(&checker.view().unwrap()) == 1500).then_some(())
+    })
+    .await;
+    assert!(
+        run.capacity
+            .snapshot()
+            .with_cache(|c| c.ledger().get("g").is_some()),
+        "still in the ledger: only housekeeping drops it"
+    );
+    run.stop().await;
+}

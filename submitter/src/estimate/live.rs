@@ -95,7 +95,7 @@ pub struct Named {
 /// What the round decided on (owned: the replay outlives the round).
 pub struct Input {
     /// The view before this round's admissions.
-    pub view: ClusterView,
+    pub view: Arc<ClusterView>,
     /// Every candidate of the round.
     pub waiting: Vec<Named>,
     /// Preemptors whose room is held (estimated to start now).

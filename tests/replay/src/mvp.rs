@@ -41,8 +41,8 @@ impl CapacityChecker for MvpChecker {
         "mvp-sum"
     }
 
-    fn view(&self) -> capacity::Result<ClusterView> {
-        Ok(pooled(&self.snapshot.view()?))
+    fn view(&self) -> capacity::Result<Arc<ClusterView>> {
+        Ok(Arc::new(pooled(&*self.snapshot.view()?)))
     }
 
     /// The seed's MVP only sums; it plans no nodes to pin to.
@@ -51,7 +51,7 @@ impl CapacityChecker for MvpChecker {
     }
 
     async fn check(&self, demand: &GangDemand) -> capacity::Result<Verdict> {
-        Ok(sum_verdict(&self.snapshot.view()?, demand))
+        Ok(sum_verdict(&*self.snapshot.view()?, demand))
     }
 
     fn reserve(&self, demand: &GangDemand, placement: &Placement) {

@@ -21,7 +21,6 @@ use chrono::{DateTime, Utc};
 use jobs::{DeadReason, JobId, Priority};
 use kube::api::Api;
 use queues::store::{FootprintRecord, Note, PendingJob, Submission, Submitted, WaitingMark};
-use tokio::sync::Mutex;
 
 use crate::context::Context;
 use crate::estimate::live;
@@ -141,16 +140,13 @@ pub async fn round(
             position: Some(position),
         });
     };
-    let confirm = Mutex::new(());
-    let confirm = &confirm;
-
     // Preemptors first, each alone with the room held for it: its hold comes off the ledger
     // for its own confirmation and goes back unless it was admitted.
     let held_ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
     for (id, hold) in held {
         let Some(s) = sized.get(&id) else { continue };
         ctx.checker.release(&s.gang.key);
-        for outcome in record(ctx, vec![admit(ctx, s, confirm).await]).await {
+        for outcome in record(ctx, vec![admit(ctx, s).await]).await {
             match outcome {
                 Ok(Admitted::Yes) => {
                     ctx.holds.remove(id);
@@ -258,20 +254,7 @@ pub async fn round(
         }
     }
 
-    // Each admission's capacity confirmation and reservation happen one at a time, in the
-    // decided order (each sees the reservations before it); the creates, which wait on the
-    // API server, overlap, and the created ones are recorded a batch at a time as they come,
-    // while more creates run. (The futures are made first: a closure over `admits` in the
-    // stream would not be `Send` for every lifetime, which the daemon's spawned loop needs.)
-    let admissions: Vec<_> = admits.iter().map(|s| admit(ctx, s, confirm)).collect();
-    let outcomes: Vec<Result<Admitted>> = futures::stream::iter(admissions)
-        .buffered(ADMISSIONS_IN_FLIGHT)
-        .ready_chunks(RECORD_BATCH)
-        .map(|chunk| record(ctx, chunk))
-        .buffered(RECORDS_IN_FLIGHT)
-        .flat_map(futures::stream::iter)
-        .collect()
-        .await;
+    let outcomes = admit_all(ctx, &admits).await;
     for (s, outcome) in admits.into_iter().zip(outcomes) {
         let id = s.pending.job.id;
         match outcome {
@@ -378,9 +361,69 @@ enum Admitted {
 /// its plain client the same limit).
 pub const ADMISSIONS_IN_FLIGHT: usize = 16;
 /// Created applications recorded in one statement, at most.
-const RECORD_BATCH: usize = 64;
-/// Batches being recorded at the same time.
-const RECORDS_IN_FLIGHT: usize = 4;
+const RECORD_BATCH: usize = 256;
+
+/// Admits `admits` in their decided order: each capacity confirmation and reservation in
+/// turn (each sees the reservations before it), the creates — which wait on the API server —
+/// [`ADMISSIONS_IN_FLIGHT`] at a time in any order, and the created ones recorded while more
+/// creates run: one statement at a time, each taking every creation finished meanwhile (so
+/// batches grow with the rate, and a create never waits for a record). Outcomes in the order
+/// of `admits`.
+async fn admit_all(ctx: &Context, admits: &[&SizedJob]) -> Vec<Result<Admitted>> {
+    let (created, finished) = futures::channel::mpsc::unbounded();
+    // Plain loops, not stream combinators: closures over `ctx` in a stream would not be `Send`
+    // for every lifetime, which the daemon's spawned loop needs.
+    let create = async move {
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        for (i, s) in admits.iter().copied().enumerate() {
+            // A confirmation that waits on the API server (dry-run, placeholders) lets the
+            // creates already started go on finishing meanwhile.
+            let confirmation = confirm(ctx, s);
+            tokio::pin!(confirmation);
+            let verdict = loop {
+                tokio::select! {
+                    biased;
+                    verdict = &mut confirmation => break verdict,
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                        let _ = created.unbounded_send(done);
+                    }
+                }
+            };
+            in_flight.push(create_at(ctx, i, s, verdict));
+            while in_flight.len() >= ADMISSIONS_IN_FLIGHT {
+                if let Some(done) = in_flight.next().await {
+                    // The receiver lives until every sender is gone.
+                    let _ = created.unbounded_send(done);
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            let _ = created.unbounded_send(done);
+        }
+    };
+    let record = async {
+        let mut outcomes: Vec<Option<Result<Admitted>>> = admits.iter().map(|_| None).collect();
+        let mut batches = finished.ready_chunks(RECORD_BATCH);
+        while let Some(batch) = batches.next().await {
+            let (at, admissions): (Vec<usize>, Vec<_>) = batch.into_iter().unzip();
+            for (i, outcome) in at.into_iter().zip(record(ctx, admissions).await) {
+                outcomes[i] = Some(outcome);
+            }
+        }
+        outcomes
+    };
+    let ((), outcomes) = futures::join!(create, record);
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(Error::Store(queues::Error::Corrupt(
+                    "an admission ended without an outcome".into(),
+                )))
+            })
+        })
+        .collect()
+}
 
 /// Records the created admissions of `chunk` in one batch.
 async fn record(ctx: &Context, chunk: Vec<Result<Admission>>) -> Vec<Result<Admitted>> {
@@ -426,7 +469,34 @@ async fn record(ctx: &Context, chunk: Vec<Result<Admission>>) -> Vec<Result<Admi
         .collect()
 }
 
-async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admission> {
+/// Confirms and creates one admission.
+async fn admit(ctx: &Context, s: &SizedJob) -> Result<Admission> {
+    create(ctx, s, confirm(ctx, s).await).await
+}
+
+/// The strategy's own confirmation (dry-run admission, placeholders bound) on the live view;
+/// a fit is reserved at once, before the next confirmation.
+async fn confirm(ctx: &Context, s: &SizedJob) -> Result<Verdict> {
+    let verdict = ctx.checker.check(&s.gang).await?;
+    if let Verdict::Fits(placement) = &verdict {
+        ctx.checker.reserve(&s.gang, placement);
+    }
+    Ok(verdict)
+}
+
+/// [`create`], tagged with the admission's index.
+async fn create_at(
+    ctx: &Context,
+    i: usize,
+    s: &SizedJob,
+    verdict: Result<Verdict>,
+) -> (usize, Result<Admission>) {
+    (i, create(ctx, s, verdict).await)
+}
+
+/// Creates (or adopts) the application of a confirmed admission; a wait or never verdict
+/// ends here.
+async fn create(ctx: &Context, s: &SizedJob, verdict: Result<Verdict>) -> Result<Admission> {
     let p = &s.pending;
     let job = &p.job;
     let labels = || OutcomeLabels {
@@ -444,14 +514,7 @@ async fn admit(ctx: &Context, s: &SizedJob, confirm: &Mutex<()>) -> Result<Admis
             .inc()
     };
 
-    // The strategy's own confirmation (dry-run admission, placeholders bound) on the live view.
-    let confirmed = confirm.lock().await;
-    let verdict = ctx.checker.check(&s.gang).await?;
-    if let Verdict::Fits(placement) = &verdict {
-        ctx.checker.reserve(&s.gang, placement);
-    }
-    drop(confirmed);
-    let placement = match verdict {
+    let placement = match verdict? {
         Verdict::Fits(placement) => placement,
         Verdict::Wait(w) => return Ok(Admission::Wait(w.kind.code().into(), w.message)),
         Verdict::Never(n) => {

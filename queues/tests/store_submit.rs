@@ -19,6 +19,10 @@ use jobs::{Job, JobState};
 use queues::Error;
 use queues::store::{JobSource, JobStore, Note, Submitted, Target, WaitingMark};
 use serde_json::{Value, json};
+use support::eventually;
+
+/// Generous: only a broken lock order makes a test wait this long.
+const LONG: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn submitted(j: &Job, from: JobState, attempt: u32, note: Note) -> Submitted {
     let Target::Submitted(submission) = submission(j, attempt, 2000, 8) else {
@@ -285,5 +289,71 @@ async fn two_batches_racing_for_the_same_jobs_record_each_once() {
     .await
     .unwrap();
     assert_eq!((submitted_rows, attempts), (40, 40));
+    db.drop_database().await;
+}
+
+/// Locks waited for by sessions of this test's database.
+async fn lock_waits(db: &support::TestDb) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE NOT l.granted AND a.datname = current_database()",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_waiting_mark_queued_behind_an_admission_leaves_the_job_submitted() {
+    let (db, store) = store().await;
+    let j = enqueued(&store, "team-a", "race").await;
+    wait_for_capacity(&store, &j, Some(1)).await;
+    // Another session holds the job's row, so the admission and then a new mark queue up for
+    // it in that order; the mark's statement starts before the admission commits.
+    let mut holder = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(j.id.0)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let admission = tokio::spawn({
+        let (store, j) = (store.clone(), j.clone());
+        async move {
+            store
+                .record_submitted(&[submitted(&j, JobState::Waiting, 1, note())])
+                .await
+        }
+    });
+    eventually("the admission waits for the row", LONG, || async {
+        (lock_waits(&db).await == 1).then_some(())
+    })
+    .await;
+    let mark = tokio::spawn({
+        let (store, id) = (store.clone(), j.id);
+        async move {
+            store
+                .mark_waiting(&[WaitingMark {
+                    job: id,
+                    code: "capacity".into(),
+                    message: "still no node fits".into(),
+                    position: Some(1),
+                }])
+                .await
+        }
+    });
+    eventually("the mark waits behind it", LONG, || async {
+        (lock_waits(&db).await == 2).then_some(())
+    })
+    .await;
+    holder.commit().await.unwrap();
+    let recorded = admission.await.unwrap().unwrap();
+    assert!(recorded[0].is_ok(), "{recorded:?}");
+    assert_eq!(
+        mark.await.unwrap().unwrap(),
+        0,
+        "a submitted job is not marked"
+    );
+    let stored = store.job(j.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Submitted);
     db.drop_database().await;
 }

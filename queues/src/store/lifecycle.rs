@@ -88,13 +88,18 @@ const PROMOTE_DUE: &str = concat!(
 const MARK_WAITING: &str = concat!(
     "WITH input AS (SELECT * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::int8[]) ",
     "AS t(id, code, message, position)), ",
-    // `prev` is the snapshot before the update: it gives the state we came from.
+    // Locked in id order, and only while still pending with another reason: re-checked on
+    // the newest version. Reading the state from a second scan of `jobs` instead (the
+    // statement's snapshot) let a mark that waited on a job's lock turn the admission that
+    // held it back into `waiting`, leaving its attempt recorded and the job stuck.
+    "prev AS (SELECT j.id, j.state, j.waiting_since FROM jobs j JOIN input i ON i.id = j.id ",
+    "WHERE j.state IN ('queued', 'waiting') AND (j.state = 'queued' ",
+    "OR j.wait_reason IS DISTINCT FROM i.code OR j.wait_message IS DISTINCT FROM i.message) ",
+    "ORDER BY j.id FOR UPDATE OF j), ",
     "upd AS (UPDATE jobs j SET state = 'waiting', wait_reason = i.code, wait_message = i.message, ",
     "wait_position = i.position, waiting_since = CASE WHEN prev.state = 'waiting' ",
-    "THEN j.waiting_since ELSE now() END, state_reason = i.code, state_message = i.message, ",
-    "updated_at = now() FROM input i, jobs prev WHERE j.id = i.id AND prev.id = j.id ",
-    "AND prev.state IN ('queued', 'waiting') AND (prev.state = 'queued' ",
-    "OR prev.wait_reason IS DISTINCT FROM i.code OR prev.wait_message IS DISTINCT FROM i.message) ",
+    "THEN prev.waiting_since ELSE now() END, state_reason = i.code, state_message = i.message, ",
+    "updated_at = now() FROM input i JOIN prev ON prev.id = i.id WHERE j.id = i.id ",
     "RETURNING j.id, j.namespace, j.priority, j.name, j.attempt, prev.state AS from_state, ",
     "i.code, i.message, i.position), ",
     "e AS (SELECT id, namespace, priority, name, attempt, from_state, 'waiting'::text AS to_state, ",

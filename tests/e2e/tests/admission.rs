@@ -363,10 +363,30 @@ async fn killing_the_daemon_anywhere_loses_nothing_and_duplicates_nothing() {
         if open.is_empty() {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "not done after {kills} kills: {open:?}"
-        );
+        if started.elapsed() >= Duration::from_secs(240) {
+            // What holds the room the open jobs wait for.
+            let pods: Vec<String> = world
+                .pods()
+                .await
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}/{} on {:?}: {:?}",
+                        p.metadata.namespace.as_deref().unwrap_or_default(),
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        p.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+                        p.status.as_ref().and_then(|s| s.phase.as_deref())
+                    )
+                })
+                .collect();
+            let apps: Vec<String> = world
+                .apps()
+                .await
+                .iter()
+                .map(|a| format!("{:?}: {:?}", a.metadata.name, a.status))
+                .collect();
+            panic!("not done after {kills} kills: {open:?}\npods: {pods:#?}\napps: {apps:#?}");
+        }
     }
     let mut per_attempt: HashMap<(String, String), usize> = HashMap::new();
     for app in world.apps().await {

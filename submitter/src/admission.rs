@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
+use rustc_hash::FxHashMap;
 
 use capacity::{GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ use crate::context::Context;
 use crate::estimate::live;
 use crate::footprint::Footprint;
 use crate::kube_apps::{Created, Observer, SparkApplication, SubmitError, create_or_adopt};
-use crate::metrics::{OutcomeLabels, WaitingLabels};
+use crate::metrics::OutcomeLabels;
 use crate::ordering::{self, Candidate, Decision, Policy};
 use crate::preempt::{self, Blocked, Hold, PREEMPTING};
 use crate::room::ClusterRoom;
@@ -85,7 +86,9 @@ pub async fn round(
     }
     let priorities = ctx.priority_values().await;
 
-    let mut sized: HashMap<JobId, SizedJob> = HashMap::with_capacity(pending.len());
+    // Looked up several times per job: FxHash, not SipHash (the keys are our own ids).
+    let mut sized: FxHashMap<JobId, SizedJob> =
+        FxHashMap::with_capacity_and_hasher(pending.len(), Default::default());
     let mut candidates = Vec::new();
     let mut held: Vec<(JobId, Hold)> = Vec::new();
     let sizes = ctx
@@ -130,9 +133,7 @@ pub async fn round(
     }
 
     let mut marks = Vec::new();
-    let mut waiting: HashMap<WaitingLabels, i64> = HashMap::new();
     let mut wait = |s: &SizedJob, code: &str, message: String, position: u64| {
-        *waiting.entry(waiting_labels(&s.pending, code)).or_default() += 1;
         marks.push(WaitingMark {
             job: s.pending.job.id,
             code: code.into(),
@@ -275,14 +276,6 @@ pub async fn round(
                     let Some(mark) = marks.iter_mut().find(|m| m.job == id) else {
                         continue;
                     };
-                    if let Some(s) = sized.get(&id) {
-                        if let Some(n) = waiting.get_mut(&waiting_labels(&s.pending, &mark.code)) {
-                            *n -= 1;
-                        }
-                        *waiting
-                            .entry(waiting_labels(&s.pending, PREEMPTING))
-                            .or_default() += 1;
-                    }
                     mark.code = PREEMPTING.into();
                     mark.message = message;
                 }
@@ -295,6 +288,10 @@ pub async fn round(
         }
     }
     report.waiting = marks.len();
+    ctx.metrics.set_waiting(marks.iter().filter_map(|m| {
+        let job = &sized.get(&m.job)?.pending.job;
+        Some((job.namespace.as_str(), job.priority, m.code.as_str()))
+    }));
     // The store keeps a waiting job's row as it is when its reason and message are unchanged;
     // leaving those out here spares a deep backlog's round most of its write.
     marks.retain(|m| {
@@ -303,10 +300,6 @@ pub async fn round(
             .is_none_or(|s| !already_marked(&s.pending, &m.code, &m.message))
     });
     ctx.store.mark_waiting(&marks).await?;
-    ctx.metrics.waiting.clear();
-    for (labels, n) in waiting {
-        ctx.metrics.waiting.get_or_create(&labels).set(n);
-    }
     if let Some(waiting) = estimate_input {
         let input = live::Input {
             view: view.clone(),
@@ -332,14 +325,6 @@ fn already_marked(p: &PendingJob, code: &str, message: &str) -> bool {
         && p.waiting
             .as_ref()
             .is_some_and(|w| w.code == code && w.message == message)
-}
-
-fn waiting_labels(p: &PendingJob, reason: &str) -> WaitingLabels {
-    WaitingLabels {
-        namespace: p.job.namespace.clone(),
-        priority: p.job.priority.as_str().into(),
-        reason: reason.into(),
-    }
 }
 
 /// What [`admit`] did with a job.

@@ -17,12 +17,14 @@
 //! | `orchestrator_preemptions_total` | counter | `namespace`, `priority` (the victim's), `reason` = `priority` \| `promoted` \| `fair-share` — applications stopped to make room |
 //! | `orchestrator_submitter_errors_total` | counter | `loop` = `admission` \| `tracker`, `kind` |
 
+use jobs::Priority;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
 
 /// `namespace`, `priority`, `outcome`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,6 +135,26 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Sets `orchestrator_jobs_waiting` to the round's waiting jobs, given as (namespace,
+    /// priority, reason), and drops series no job is in any more. Counted by borrowed keys and
+    /// labelled once per series: a round over a deep backlog counts thousands of waiting jobs
+    /// into a few hundred series.
+    pub fn set_waiting<'a>(&self, jobs: impl IntoIterator<Item = (&'a str, Priority, &'a str)>) {
+        let mut series: FxHashMap<(&str, Priority, &str), i64> = FxHashMap::default();
+        for key in jobs {
+            *series.entry(key).or_default() += 1;
+        }
+        self.waiting.clear();
+        for ((namespace, priority, reason), n) in series {
+            let labels = WaitingLabels {
+                namespace: namespace.into(),
+                priority: priority.as_str().into(),
+                reason: reason.into(),
+            };
+            self.waiting.get_or_create(&labels).set(n);
+        }
+    }
+
     /// Registers every metric (names gain the `orchestrator_` prefix here).
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("orchestrator");
@@ -206,5 +228,51 @@ impl Metrics {
                 kind: kind.into(),
             })
             .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(m: &Metrics, namespace: &str, priority: Priority, reason: &str) -> Option<i64> {
+        let labels = WaitingLabels {
+            namespace: namespace.into(),
+            priority: priority.as_str().into(),
+            reason: reason.into(),
+        };
+        m.waiting.get(&labels).map(|g| g.get())
+    }
+
+    #[test]
+    fn waiting_jobs_are_counted_per_series_and_series_without_jobs_go() {
+        let m = Metrics::default();
+        m.set_waiting([
+            ("team-a", Priority::Normal, "insufficient"),
+            ("team-a", Priority::Normal, "insufficient"),
+            ("team-a", Priority::High, "insufficient"),
+            ("team-a", Priority::Normal, "preempting"),
+            ("team-b", Priority::Normal, "quota"),
+        ]);
+        let cases = [
+            ("team-a", Priority::Normal, "insufficient", Some(2)),
+            ("team-a", Priority::High, "insufficient", Some(1)),
+            ("team-a", Priority::Normal, "preempting", Some(1)),
+            ("team-b", Priority::Normal, "quota", Some(1)),
+            ("team-b", Priority::Normal, "insufficient", None),
+        ];
+        for (namespace, priority, reason, n) in cases {
+            assert_eq!(
+                waiting(&m, namespace, priority, reason),
+                n,
+                "{namespace} {reason}"
+            );
+        }
+        m.set_waiting([("team-b", Priority::Normal, "quota")]);
+        assert_eq!(
+            waiting(&m, "team-a", Priority::Normal, "insufficient"),
+            None
+        );
+        assert_eq!(waiting(&m, "team-b", Priority::Normal, "quota"), Some(1));
     }
 }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use rustc_hash::FxHashMap;
 
 use capacity::{GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
@@ -86,9 +85,7 @@ pub async fn round(
     }
     let priorities = ctx.priority_values().await;
 
-    // Looked up several times per job: FxHash, not SipHash (the keys are our own ids).
-    let mut sized: FxHashMap<JobId, SizedJob> =
-        FxHashMap::with_capacity_and_hasher(pending.len(), Default::default());
+    let mut sized: HashMap<JobId, SizedJob> = HashMap::with_capacity(pending.len());
     let mut candidates = Vec::new();
     let mut held: Vec<(JobId, Hold)> = Vec::new();
     let sizes = ctx

@@ -17,6 +17,8 @@
 //! | `orchestrator_preemptions_total` | counter | `namespace`, `priority` (the victim's), `reason` = `priority` \| `promoted` \| `fair-share` — applications stopped to make room |
 //! | `orchestrator_submitter_errors_total` | counter | `loop` = `admission` \| `tracker`, `kind` |
 
+use std::collections::HashMap;
+
 use jobs::Priority;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,7 +26,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use rustc_hash::FxHashMap;
 
 /// `namespace`, `priority`, `outcome`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,7 +141,7 @@ impl Metrics {
     /// labelled once per series: a round over a deep backlog counts thousands of waiting jobs
     /// into a few hundred series.
     pub fn set_waiting<'a>(&self, jobs: impl IntoIterator<Item = (&'a str, Priority, &'a str)>) {
-        let mut series: FxHashMap<(&str, Priority, &str), i64> = FxHashMap::default();
+        let mut series: HashMap<(&str, Priority, &str), i64> = HashMap::new();
         for key in jobs {
             *series.entry(key).or_default() += 1;
         }

@@ -3,10 +3,8 @@
 //! (`WorkingSet::hold`), so gangs ordered after it only backfill what it cannot use; their
 //! wait reasons then name the holder.
 
-use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
-
-use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use capacity::decide::{QuotaOutcome, check_quota};
 use capacity::{
@@ -37,13 +35,13 @@ pub struct ClusterRoom<'v> {
 /// stored shape is compared in full, so shapes that share a digest cost a comparison, never a
 /// decision.
 struct ShapeMap<V> {
-    entries: FxHashMap<u64, Vec<(Shape, V)>>,
+    entries: HashMap<u64, Vec<(Shape, V)>>,
 }
 
 impl<V> Default for ShapeMap<V> {
     fn default() -> Self {
         Self {
-            entries: FxHashMap::default(),
+            entries: HashMap::new(),
         }
     }
 }
@@ -67,9 +65,8 @@ impl<V> ShapeMap<V> {
 
 /// Hashes the requests only (selectors and tolerations are compared in full on a hit): a
 /// round digests every waiting gang, and hashing their maps was most of a round's decisions.
-/// FxHash: a digest only picks a bucket, so it needs speed, not resistance to chosen keys.
 fn digest(gang: &GangDemand) -> u64 {
-    let mut h = FxHasher::default();
+    let mut h = DefaultHasher::new();
     gang.pods.len().hash(&mut h);
     for p in &gang.pods {
         p.requests.hash(&mut h);

@@ -382,6 +382,42 @@ fn dead(ctx: &Context, job: &ActiveJob) {
     ctx.metrics.finished.get_or_create(&labels).inc();
 }
 
+/// What the tracker does with an application no active job claimed in a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrphanAction {
+    /// Its job is still pending on the same attempt: record it submitted.
+    Adopt,
+    /// Its job has ended or moved on to another attempt: delete it.
+    Delete,
+    /// Finished (left to the operator's TTL): never look at it again.
+    Settle,
+    /// Look again next sync.
+    Recheck,
+}
+
+/// The decision for an application of `attempt` whose job is `job` (state and current attempt,
+/// read after the sync listed the active jobs; `None`: no such job).
+fn orphan_action(job: Option<(JobState, u32)>, attempt: u32, terminal: bool) -> OrphanAction {
+    // Not just COMPLETED/FAILED: an application whose driver has exited already ended its
+    // job (see `classify`); deleting it would only erase what it did.
+    if terminal {
+        return OrphanAction::Settle;
+    }
+    match job {
+        None => OrphanAction::Delete,
+        Some((state, current))
+            if current != attempt || state.is_finished() || state == JobState::Retrying =>
+        {
+            OrphanAction::Delete
+        }
+        Some((state, _)) if state.is_pending() => OrphanAction::Adopt,
+        // The job became active after this sync listed the active jobs (an admission was
+        // recorded in between): the next sync claims the application. Settling it instead
+        // would hide it for good, so a later cancel would never delete it.
+        Some(_) => OrphanAction::Recheck,
+    }
+}
+
 /// An application without an active job: adopt it for a pending job of the same attempt,
 /// delete it when its job has ended or moved on, leave finished ones to the operator's TTL.
 async fn orphan(
@@ -392,9 +428,6 @@ async fn orphan(
     obs: &AppObservation,
     report: &mut SyncReport,
 ) -> Result<()> {
-    // Not just COMPLETED/FAILED: an application whose driver has exited already ended its
-    // job (see `classify`); deleting it would only erase what it did.
-    let terminal = obs.finished();
     let id = app
         .label(JOB_ID_LABEL)
         .and_then(|v| v.parse::<JobId>().ok());
@@ -405,8 +438,13 @@ async fn orphan(
     };
     let stored = ctx.store.job(id).await?;
     let name = app.metadata.name.clone().unwrap_or_default();
-    match stored {
-        Some(s) if s.state.is_pending() && s.attempt == attempt && !terminal => {
+    match orphan_action(
+        stored.as_ref().map(|s| (s.state, s.attempt)),
+        attempt,
+        obs.finished(),
+    ) {
+        OrphanAction::Adopt => {
+            let Some(s) = stored else { return Ok(()) };
             let footprint =
                 Footprint::of(&s.job, &ctx.catalog).map_err(|e| Error::Render(e.to_string()))?;
             let total = footprint.total();
@@ -428,30 +466,60 @@ async fn orphan(
             report.adopted.push(id);
             tracing::info!(job = %id, app = %key, "adopted an application created before a restart");
         }
-        Some(s)
-            if (s.state.is_finished() || s.attempt != attempt || s.state == JobState::Retrying)
-                && !terminal =>
-        {
-            let api: Api<SparkApplication> = Api::namespaced(
-                ctx.client.clone(),
-                app.metadata.namespace.as_deref().unwrap_or_default(),
-            );
-            delete(&api, &name).await?;
-            ctx.checker.release(&naming::demand_key(&s.job, attempt));
-            report.deleted_orphans.push(key.to_owned());
-            tracing::info!(job = %id, app = %key, state = %s.state, "deleted an application whose job has ended");
-        }
-        None if !terminal => {
+        OrphanAction::Delete => {
             let api: Api<SparkApplication> = Api::namespaced(
                 ctx.client.clone(),
                 app.metadata.namespace.as_deref().unwrap_or_default(),
             );
             delete(&api, &name).await?;
             report.deleted_orphans.push(key.to_owned());
+            if let Some(s) = &stored {
+                ctx.checker.release(&naming::demand_key(&s.job, attempt));
+                tracing::info!(job = %id, app = %key, state = %s.state, "deleted an application whose job has ended");
+            }
         }
-        _ => {
+        OrphanAction::Settle => {
             state.settled_orphans.insert(key.to_owned());
         }
+        OrphanAction::Recheck => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use JobState::*;
+    use OrphanAction::*;
+
+    #[test]
+    fn orphans_are_adopted_deleted_settled_or_looked_at_again() {
+        // (job state and attempt, the application's attempt, terminal, action)
+        let cases: &[(Option<(JobState, u32)>, u32, bool, OrphanAction)] = &[
+            (Some((Waiting, 2)), 2, false, Adopt),
+            (Some((Queued, 1)), 1, false, Adopt),
+            (Some((Waiting, 3)), 2, false, Delete),
+            (Some((Cancelled, 2)), 2, false, Delete),
+            (Some((Succeeded, 1)), 1, false, Delete),
+            (Some((Dead, 1)), 1, false, Delete),
+            (Some((Retrying, 1)), 1, false, Delete),
+            (Some((Running, 3)), 2, false, Delete),
+            (None, 1, false, Delete),
+            // Admitted after the sync read the active jobs: a cancel may follow, so the
+            // application must be looked at again, not settled.
+            (Some((Submitted, 2)), 2, false, Recheck),
+            (Some((Running, 2)), 2, false, Recheck),
+            (Some((Cancelled, 2)), 2, true, Settle),
+            (Some((Waiting, 2)), 2, true, Settle),
+            (Some((Running, 2)), 2, true, Settle),
+            (None, 1, true, Settle),
+        ];
+        for &(job, attempt, terminal, want) in cases {
+            assert_eq!(
+                orphan_action(job, attempt, terminal),
+                want,
+                "{job:?} attempt {attempt} terminal {terminal}"
+            );
+        }
+    }
 }

@@ -268,33 +268,6 @@ async fn dead_letters_can_be_listed_requeued_and_purged() {
 }
 
 #[tokio::test]
-async fn pending_heads_reuse_the_jobs_the_caller_knows_by_id_and_attempt() {
-    let (db, store) = store().await;
-    let a = job("team-a", "known");
-    let b = job("team-a", "new");
-    store.enqueue(&a, JobSource::Amqp).await.unwrap();
-    store.enqueue(&b, JobSource::Amqp).await.unwrap();
-    let first = store.pending_heads(10).await.unwrap();
-    assert_eq!(first.len(), 2);
-    assert_eq!(*first[0].job, a, "read and decoded");
-
-    // The caller's copy of `a` (attempt 1) comes back as is; `b` is read.
-    let mine = Arc::new(a.clone());
-    let known = std::collections::HashMap::from([((a.id, first[0].attempt), mine.clone())]);
-    let heads = store.pending_heads_reusing(10, &known).await.unwrap();
-    assert!(Arc::ptr_eq(&heads[0].job, &mine), "not read again");
-    assert_eq!(*heads[1].job, b);
-    assert_eq!(heads[0].position, 1);
-
-    // Known under another attempt: not the same job run, so read again.
-    let stale = std::collections::HashMap::from([((a.id, first[0].attempt + 1), mine.clone())]);
-    let heads = store.pending_heads_reusing(10, &stale).await.unwrap();
-    assert!(!Arc::ptr_eq(&heads[0].job, &mine));
-    assert_eq!(*heads[0].job, a);
-    db.drop_database().await;
-}
-
-#[tokio::test]
 async fn pending_heads_are_ordered_high_first_then_fifo_per_queue() {
     let (db, store) = store().await;
     let mut expected_a_normal = Vec::new();

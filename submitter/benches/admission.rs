@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use jobs::{JobId, Priority};
 use submitter::ordering::{Candidate, Policy, decide};
-use submitter::room::ClusterRoom;
+use submitter::room::{ClusterRoom, ShapeId};
 use uuid::Uuid;
 
 const GI: u64 = 1 << 30;
@@ -39,6 +39,13 @@ fn candidates(jobs: usize, namespaces: usize) -> Vec<Candidate> {
         .map(|i| {
             let ns = format!("ns-{:04}", i % namespaces);
             let executors = 1 + i % 8;
+            let g = gang(
+                &i.to_string(),
+                &ns,
+                (1000, 4 * GI),
+                executors,
+                (2000, 8 * GI),
+            );
             Candidate {
                 id: JobId(Uuid::from_u128(i as u128 + 1)),
                 namespace: ns.clone(),
@@ -49,14 +56,8 @@ fn candidates(jobs: usize, namespaces: usize) -> Vec<Candidate> {
                 },
                 rank: (i / namespaces) as u64 + 1,
                 enqueued_at: t0 - chrono::Duration::seconds(i as i64),
-                gang: gang(
-                    &i.to_string(),
-                    &ns,
-                    (1000, 4 * GI),
-                    executors,
-                    (2000, 8 * GI),
-                )
-                .into(),
+                shape: ShapeId::of(&g),
+                gang: g.into(),
             }
         })
         .collect()

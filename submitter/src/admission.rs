@@ -96,7 +96,10 @@ pub async fn round(
     for (p, size) in pending.into_iter().zip(sizes) {
         match size {
             Ok(Size {
-                footprint, gang, ..
+                footprint,
+                gang,
+                shape,
+                ..
             }) => {
                 if let Some(hold) = ctx.holds.get(p.job.id, p.attempt, now) {
                     held.push((p.job.id, hold));
@@ -112,6 +115,7 @@ pub async fn round(
                         rank: p.position,
                         enqueued_at: p.enqueued_at,
                         gang: gang.clone(),
+                        shape,
                     });
                 }
                 sized.insert(

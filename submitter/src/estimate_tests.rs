@@ -2,6 +2,8 @@
 
 use capacity::testing::{gang, node};
 use jobs::Priority;
+
+use crate::room::ShapeId;
 use uuid::Uuid;
 
 use super::*;
@@ -50,6 +52,7 @@ fn cluster(busy: &[(&str, i64)]) -> (ClusterView, Vec<Running>) {
 /// Waiting job `n`, `age` seconds old, needing a 1-cpu driver and `executors` × 3 cpu, running
 /// `runtime` seconds.
 fn job(n: u128, priority: Priority, age: i64, executors: usize, runtime: u64) -> Waiting {
+    let g = gang(&format!("j{n}"), "a", (1000, GI), executors, (3000, GI));
     Waiting {
         candidate: Candidate {
             id: id(n),
@@ -57,7 +60,8 @@ fn job(n: u128, priority: Priority, age: i64, executors: usize, runtime: u64) ->
             priority,
             rank: n as u64,
             enqueued_at: at(-age),
-            gang: gang(&format!("j{n}"), "a", (1000, GI), executors, (3000, GI)).into(),
+            shape: ShapeId::of(&g),
+            gang: g.into(),
         },
         runtime: Duration::from_secs(runtime),
     }

@@ -25,6 +25,8 @@ use capacity::{ClusterView, GangDemand, NeverReason, Placement, Resources, Verdi
 use chrono::{DateTime, Utc};
 use jobs::{Catalog, JobId, Priority};
 
+use crate::room::ShapeId;
+
 /// A pending job as the decision sees it.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -41,6 +43,8 @@ pub struct Candidate {
     pub enqueued_at: DateTime<Utc>,
     /// What it needs to run.
     pub gang: Arc<GangDemand>,
+    /// `gang`'s shape ([`ShapeId::of`]).
+    pub shape: ShapeId,
 }
 
 /// Knobs of the decision.
@@ -88,14 +92,16 @@ pub enum Decision {
 
 /// What the cluster can hold, as the round consumes it. Implementations take the room of
 /// admitted gangs and hold room for blocked ones.
+/// Each takes the gang's [`ShapeId`] too: gangs of one shape get the same answers while the
+/// room is unchanged.
 pub trait Room {
     /// The verdict for the gang now, outside every hold; on `Fits` its room is taken.
-    fn admit(&mut self, gang: &GangDemand) -> Verdict;
+    fn admit(&mut self, gang: &GangDemand, shape: ShapeId) -> Verdict;
     /// The verdict [`Room::admit`] would give now, taking nothing.
-    fn probe(&mut self, gang: &GangDemand) -> Verdict;
+    fn probe(&mut self, gang: &GangDemand, shape: ShapeId) -> Verdict;
     /// Sets aside the room a blocked gang is waiting for, so later admissions only backfill
     /// capacity it cannot use.
-    fn hold(&mut self, gang: &GangDemand);
+    fn hold(&mut self, gang: &GangDemand, shape: ShapeId);
 }
 
 /// A namespace's dominant share of its entitlement: `max(cpu used / cpu entitled, memory used /
@@ -205,7 +211,7 @@ pub fn decide(
                 }
                 continue;
             }
-            match room.admit(&c.gang) {
+            match room.admit(&c.gang, c.shape) {
                 Verdict::Fits(placement) => {
                     let used = usage.entry(c.namespace.clone()).or_default();
                     *used = used.saturating_add(&c.gang.total());
@@ -218,7 +224,7 @@ pub fn decide(
                 Verdict::Wait(reason) => {
                     if !policy.backfill {
                         blocked_by = Some(c.id);
-                        room.hold(&c.gang);
+                        room.hold(&c.gang, c.shape);
                     }
                     // With backfill, the holders set their room aside before the round's first
                     // admission (`reserve`).
@@ -267,8 +273,8 @@ fn reserve(
     let budget = policy.max_admissions.saturating_add(policy.reservations);
     let mut holders = 0;
     for (_, c) in by_age.into_iter().take(budget) {
-        if let Verdict::Wait(_) = room.probe(&c.gang) {
-            room.hold(&c.gang);
+        if let Verdict::Wait(_) = room.probe(&c.gang, c.shape) {
+            room.hold(&c.gang, c.shape);
             holders += 1;
             if holders == policy.reservations {
                 return;

@@ -17,14 +17,14 @@ struct Cpus {
 }
 
 impl Room for Cpus {
-    fn probe(&mut self, gang: &GangDemand) -> Verdict {
+    fn probe(&mut self, gang: &GangDemand, shape: ShapeId) -> Verdict {
         let (free, eventual) = (self.free, self.eventual);
-        let verdict = self.admit(gang);
+        let verdict = self.admit(gang, shape);
         (self.free, self.eventual) = (free, eventual);
         verdict
     }
 
-    fn admit(&mut self, gang: &GangDemand) -> Verdict {
+    fn admit(&mut self, gang: &GangDemand, _: ShapeId) -> Verdict {
         if gang
             .pods
             .iter()
@@ -61,7 +61,7 @@ impl Room for Cpus {
             })
         }
     }
-    fn hold(&mut self, gang: &GangDemand) {
+    fn hold(&mut self, gang: &GangDemand, _: ShapeId) {
         let need = gang.total().cpu_millis;
         if need <= self.eventual.saturating_sub(self.reserved) {
             self.reserved += need;
@@ -85,29 +85,30 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn job(n: u128, ns: &str, priority: Priority, age_secs: i64, cpu: u64) -> Candidate {
+    let gang = GangDemand {
+        key: n.to_string(),
+        namespace: ns.into(),
+        pod_labels: BTreeMap::new(),
+        pods: vec![PodDemand {
+            role: PodRole::Driver,
+            requests: Resources {
+                cpu_millis: cpu,
+                memory_bytes: 0,
+                pods: 1,
+            },
+            node_selector: BTreeMap::new(),
+            tolerations: vec![],
+            priority: 0,
+        }],
+    };
     Candidate {
         id: JobId(Uuid::from_u128(n)),
         namespace: ns.into(),
         priority,
         rank: 0,
         enqueued_at: t0() - chrono::Duration::seconds(age_secs),
-        gang: GangDemand {
-            key: n.to_string(),
-            namespace: ns.into(),
-            pod_labels: BTreeMap::new(),
-            pods: vec![PodDemand {
-                role: PodRole::Driver,
-                requests: Resources {
-                    cpu_millis: cpu,
-                    memory_bytes: 0,
-                    pods: 1,
-                },
-                node_selector: BTreeMap::new(),
-                tolerations: vec![],
-                priority: 0,
-            }],
-        }
-        .into(),
+        shape: ShapeId::of(&gang),
+        gang: gang.into(),
     }
 }
 

@@ -492,10 +492,13 @@ mod tests {
     use JobState::*;
     use OrphanAction::*;
 
+    /// The job's state and attempt, the application's attempt, whether it is terminal, the
+    /// action.
+    type Case = (Option<(JobState, u32)>, u32, bool, OrphanAction);
+
     #[test]
     fn orphans_are_adopted_deleted_settled_or_looked_at_again() {
-        // (job state and attempt, the application's attempt, terminal, action)
-        let cases: &[(Option<(JobState, u32)>, u32, bool, OrphanAction)] = &[
+        let cases: &[Case] = &[
             (Some((Waiting, 2)), 2, false, Adopt),
             (Some((Queued, 1)), 1, false, Adopt),
             (Some((Waiting, 3)), 2, false, Delete),

@@ -3,8 +3,8 @@
 //! (`WorkingSet::hold`), so gangs ordered after it only backfill what it cannot use; their
 //! wait reasons then name the holder.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use capacity::decide::{QuotaOutcome, check_quota};
 use capacity::{
@@ -16,6 +16,49 @@ use crate::ordering::Room;
 /// The pods of a gang as packing sees them (requests, selector, tolerations).
 type Shape = Vec<(Resources, BTreeMap<String, String>, Vec<Toleration>)>;
 
+/// A gang's shape, interned: two gangs have the same id exactly when packing sees the same
+/// pods. A round asks about every waiting job, and thousands of jobs share a few shapes;
+/// hashing and comparing their pods there was a sixth of a steady round, so a job's shape is
+/// interned once, when it is sized, and rounds compare ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShapeId(u64);
+
+/// The process's interned shapes. Past [`MAX_SHAPES`] it starts a new generation: ids already
+/// handed out stay unique (the generation is part of the id), an old and a new id of one shape
+/// only miss each other's cached verdicts.
+struct Shapes {
+    generation: u64,
+    ids: HashMap<Shape, ShapeId>,
+}
+
+/// Distinct shapes remembered before a new generation (publishers choose shapes).
+const MAX_SHAPES: usize = 1 << 16;
+
+static SHAPES: LazyLock<Mutex<Shapes>> = LazyLock::new(|| {
+    Mutex::new(Shapes {
+        generation: 0,
+        ids: HashMap::new(),
+    })
+});
+
+impl ShapeId {
+    /// The id of `gang`'s shape.
+    pub fn of(gang: &GangDemand) -> ShapeId {
+        let shape = shape(gang);
+        let mut shapes = SHAPES.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = shapes.ids.get(&shape) {
+            return *id;
+        }
+        if shapes.ids.len() >= MAX_SHAPES {
+            shapes.ids.clear();
+            shapes.generation += 1;
+        }
+        let id = ShapeId((shapes.generation << 32) | shapes.ids.len() as u64);
+        shapes.ids.insert(shape, id);
+        id
+    }
+}
+
 /// A decision round's room over one view of the cluster.
 ///
 /// Room only shrinks during a round, so a shape that could not be packed cannot be packed
@@ -26,64 +69,8 @@ pub struct ClusterRoom<'v> {
     ws: WorkingSet<'v>,
     /// Keys of the gangs holding room this round, in order.
     holders: Vec<String>,
-    unpackable: ShapeMap<WaitReason>,
-    nothing_to_hold: ShapeMap<()>,
-}
-
-/// Shapes seen this round, found by a digest of the gang's pods so that a lookup clones
-/// nothing: a round asks once per waiting job, and thousands of jobs share a few shapes. The
-/// stored shape is compared in full, so shapes that share a digest cost a comparison, never a
-/// decision.
-struct ShapeMap<V> {
-    entries: HashMap<u64, Vec<(Shape, V)>>,
-}
-
-impl<V> Default for ShapeMap<V> {
-    fn default() -> Self {
-        Self {
-            entries: HashMap::new(),
-        }
-    }
-}
-
-impl<V> ShapeMap<V> {
-    fn get(&self, gang: &GangDemand) -> Option<&V> {
-        self.entries
-            .get(&digest(gang))?
-            .iter()
-            .find(|(shape, _)| same_shape(shape, gang))
-            .map(|(_, v)| v)
-    }
-
-    fn insert(&mut self, gang: &GangDemand, value: V) {
-        self.entries
-            .entry(digest(gang))
-            .or_default()
-            .push((shape(gang), value));
-    }
-}
-
-/// Hashes the requests only (selectors and tolerations are compared in full on a hit): a
-/// round digests every waiting gang, and hashing their maps was most of a round's decisions.
-fn digest(gang: &GangDemand) -> u64 {
-    let mut h = DefaultHasher::new();
-    gang.pods.len().hash(&mut h);
-    for p in &gang.pods {
-        p.requests.hash(&mut h);
-    }
-    h.finish()
-}
-
-fn same_shape(shape: &Shape, gang: &GangDemand) -> bool {
-    shape.len() == gang.pods.len()
-        && shape
-            .iter()
-            .zip(&gang.pods)
-            .all(|((requests, selector, tolerations), p)| {
-                *requests == p.requests
-                    && *selector == p.node_selector
-                    && *tolerations == p.tolerations
-            })
+    unpackable: HashMap<ShapeId, WaitReason>,
+    nothing_to_hold: HashSet<ShapeId>,
 }
 
 impl<'v> ClusterRoom<'v> {
@@ -92,8 +79,8 @@ impl<'v> ClusterRoom<'v> {
         Self {
             ws: WorkingSet::new(view),
             holders: Vec::new(),
-            unpackable: ShapeMap::default(),
-            nothing_to_hold: ShapeMap::default(),
+            unpackable: HashMap::new(),
+            nothing_to_hold: HashSet::new(),
         }
     }
 
@@ -104,8 +91,8 @@ impl<'v> ClusterRoom<'v> {
 
     /// The working set's verdict, answering a shape known not to pack without packing it
     /// again; `take` says whether a fit takes its room.
-    fn verdict(&mut self, gang: &GangDemand, take: bool) -> Verdict {
-        if let Some(reason) = self.unpackable.get(gang) {
+    fn verdict(&mut self, gang: &GangDemand, shape: ShapeId, take: bool) -> Verdict {
+        if let Some(reason) = self.unpackable.get(&shape) {
             // Quota is per namespace: its verdicts still come first.
             return match check_quota(
                 &gang.namespace,
@@ -125,7 +112,7 @@ impl<'v> ClusterRoom<'v> {
         if let Verdict::Wait(reason) = &verdict
             && matches!(reason.kind, WaitKind::Insufficient { .. })
         {
-            self.unpackable.insert(gang, reason.clone());
+            self.unpackable.insert(shape, reason.clone());
         }
         verdict
     }
@@ -139,8 +126,8 @@ fn shape(gang: &GangDemand) -> Shape {
 }
 
 impl Room for ClusterRoom<'_> {
-    fn admit(&mut self, gang: &GangDemand) -> Verdict {
-        match self.verdict(gang, true) {
+    fn admit(&mut self, gang: &GangDemand, shape: ShapeId) -> Verdict {
+        match self.verdict(gang, shape, true) {
             Verdict::Wait(mut reason) if matches!(reason.kind, WaitKind::Insufficient { .. }) => {
                 // The shortage may be room set aside for jobs ahead of it: say so.
                 let mut others = self.holders.iter().filter(|k| **k != gang.key);
@@ -162,16 +149,16 @@ impl Room for ClusterRoom<'_> {
         }
     }
 
-    fn probe(&mut self, gang: &GangDemand) -> Verdict {
-        self.verdict(gang, false)
+    fn probe(&mut self, gang: &GangDemand, shape: ShapeId) -> Verdict {
+        self.verdict(gang, shape, false)
     }
 
-    fn hold(&mut self, gang: &GangDemand) {
-        if self.nothing_to_hold.get(gang).is_some() {
+    fn hold(&mut self, gang: &GangDemand, shape: ShapeId) {
+        if self.nothing_to_hold.contains(&shape) {
             return;
         }
         if self.ws.hold(gang).is_empty() {
-            self.nothing_to_hold.insert(gang, ());
+            self.nothing_to_hold.insert(shape);
         } else {
             self.holders.push(gang.key.clone());
         }
@@ -201,6 +188,7 @@ mod tests {
             priority,
             rank: 0,
             enqueued_at: DateTime::<Utc>::from_timestamp(1_800_000_000 - age, 0).unwrap(),
+            shape: ShapeId::of(&g),
             gang: g.into(),
         }
     }
@@ -345,25 +333,60 @@ mod tests {
             },
         );
         let mut room = ClusterRoom::new(&v);
+        let mut admit = |g: GangDemand| room.admit(&g, ShapeId::of(&g));
         let g = |k: &str, ns: &str| gang(k, ns, (1000, GI), 4, (2500, GI));
         assert!(
-            matches!(room.admit(&g("first", "a")), Verdict::Wait(_)),
+            matches!(admit(g("first", "a")), Verdict::Wait(_)),
             "four 2.5-cpu executors on three 4-cpu nodes"
         );
         assert!(
-            matches!(room.admit(&g("second", "a")), Verdict::Wait(_)),
+            matches!(admit(g("second", "a")), Verdict::Wait(_)),
             "remembered"
         );
         assert!(
-            matches!(room.admit(&g("third", "b")), Verdict::Never(_)),
+            matches!(admit(g("third", "b")), Verdict::Never(_)),
             "b's quota hard limit (2 cpu) is still checked"
         );
         assert!(
             matches!(
-                room.admit(&gang("small", "a", (1000, GI), 1, (1000, GI))),
+                admit(gang("small", "a", (1000, GI), 1, (1000, GI))),
                 Verdict::Fits(_)
             ),
             "other shapes are packed"
+        );
+    }
+
+    #[test]
+    fn a_shape_id_is_the_same_exactly_when_packing_sees_the_same_pods() {
+        use capacity::testing::constrained;
+        let base = || gang("x", "a", (1000, GI), 2, (2000, GI));
+        let tol = |key: &str| Toleration {
+            key: Some(key.into()),
+            exists: true,
+            value: None,
+            effect: None,
+        };
+        let mut priority = base();
+        priority.pods[0].priority = 7;
+        // (other gang, same id): key, namespace, labels and pod priority are not packing's.
+        let cases: Vec<(GangDemand, bool)> = vec![
+            (base(), true),
+            (gang("other-key", "b", (1000, GI), 2, (2000, GI)), true),
+            (priority, true),
+            (gang("x", "a", (1001, GI), 2, (2000, GI)), false),
+            (gang("x", "a", (1000, GI), 3, (2000, GI)), false),
+            (gang("x", "a", (1000, GI), 2, (2000, 2 * GI)), false),
+            (constrained(base(), &[("pool", "a")], &[]), false),
+            (constrained(base(), &[("pool", "b")], &[]), false),
+            (constrained(base(), &[], &[tol("gpu")]), false),
+        ];
+        let id = ShapeId::of(&base());
+        for (i, (other, same)) in cases.iter().enumerate() {
+            assert_eq!(ShapeId::of(other) == id, *same, "case {i}");
+        }
+        assert_ne!(
+            ShapeId::of(&constrained(base(), &[("pool", "a")], &[])),
+            ShapeId::of(&constrained(base(), &[("pool", "b")], &[])),
         );
     }
 }

@@ -16,6 +16,7 @@ use queues::store::PendingJob;
 
 use crate::footprint::{Footprint, FootprintError};
 use crate::naming;
+use crate::room::ShapeId;
 
 /// A pending job, its footprint and the gang demand it makes.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct Size {
     pub footprint: Arc<Footprint>,
     /// The demand the capacity checker and the ordering see.
     pub gang: Arc<GangDemand>,
+    /// `gang`'s interned shape.
+    pub shape: ShapeId,
 }
 
 /// Sizes by (job, attempt).
@@ -66,6 +69,7 @@ impl Sizes {
                 let size = Size {
                     job: p.job.clone(),
                     footprint: Arc::new(footprint),
+                    shape: ShapeId::of(&gang),
                     gang: Arc::new(gang),
                 };
                 self.by_job.insert((p.job.id, p.attempt), size.clone());

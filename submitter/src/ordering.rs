@@ -92,6 +92,7 @@ pub enum Decision {
 
 /// What the cluster can hold, as the round consumes it. Implementations take the room of
 /// admitted gangs and hold room for blocked ones.
+///
 /// Each takes the gang's [`ShapeId`] too: gangs of one shape get the same answers while the
 /// room is unchanged.
 pub trait Room {

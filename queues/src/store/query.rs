@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -382,6 +381,7 @@ fn transition_record(row: &PgRow) -> Result<TransitionRecord> {
     })
 }
 
+/// Decodes a row of [`PENDING_HEADS`].
 fn decode_head(row: &PgRow) -> Result<Head> {
     Ok(Head {
         id: JobId(row.try_get("id")?),

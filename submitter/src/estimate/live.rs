@@ -181,7 +181,7 @@ async fn refresh(
             candidate: n.candidate,
         })
         .collect();
-    let starts = tokio::task::spawn_blocking(move || {
+    let starts = in_background(move || {
         estimate(now, &view, running, waiting, &usage, &entitlements, &policy)
     })
     .await
@@ -199,6 +199,47 @@ async fn refresh(
         .collect();
     store.set_estimates(&marks).await?;
     Ok(marks.len())
+}
+
+/// The nice value of the replay's thread: the scheduler gives it about a tenth of what a
+/// normal thread gets when both want a core, so on a busy machine the rounds, the tracker and
+/// the API go first and the replay takes what is left (it ran on a normal blocking thread
+/// before, and the rounds it overlapped took half as long again). Not the lowest value
+/// (`SCHED_IDLE` or 19): a machine that is never idle must still see estimates.
+const REPLAY_NICE: i32 = 10;
+
+/// Runs `work` on a thread of its own at [`REPLAY_NICE`] (on Linux, nice is per thread) and
+/// returns its result; `None` if the thread cannot be started or `work` panics.
+async fn in_background<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("start-estimates".to_owned())
+        .spawn(move || {
+            lower_priority();
+            // The receiver is gone only when the round's runtime shut down meanwhile.
+            let _ = tx.send(work());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the start-estimate thread");
+        return None;
+    }
+    rx.await.ok()
+}
+
+/// Lowers the calling thread's priority to [`REPLAY_NICE`], or leaves it where a process
+/// started nicer already put it; the replay still runs when it cannot (raising nice needs no
+/// privilege, so this is not expected).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let thread = Some(rustix::thread::gettid());
+        let lowered = getpriority_process(thread)
+            .and_then(|nice| setpriority_process(thread, nice.max(REPLAY_NICE)));
+        if let Err(e) = lowered {
+            tracing::debug!(error = %e, "cannot lower the start-estimate thread's priority");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,5 +289,15 @@ mod tests {
         assert!(!last.due(s(5)), "6 s after a replay of 1 s: 10 s are due");
         *last.at.lock().unwrap() = Some(Instant::now() - s(11));
         assert!(last.due(s(5)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_replay_runs_at_a_lower_priority_than_the_rounds() {
+        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let ours = nice();
+        let replay = in_background(nice).await.unwrap();
+        assert_eq!(replay, ours.max(REPLAY_NICE));
+        assert_eq!(nice(), ours, "the caller's thread is left alone");
     }
 }

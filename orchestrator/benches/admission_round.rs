@@ -157,14 +157,23 @@ async fn run(shape: Shape) {
     capacity.wait_ready(Duration::from_secs(300)).await.unwrap();
     let observer = Observer::start(client.clone(), token.clone());
     assert!(observer.ready().await);
-    let ctx = Context::new(
+    let ctx = Arc::new(Context::new(
         store,
         capacity.checker(),
         client,
         catalog,
         SubmitterConfig::default(),
         Arc::new(submitter::metrics::Metrics::default()),
-    );
+    ));
+    // The leader's listener, as the daemon runs it: rounds keep the heads nothing changed.
+    tokio::spawn(submitter::service::listen(
+        ctx.clone(),
+        token.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+    ));
+    while !ctx.heads.listening() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let started = Instant::now();
     let mut admitted = 0;

@@ -19,6 +19,7 @@
 
 mod dlq;
 mod estimates;
+mod heads;
 mod intake;
 mod lifecycle;
 mod model;
@@ -40,6 +41,7 @@ use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
 
 pub use self::estimates::RunningAttempt;
+pub use self::heads::{Heads, HeadsCache, KEPT_AT_MOST};
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
 pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;
@@ -47,7 +49,7 @@ pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::preempt::PREEMPTED;
 pub use self::schedules::Schedule;
 pub use self::submit::Submitted;
-pub use self::wake::QUEUED_CHANNEL;
+pub use self::wake::{PENDING_CHANNEL, QUEUED_CHANNEL};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

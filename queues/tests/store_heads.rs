@@ -1,6 +1,7 @@
 //! The submitter's read of the pending heads against a real PostgreSQL (a fresh database per
-//! test): the jobs the caller already holds are not read again, and the heads are ordered and
-//! numbered per queue by the store, not by the statement.
+//! test): the jobs the caller already holds are not read again, the heads are ordered and
+//! numbered per queue by the store, not by the statement, and heads nothing changed are kept
+//! between reads while the listener listens.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,11 +16,26 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fixtures::{job, job_with, store};
 use jobs::{JobId, Priority};
-use queues::store::JobSource;
+use queues::store::{HeadsCache, JobSource, PENDING_CHANNEL};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// Long enough for any loaded machine; only a missing notification ever waits this long.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits until `cache` has heard `n` changes in all (each notification and each start or
+/// stop of listening counts one).
+async fn heard(cache: &HeadsCache, n: u64) {
+    support::eventually("changes heard", LIMIT, || async {
+        (cache.changes_heard() >= n).then_some(())
+    })
+    .await;
+    assert_eq!(cache.changes_heard(), n, "more changes heard than made");
+}
 
 #[tokio::test]
 async fn pending_heads_reuse_the_jobs_the_caller_knows_by_id_and_attempt() {
@@ -99,5 +115,61 @@ async fn heads_of_many_queues_come_high_first_by_namespace_numbered_per_queue() 
     let firsts: Vec<usize> = two.iter().map(|h| ids[&h.job.id]).collect();
     assert_eq!(firsts, [4, 1, 2, 0]);
     assert!(two.iter().all(|h| h.position == 1));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn heads_are_kept_until_a_change_to_them_is_heard_and_only_while_listening() {
+    let (db, store) = store().await;
+    let cache = Arc::new(HeadsCache::default());
+    let token = CancellationToken::new();
+    let watcher = tokio::spawn({
+        let (store, token, cache) = (store.clone(), token.clone(), cache.clone());
+        async move { store.watch_pending(&token, &cache, || {}).await }
+    });
+    heard(&cache, 1).await; // listening started
+    let read = || store.pending_heads_cached(10, &cache, HashMap::new);
+    // A notification of its own on the channel: heard once everything committed before it is.
+    let marker = || async {
+        sqlx::query("SELECT pg_notify($1, 'marker')")
+            .bind(PENDING_CHANNEL)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    };
+
+    let a = job("team-a", "first");
+    store.enqueue(&a, JobSource::Amqp).await.unwrap();
+    heard(&cache, 2).await;
+    let first = read().await.unwrap();
+    assert!(!first.kept, "read");
+    assert_eq!(first.heads.len(), 1);
+    let again = read().await.unwrap();
+    assert!(again.kept, "nothing changed: kept");
+    assert!(Arc::ptr_eq(&again.heads, &first.heads));
+
+    // A start estimate does not change the heads: after it, only the marker is heard.
+    store
+        .set_estimates(&[(a.id, Some(chrono::Utc::now()))])
+        .await
+        .unwrap();
+    marker().await;
+    heard(&cache, 3).await;
+
+    // A job stored by anyone (here another connection, as another replica would): read again.
+    let b = job("team-a", "second");
+    store.enqueue(&b, JobSource::Amqp).await.unwrap();
+    heard(&cache, 4).await;
+    let after = read().await.unwrap();
+    assert!(!after.kept, "a stored job is read");
+    let names: Vec<&str> = after.heads.iter().map(|p| p.job.name.as_str()).collect();
+    assert_eq!(names, ["first", "second"]);
+    assert!(read().await.unwrap().kept);
+
+    // Nobody listening: every read goes to the store.
+    token.cancel();
+    watcher.await.unwrap().unwrap();
+    assert!(!read().await.unwrap().kept);
+    assert!(!read().await.unwrap().kept);
     db.drop_database().await;
 }

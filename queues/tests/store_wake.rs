@@ -1,7 +1,7 @@
-//! Event-driven admission's signal, against a real PostgreSQL (a fresh database per test): the
+//! Event-driven admission's signals, against a real PostgreSQL (a fresh database per test): the
 //! `jobs_queued_notify` trigger notifies exactly when a committed change leaves a job queued,
-//! and `JobStore::watch_queued` keeps listening through a killed connection and stops on
-//! cancel.
+//! the `jobs_pending_*` triggers when a change touches what the pending heads show, and
+//! `JobStore::watch_pending` keeps listening through a killed connection and stops on cancel.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use fixtures::{job, store, submission};
 use jobs::JobState;
-use queues::store::{JobSource, Note, QUEUED_CHANNEL};
+use queues::store::{
+    HeadsCache, JobSource, Note, PENDING_CHANNEL, QUEUED_CHANNEL, Target, WaitingMark,
+};
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -115,15 +117,16 @@ async fn wake(wakes: &mut mpsc::UnboundedReceiver<()>) {
 }
 
 #[tokio::test]
-async fn watch_queued_survives_a_killed_connection_and_stops_on_cancel() {
+async fn watch_pending_survives_a_killed_connection_and_stops_on_cancel() {
     let (db, store) = store().await;
     let token = CancellationToken::new();
+    let cache = std::sync::Arc::new(HeadsCache::default());
     let (tx, mut wakes) = mpsc::unbounded_channel();
     let watcher = tokio::spawn({
-        let (store, token) = (store.clone(), token.clone());
+        let (store, token, cache) = (store.clone(), token.clone(), cache.clone());
         async move {
             store
-                .watch_queued(&token, || {
+                .watch_pending(&token, &cache, || {
                     let _ = tx.send(());
                 })
                 .await
@@ -131,6 +134,7 @@ async fn watch_queued_survives_a_killed_connection_and_stops_on_cancel() {
     });
     // Listening starts with a wake (jobs may have been queued before).
     wake(&mut wakes).await;
+    assert!(cache.listening());
     store
         .enqueue(&job("team-a", "first"), JobSource::Amqp)
         .await
@@ -159,11 +163,96 @@ async fn watch_queued_survives_a_killed_connection_and_stops_on_cancel() {
         .unwrap();
     wake(&mut wakes).await;
 
+    assert!(cache.listening());
+
     token.cancel();
     tokio::time::timeout(LIMIT, watcher)
         .await
         .expect("the watcher did not stop on cancel")
         .unwrap()
         .unwrap();
+    assert!(!cache.listening(), "nobody listens after cancel");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_pending_triggers_notify_changes_to_the_heads_and_nothing_else() {
+    let (db, store) = store().await;
+    let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
+    listener.listen(PENDING_CHANNEL).await.unwrap();
+    let marker = || async {
+        sqlx::query("SELECT pg_notify($1, 'marker')")
+            .bind(PENDING_CHANNEL)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    };
+    let quiet = async |listener: &mut PgListener, what: &str| {
+        marker().await;
+        assert_eq!(
+            next_payload(listener).await,
+            "marker",
+            "{what} must not notify"
+        );
+    };
+
+    let a = job("team-a", "etl");
+    store.enqueue(&a, JobSource::Amqp).await.unwrap();
+    assert_eq!(next_payload(&mut listener).await, "", "stored");
+
+    store
+        .set_estimates(&[(a.id, Some(chrono::Utc::now()))])
+        .await
+        .unwrap();
+    quiet(&mut listener, "a start estimate").await;
+
+    let mark = WaitingMark {
+        job: a.id,
+        code: "capacity".into(),
+        message: "no room".into(),
+        position: Some(1),
+    };
+    store
+        .mark_waiting(std::slice::from_ref(&mark))
+        .await
+        .unwrap();
+    assert_eq!(next_payload(&mut listener).await, "", "marked waiting");
+
+    store
+        .transition(
+            a.id,
+            JobState::Waiting,
+            submission(&a, 1, 1000, 4),
+            Note::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next_payload(&mut listener).await, "", "left the heads");
+
+    store
+        .transition(a.id, JobState::Submitted, Target::Running, Note::default())
+        .await
+        .unwrap();
+    quiet(&mut listener, "a running job's update").await;
+
+    // A rolled-back change to a pending job notifies nothing; a committed delete does.
+    let b = job("team-a", "other");
+    store.enqueue(&b, JobSource::Amqp).await.unwrap();
+    assert_eq!(next_payload(&mut listener).await, "");
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query("UPDATE jobs SET wait_message = 'x' WHERE id = $1")
+        .bind(b.id.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    quiet(&mut listener, "a rolled-back change").await;
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(b.id.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(next_payload(&mut listener).await, "", "deleted");
+    drop(listener);
     db.drop_database().await;
 }

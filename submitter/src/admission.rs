@@ -48,8 +48,9 @@ pub struct RoundReport {
 }
 
 /// A pending job with its footprint and demand.
-struct SizedJob {
-    pending: PendingJob,
+struct SizedJob<'a> {
+    /// Borrowed from the round's heads (kept across rounds: not copied for each round).
+    pending: &'a PendingJob,
     footprint: Arc<Footprint>,
     gang: Arc<GangDemand>,
 }
@@ -63,23 +64,23 @@ pub async fn round(
 ) -> Result<RoundReport> {
     let started = Instant::now();
     let mut report = RoundReport::default();
-    let known = ctx
-        .sizes
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .known_jobs();
     let pending = ctx
         .store
-        .pending_heads_reusing(ctx.config.heads_per_queue, &known)
-        .await?;
-    drop(known);
+        .pending_heads_cached(ctx.config.heads_per_queue, &ctx.heads, || {
+            ctx.sizes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .known_jobs()
+        })
+        .await?
+        .heads;
     let still_pending: HashMap<JobId, u32> =
         pending.iter().map(|p| (p.job.id, p.attempt)).collect();
     for key in ctx.holds.retain_pending(&still_pending) {
         ctx.checker.release(&key);
     }
     if pending.is_empty() {
-        ctx.metrics.waiting.clear();
+        ctx.metrics.set_waiting([]);
         ctx.metrics.holds.set(0);
         return Ok(report);
     }
@@ -93,7 +94,7 @@ pub async fn round(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .of_all(&pending, &ctx.catalog, &priorities);
-    for (p, size) in pending.into_iter().zip(sizes) {
+    for (p, size) in pending.iter().zip(sizes) {
         match size {
             Ok(Size {
                 footprint,
@@ -128,13 +129,13 @@ pub async fn round(
                 );
             }
             Err(e) => {
-                dead_letter(ctx, &p, DeadReason::Invalid, &e.to_string(), &mut report).await;
+                dead_letter(ctx, p, DeadReason::Invalid, &e.to_string(), &mut report).await;
             }
         }
     }
 
     let mut marks = Vec::new();
-    let mut wait = |s: &SizedJob, code: &str, message: String, position: u64| {
+    let mut wait = |s: &SizedJob<'_>, code: &str, message: String, position: u64| {
         marks.push(WaitingMark {
             job: s.pending.job.id,
             code: code.into(),
@@ -251,7 +252,7 @@ pub async fn round(
                 } else {
                     DeadReason::NeverFits
                 };
-                dead_letter(ctx, &s.pending, dead, &reason.message, &mut report).await;
+                dead_letter(ctx, s.pending, dead, &reason.message, &mut report).await;
             }
         }
     }
@@ -298,7 +299,7 @@ pub async fn round(
     marks.retain(|m| {
         sized
             .get(&m.job)
-            .is_none_or(|s| !already_marked(&s.pending, &m.code, &m.message))
+            .is_none_or(|s| !already_marked(s.pending, &m.code, &m.message))
     });
     ctx.store.mark_waiting(&marks).await?;
     if let Some(waiting) = estimate_input {
@@ -355,7 +356,7 @@ const RECORD_BATCH: usize = 256;
 /// creates run: one statement at a time, each taking every creation finished meanwhile (so
 /// batches grow with the rate, and a create never waits for a record). Outcomes in the order
 /// of `admits`.
-async fn admit_all(ctx: &Context, admits: &[&SizedJob]) -> Vec<Result<Admitted>> {
+async fn admit_all(ctx: &Context, admits: &[&SizedJob<'_>]) -> Vec<Result<Admitted>> {
     let (created, finished) = futures::channel::mpsc::unbounded();
     // Plain loops, not stream combinators: closures over `ctx` in a stream would not be `Send`
     // for every lifetime, which the daemon's spawned loop needs.
@@ -456,13 +457,13 @@ async fn record(ctx: &Context, chunk: Vec<Result<Admission>>) -> Vec<Result<Admi
 }
 
 /// Confirms and creates one admission.
-async fn admit(ctx: &Context, s: &SizedJob) -> Result<Admission> {
+async fn admit(ctx: &Context, s: &SizedJob<'_>) -> Result<Admission> {
     create(ctx, s, confirm(ctx, s).await).await
 }
 
 /// The strategy's own confirmation (dry-run admission, placeholders bound) on the live view;
 /// a fit is reserved at once, before the next confirmation.
-async fn confirm(ctx: &Context, s: &SizedJob) -> Result<Verdict> {
+async fn confirm(ctx: &Context, s: &SizedJob<'_>) -> Result<Verdict> {
     let verdict = ctx.checker.check(&s.gang).await?;
     if let Verdict::Fits(placement) = &verdict {
         ctx.checker.reserve(&s.gang, placement);
@@ -474,7 +475,7 @@ async fn confirm(ctx: &Context, s: &SizedJob) -> Result<Verdict> {
 async fn create_at(
     ctx: &Context,
     i: usize,
-    s: &SizedJob,
+    s: &SizedJob<'_>,
     verdict: Result<Verdict>,
 ) -> (usize, Result<Admission>) {
     (i, create(ctx, s, verdict).await)
@@ -482,7 +483,7 @@ async fn create_at(
 
 /// Creates (or adopts) the application of a confirmed admission; a wait or never verdict
 /// ends here.
-async fn create(ctx: &Context, s: &SizedJob, verdict: Result<Verdict>) -> Result<Admission> {
+async fn create(ctx: &Context, s: &SizedJob<'_>, verdict: Result<Verdict>) -> Result<Admission> {
     let p = &s.pending;
     let job = &p.job;
     let labels = || OutcomeLabels {

@@ -10,6 +10,7 @@ use jobs::Catalog;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams};
 use queues::JobStore;
+use queues::store::HeadsCache;
 use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;
@@ -39,6 +40,9 @@ pub struct Context {
     pub estimated: LastRun,
     /// Pending jobs' sizes, kept across rounds.
     pub sizes: std::sync::Mutex<Sizes>,
+    /// The pending heads, kept across rounds while nothing changes them (the leader's
+    /// listener, [`crate::service::listen`], says what changed).
+    pub heads: HeadsCache,
     priorities: Mutex<Option<(Instant, BTreeMap<String, i32>)>>,
 }
 
@@ -62,6 +66,7 @@ impl Context {
             holds: Holds::default(),
             estimated: LastRun::default(),
             sizes: std::sync::Mutex::default(),
+            heads: HeadsCache::default(),
             priorities: Mutex::new(None),
         }
     }

@@ -18,6 +18,7 @@
 //! | `orchestrator_submitter_errors_total` | counter | `loop` = `admission` \| `tracker`, `kind` |
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use jobs::Priority;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -96,8 +97,10 @@ pub struct Metrics {
     pub rounds: Counter,
     /// `orchestrator_admission_round_seconds`
     pub round_seconds: Histogram,
-    /// `orchestrator_jobs_waiting`
-    pub waiting: Family<WaitingLabels, Gauge>,
+    /// `orchestrator_jobs_waiting` (set through [`Metrics::set_waiting`] only).
+    waiting: Family<WaitingLabels, Gauge>,
+    /// The series `waiting` was last set to, sorted.
+    waiting_set: Mutex<Vec<(WaitingLabels, i64)>>,
     /// `orchestrator_holds`
     pub holds: Gauge,
     /// `orchestrator_jobs_finished_total`
@@ -123,6 +126,7 @@ impl Default for Metrics {
             rounds: Counter::default(),
             round_seconds: Histogram::new(ROUND_BUCKETS),
             waiting: Family::default(),
+            waiting_set: Mutex::default(),
             holds: Gauge::default(),
             finished: Family::default(),
             failures: Family::default(),
@@ -141,19 +145,40 @@ impl Metrics {
     /// labelled once per series: a round over a deep backlog counts thousands of waiting jobs
     /// into a few hundred series.
     pub fn set_waiting<'a>(&self, jobs: impl IntoIterator<Item = (&'a str, Priority, &'a str)>) {
-        let mut series: HashMap<(&str, Priority, &str), i64> = HashMap::new();
-        for key in jobs {
-            *series.entry(key).or_default() += 1;
+        let mut counts: HashMap<(&str, &str, &str), i64> = HashMap::new();
+        for (namespace, priority, reason) in jobs {
+            *counts
+                .entry((namespace, priority.as_str(), reason))
+                .or_default() += 1;
+        }
+        let mut series: Vec<((&str, &str, &str), i64)> = counts.into_iter().collect();
+        series.sort_unstable();
+        // A backlog that does not move gives the same series round after round: rebuilding
+        // the family each time was 5 % of a round over 9,000 waiting jobs.
+        let mut last = self
+            .waiting_set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let unchanged = last.len() == series.len()
+            && last.iter().zip(&series).all(|((l, n), ((ns, p, r), m))| {
+                n == m && l.namespace == *ns && l.priority == *p && l.reason == *r
+            });
+        if unchanged {
+            return;
         }
         self.waiting.clear();
-        for ((namespace, priority, reason), n) in series {
-            let labels = WaitingLabels {
-                namespace: namespace.into(),
-                priority: priority.as_str().into(),
-                reason: reason.into(),
-            };
-            self.waiting.get_or_create(&labels).set(n);
-        }
+        *last = series
+            .into_iter()
+            .map(|((namespace, priority, reason), n)| {
+                let labels = WaitingLabels {
+                    namespace: namespace.into(),
+                    priority: priority.into(),
+                    reason: reason.into(),
+                };
+                self.waiting.get_or_create(&labels).set(n);
+                (labels, n)
+            })
+            .collect();
     }
 
     /// Registers every metric (names gain the `orchestrator_` prefix here).
@@ -275,5 +300,39 @@ mod tests {
             None
         );
         assert_eq!(waiting(&m, "team-b", Priority::Normal, "quota"), Some(1));
+    }
+
+    #[test]
+    fn an_unchanged_set_of_series_is_not_written_again() {
+        let m = Metrics::default();
+        let jobs = [
+            ("team-a", Priority::Normal, "insufficient"),
+            ("team-b", Priority::High, "quota"),
+        ];
+        m.set_waiting(jobs);
+        // Marked behind its back: a rewrite would put 1 back.
+        let labels = WaitingLabels {
+            namespace: "team-a".into(),
+            priority: "normal".into(),
+            reason: "insufficient".into(),
+        };
+        m.waiting.get_or_create(&labels).set(7);
+        m.set_waiting(jobs.into_iter().rev());
+        assert_eq!(
+            waiting(&m, "team-a", Priority::Normal, "insufficient"),
+            Some(7)
+        );
+        // Any change rewrites them all.
+        m.set_waiting([jobs[0], jobs[0]]);
+        assert_eq!(
+            waiting(&m, "team-a", Priority::Normal, "insufficient"),
+            Some(2)
+        );
+        assert_eq!(waiting(&m, "team-b", Priority::High, "quota"), None);
+        m.set_waiting([]);
+        assert_eq!(
+            waiting(&m, "team-a", Priority::Normal, "insufficient"),
+            None
+        );
     }
 }

@@ -93,12 +93,12 @@ impl<'v> ClusterRoom<'v> {
     /// again; `take` says whether a fit takes its room.
     fn verdict(&mut self, gang: &GangDemand, shape: ShapeId, take: bool) -> Verdict {
         if let Some(reason) = self.unpackable.get(&shape) {
-            // Quota is per namespace: its verdicts still come first.
-            return match check_quota(
-                &gang.namespace,
-                self.ws.quotas().get(&gang.namespace),
-                &gang.total(),
-            ) {
+            // Quota is per namespace: its verdicts still come first (the gang's total only
+            // where there is a quota: summing every waiting gang's pods was 6 % of a round).
+            let Some(quota) = self.ws.quotas().get(&gang.namespace) else {
+                return Verdict::Wait(reason.clone());
+            };
+            return match check_quota(&gang.namespace, Some(quota), &gang.total()) {
                 QuotaOutcome::ExceedsHard(never) => Verdict::Never(never),
                 QuotaOutcome::Short(wait) => Verdict::Wait(wait),
                 QuotaOutcome::Room => Verdict::Wait(reason.clone()),

@@ -2,7 +2,7 @@
 //! daemon starts it on winning the lease and cancels it on losing it.
 //!
 //! A round runs every `[submitter] interval` and, in between, as soon as a job becomes queued
-//! anywhere (the store's `NOTIFY`, see `JobStore::watch_queued`): a burst of stored jobs does
+//! anywhere (the store's `NOTIFY`, see `JobStore::watch_pending`): a burst of stored jobs does
 //! not wait for the next tick, and wakes arriving during a round fold into one more round.
 
 use std::sync::Arc;
@@ -43,13 +43,11 @@ impl Submitter {
             token.clone(),
         )));
         let queued = Arc::new(Notify::new());
-        let _listener = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
-            let (ctx, token, queued) = (self.ctx.clone(), token.clone(), queued.clone());
-            async move {
-                // Only ends on shutdown: connection losses are retried inside.
-                let _ = ctx.store.watch_queued(&token, || queued.notify_one()).await;
-            }
-        }));
+        let _listener = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(listen(
+            self.ctx.clone(),
+            token.clone(),
+            queued.clone(),
+        )));
         let mut tick = tokio::time::interval(self.ctx.config.interval.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // After a failed round only the interval starts the next one: jobs queued at a high
@@ -83,6 +81,16 @@ impl Submitter {
             tracing::warn!(error = %e, "tracker task ended abnormally");
         }
     }
+}
+
+/// Listens for pending jobs' changes until `token` is cancelled (connection losses are
+/// retried inside): notifies `queued` when a job became queued, and keeps `ctx.heads` told
+/// what changed. The daemon's leader runs it beside its rounds; so does the round bench.
+pub async fn listen(ctx: Arc<Context>, token: CancellationToken, queued: Arc<Notify>) {
+    let _ = ctx
+        .store
+        .watch_pending(&token, &ctx.heads, || queued.notify_one())
+        .await;
 }
 
 async fn track(ctx: Arc<Context>, observer: Observer, token: CancellationToken) {

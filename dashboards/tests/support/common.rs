@@ -124,13 +124,7 @@ pub fn registered_exposition() -> String {
         kind: "application".into(),
     };
     sub.admissions.get_or_create(&outcome("created")).inc();
-    sub.waiting
-        .get_or_create(&s::WaitingLabels {
-            namespace: ns.clone(),
-            priority: prio.clone(),
-            reason: "insufficient".into(),
-        })
-        .set(1);
+    sub.set_waiting([(ns.as_str(), jobs::Priority::High, "insufficient")]);
     sub.finished.get_or_create(&outcome("succeeded")).inc();
     sub.failures.get_or_create(&kind).inc();
     sub.retries.get_or_create(&kind).inc();

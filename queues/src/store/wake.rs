@@ -3,39 +3,69 @@
 //! tool) wrote it; the leader listens here and runs a round at once instead of waiting for the
 //! interval. A notification is only a hint: the interval still runs rounds, so one lost while
 //! the listener reconnects costs at most one interval.
+//!
+//! The same listener hears [`PENDING_CHANNEL`] (migration `pending_notify`): any change to what
+//! the pending heads show, which tells the round's [`HeadsCache`] to read them again.
 
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::JobStore;
+use super::heads::HeadsCache;
 use crate::error::Result;
 use crate::outage::reconnecting;
 
 /// The channel the `jobs_queued_notify` trigger notifies.
 pub const QUEUED_CHANNEL: &str = "orchestrator_job_queued";
 
+/// The channel the `jobs_pending_*` triggers notify.
+pub const PENDING_CHANNEL: &str = "orchestrator_pending_changed";
+
+/// Marks `cache` as not listening however the listening ends (error, cancel, task aborted).
+struct Listening<'a>(&'a HeadsCache);
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        self.0.set_listening(false);
+    }
+}
+
 impl JobStore {
     /// Calls `wake` after each committed transaction that made a job `queued`, and once each
     /// time listening (re)starts (jobs may have been queued while nobody listened), until
-    /// `token` is cancelled. A lost connection is reopened with the outage backoff.
-    pub async fn watch_queued(&self, token: &CancellationToken, wake: impl Fn()) -> Result<()> {
+    /// `token` is cancelled; tells `cache` of every change to the pending heads and whether it
+    /// listens. A lost connection is reopened with the outage backoff.
+    pub async fn watch_pending(
+        &self,
+        token: &CancellationToken,
+        cache: &HeadsCache,
+        wake: impl Fn(),
+    ) -> Result<()> {
         reconnecting(
             token,
-            "queued-job listener",
+            "pending-job listener",
             |_| {},
             || async {
                 let mut listener = PgListener::connect_with(&self.pool).await?;
-                listener.listen(QUEUED_CHANNEL).await?;
+                listener
+                    .listen_all([QUEUED_CHANNEL, PENDING_CHANNEL])
+                    .await?;
+                let _listening = Listening(cache);
+                cache.set_listening(true);
                 wake();
                 loop {
-                    // `try_recv` returns `None` when the connection dropped and sqlx reconnected:
-                    // notifications may have been missed meanwhile, so that wakes too.
                     tokio::select! {
                         _ = token.cancelled() => return Ok(()),
-                        received = listener.try_recv() => {
-                            received?;
-                            wake();
-                        }
+                        received = listener.try_recv() => match received? {
+                            Some(n) if n.channel() == QUEUED_CHANNEL => wake(),
+                            Some(_) => cache.heard(),
+                            // The connection dropped and sqlx reconnected: notifications may
+                            // have been missed meanwhile.
+                            None => {
+                                cache.heard();
+                                wake();
+                            }
+                        },
                     }
                 }
             },

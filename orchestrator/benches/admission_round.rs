@@ -7,7 +7,9 @@
 //! store (PostgreSQL), the real capacity watches and the real kube client: first until the
 //! wave is admitted, then 300 rounds over the 9,000 waiting. Prints each phase's round
 //! times (p50, p99, max — every round timed, no buckets) and the PostgreSQL transactions
-//! per round (`pg_stat_database`; only the rounds use this database). The decision alone
+//! per round (`pg_stat_database`; only the rounds use this database). The leader's listener
+//! runs beside the rounds, so a round whose heads did not change does not read them again;
+//! `ROUND_BENCH_READ_HEADS=1` leaves it out, and every round reads them. The decision alone
 //! (`ordering::decide`, no store and no view) is `cargo bench -p submitter --bench admission`.
 //!
 //! The rounds run here rather than in `orchestrator run` because 1,000 namespaces are 3,000
@@ -166,13 +168,17 @@ async fn run(shape: Shape) {
         Arc::new(submitter::metrics::Metrics::default()),
     ));
     // The leader's listener, as the daemon runs it: rounds keep the heads nothing changed.
-    tokio::spawn(submitter::service::listen(
-        ctx.clone(),
-        token.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-    ));
-    while !ctx.heads.listening() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Without it (`ROUND_BENCH_READ_HEADS=1`) every round reads them, as rounds do while jobs
+    // keep arriving.
+    if std::env::var_os("ROUND_BENCH_READ_HEADS").is_none() {
+        tokio::spawn(submitter::service::listen(
+            ctx.clone(),
+            token.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        ));
+        while !ctx.heads.listening() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     let started = Instant::now();

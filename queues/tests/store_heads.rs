@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixtures::{job, job_with, store};
+use fixtures::{job, job_with, marker, store};
 use jobs::{JobId, Priority};
 use queues::store::{HeadsCache, JobSource, PENDING_CHANNEL};
 use serde_json::json;
@@ -129,14 +129,6 @@ async fn heads_are_kept_until_a_change_to_them_is_heard_and_only_while_listening
     });
     heard(&cache, 1).await; // listening started
     let read = || store.pending_heads_cached(10, &cache, HashMap::new);
-    // A notification of its own on the channel: heard once everything committed before it is.
-    let marker = || async {
-        sqlx::query("SELECT pg_notify($1, 'marker')")
-            .bind(PENDING_CHANNEL)
-            .execute(&db.pool)
-            .await
-            .unwrap();
-    };
 
     let a = job("team-a", "first");
     store.enqueue(&a, JobSource::Amqp).await.unwrap();
@@ -153,7 +145,7 @@ async fn heads_are_kept_until_a_change_to_them_is_heard_and_only_while_listening
         .set_estimates(&[(a.id, Some(chrono::Utc::now()))])
         .await
         .unwrap();
-    marker().await;
+    marker(&db, PENDING_CHANNEL).await;
     heard(&cache, 3).await;
 
     // A job stored by anyone (here another connection, as another replica would): read again.

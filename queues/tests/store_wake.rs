@@ -16,7 +16,7 @@ mod support;
 
 use std::time::Duration;
 
-use fixtures::{job, store, submission};
+use fixtures::{job, marker, store, submission};
 use jobs::JobState;
 use queues::store::{
     HeadsCache, JobSource, Note, PENDING_CHANNEL, QUEUED_CHANNEL, Target, WaitingMark,
@@ -42,13 +42,6 @@ async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() 
     let (db, store) = store().await;
     let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
     listener.listen(QUEUED_CHANNEL).await.unwrap();
-    let marker = || async {
-        sqlx::query("SELECT pg_notify($1, 'marker')")
-            .bind(QUEUED_CHANNEL)
-            .execute(&db.pool)
-            .await
-            .unwrap();
-    };
 
     // Stored: one notification (empty payload).
     let a = job("team-a", "etl");
@@ -73,7 +66,7 @@ async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() 
         .await
         .unwrap();
     tx.rollback().await.unwrap();
-    marker().await;
+    marker(&db, QUEUED_CHANNEL).await;
     assert_eq!(
         next_payload(&mut listener).await,
         "marker",
@@ -103,7 +96,7 @@ async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() 
         .collect();
     store.take_in(&items).await.unwrap();
     assert_eq!(next_payload(&mut listener).await, "");
-    marker().await;
+    marker(&db, QUEUED_CHANNEL).await;
     assert_eq!(next_payload(&mut listener).await, "marker");
     drop(listener);
     db.drop_database().await;
@@ -180,15 +173,8 @@ async fn the_pending_triggers_notify_changes_to_the_heads_and_nothing_else() {
     let (db, store) = store().await;
     let mut listener = PgListener::connect_with(&db.pool).await.unwrap();
     listener.listen(PENDING_CHANNEL).await.unwrap();
-    let marker = || async {
-        sqlx::query("SELECT pg_notify($1, 'marker')")
-            .bind(PENDING_CHANNEL)
-            .execute(&db.pool)
-            .await
-            .unwrap();
-    };
     let quiet = async |listener: &mut PgListener, what: &str| {
-        marker().await;
+        marker(&db, PENDING_CHANNEL).await;
         assert_eq!(
             next_payload(listener).await,
             "marker",

@@ -63,3 +63,13 @@ pub async fn events(db: &TestDb) -> Vec<(String, Value)> {
         .map(|(k, b)| (k, serde_json::from_slice(&b).unwrap()))
         .collect()
 }
+
+/// Sends a `NOTIFY` of its own with payload `marker` on `channel`: notifications arrive in
+/// commit order, so once it is heard, everything committed before it was.
+pub async fn marker(db: &TestDb, channel: &str) {
+    sqlx::query("SELECT pg_notify($1, 'marker')")
+        .bind(channel)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}

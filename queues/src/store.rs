@@ -41,7 +41,7 @@ use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
 
 pub use self::estimates::RunningAttempt;
-pub use self::heads::{Heads, HeadsCache, KEPT_AT_MOST};
+pub use self::heads::{Heads, HeadsCache};
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
 pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;

@@ -116,7 +116,7 @@ impl JobStore {
         if let Some(heads) = cache.kept(per_queue) {
             return Ok(Heads { heads, kept: true });
         }
-        let heard = cache.heard.load(Ordering::Acquire);
+        let heard = cache.changes_heard();
         let heads = Arc::new(self.pending_heads_reusing(per_queue, &known()).await?);
         *cache.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(Kept {
             heard,
@@ -162,9 +162,9 @@ mod tests {
         let cache = HeadsCache::default();
         cache.set_listening(true);
         assert!(cache.listening());
-        assert_eq!(cache.heard.load(Ordering::Acquire), 1);
+        assert_eq!(cache.changes_heard(), 1);
         cache.set_listening(false);
         assert!(!cache.listening());
-        assert_eq!(cache.heard.load(Ordering::Acquire), 2);
+        assert_eq!(cache.changes_heard(), 2);
     }
 }

@@ -7,6 +7,11 @@
 //! submitter allows, then deletes them: the raw rate the API server accepts, which the
 //! orchestrator's rate is compared with (issue 18 aims at ≥ 50 %).
 //!
+//! Both phases also print the CPU time they took (Linux `/proc`): this process (kube-sim, the
+//! daemon and the clients all run in it), PostgreSQL and RabbitMQ. On a small machine the
+//! orchestrator's rate is bounded by the CPU its whole pipeline needs per job, not by the API
+//! server; these figures show that budget.
+//!
 //! `cargo bench -p e2e --bench end_to_end` (env `E2E_JOBS`, default 2000; `E2E_NODES`,
 //! default 100, of 64 cpu each)
 
@@ -59,11 +64,12 @@ async fn main() {
             })
         })
         .collect();
-    let raw = raw_creates(&world, &bodies).await;
+    let (raw, raw_cpu) = raw_creates(&world, &bodies).await;
 
     // The orchestrator is up and leading before the first publish, as in production: the
     // rate measured is its throughput, not the start of a new daemon (its watches and caches).
     world.start_submitter().await;
+    let cpu_before = Cpu::now();
     let started = Instant::now();
     let messages: Vec<queues::Outgoing> = bodies
         .iter()
@@ -109,6 +115,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = started.elapsed();
+    let orchestrator_cpu = Cpu::now().since(&cpu_before);
     let apps = world.apps().await.len();
     assert_eq!(apps, jobs, "one SparkApplication per job");
     println!("end_to_end: {jobs} jobs, {nodes} nodes");
@@ -138,13 +145,17 @@ async fn main() {
         "  orchestrator ÷ raw:             {:>7.0} %",
         100.0 * raw.as_secs_f64() / total.as_secs_f64()
     );
+    println!("  CPU seconds (this process incl. kube-sim / PostgreSQL / RabbitMQ):");
+    println!("    raw client:    {raw_cpu}");
+    println!("    orchestrator:  {orchestrator_cpu}");
     world.cleanup().await;
 }
 
 /// Creates one SparkApplication per job body as the orchestrator would render it, with
 /// [`IN_FLIGHT`] creates at a time as kube-sim's admin, and returns how long that took; then
 /// deletes them and waits for their pods to go, so the orchestrator starts on an empty cluster.
-async fn raw_creates(world: &World, bodies: &[Value]) -> Duration {
+/// Also returns the CPU the creates took.
+async fn raw_creates(world: &World, bodies: &[Value]) -> (Duration, Cpu) {
     let settings = submitter::spark_app::EmitSettings::default();
     let apps: Vec<(String, SparkApplication)> = bodies
         .iter()
@@ -162,6 +173,7 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> Duration {
             (job.namespace, app)
         })
         .collect();
+    let cpu_before = Cpu::now();
     let started = Instant::now();
     let creates = apps.iter().map(|(ns, app)| {
         let api: Api<SparkApplication> = Api::namespaced(world.client.clone(), ns);
@@ -172,6 +184,7 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> Duration {
         .collect::<Vec<_>>()
         .await;
     let took = started.elapsed();
+    let cpu = Cpu::now().since(&cpu_before);
     for ns in ["team-a", "team-b"] {
         let api: Api<SparkApplication> = Api::namespaced(world.client.clone(), ns);
         api.delete_collection(
@@ -187,5 +200,78 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> Duration {
         || async { (world.pods().await.is_empty() && world.apps().await.is_empty()).then_some(()) },
     )
     .await;
-    took
+    (took, cpu)
+}
+
+/// CPU seconds used so far (user + system) by this process, by every PostgreSQL process and by
+/// RabbitMQ's Erlang VM, read from `/proc` (zero where it cannot be read).
+struct Cpu {
+    this: f64,
+    postgres: f64,
+    rabbitmq: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let mut cpu = Self {
+            this: 0.0,
+            postgres: 0.0,
+            rabbitmq: 0.0,
+        };
+        let me = std::process::id().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return cpu;
+        };
+        for entry in entries.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: comm may hold spaces; fields after it are plain.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let comm = &stat[open + 1..close];
+            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after comm.
+            let ticks: f64 = [11, 12]
+                .iter()
+                .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+                .sum();
+            let seconds = ticks / 100.0; // USER_HZ
+            if pid == me {
+                cpu.this += seconds;
+            } else if comm == "postgres" {
+                cpu.postgres += seconds;
+            } else if comm == "beam.smp" {
+                cpu.rabbitmq += seconds;
+            }
+        }
+        cpu
+    }
+
+    /// What was used since `before` (processes that ended meanwhile are not counted).
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            this: self.this - before.this,
+            postgres: (self.postgres - before.postgres).max(0.0),
+            rabbitmq: self.rabbitmq - before.rabbitmq,
+        }
+    }
+}
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} / {:.2} / {:.2} = {:.2} s",
+            self.this,
+            self.postgres,
+            self.rabbitmq,
+            self.this + self.postgres + self.rabbitmq
+        )
+    }
 }

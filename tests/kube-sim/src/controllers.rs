@@ -1,7 +1,9 @@
 //! The emulated control plane. One loop ([`run`]) wakes on changes or every few
 //! milliseconds, takes the cluster lock and lets each controller react to the changes
-//! the store recorded since the last round: garbage collector, namespace controller,
-//! quota controller, scheduler, kubelet and the Spark Operator (with Spark's driver).
+//! the store recorded since the last pass: garbage collector, namespace controller,
+//! quota controller, scheduler, kubelet and the Spark Operator (with Spark's driver). A pass
+//! handles a bounded number of pods and applications and lets the lock go, so the API keeps
+//! answering while a backlog (a wave of drivers due at once) drains.
 
 pub mod events;
 pub mod gc;
@@ -39,7 +41,17 @@ pub struct State {
     pub terminating: BTreeSet<String>,
 }
 
-/// The controller loop; returns when `token` is cancelled.
+/// Objects each controller handles in one pass of [`run`], at most, before the lock is let
+/// go: a real API server serves requests while its controllers and kubelets work through a
+/// backlog (a thousand drivers due at once must not hold every create for seconds).
+pub const PASS_LIMIT: usize = 32;
+/// Passes in a row before [`run`] waits for the next tick (a controller that keeps itself
+/// busy cannot spin).
+const PASSES_PER_TICK: usize = 64;
+
+/// The controller loop; returns when `token` is cancelled. Works in passes of at most
+/// [`PASS_LIMIT`] objects per controller and yields between passes, so API requests get the
+/// lock while a backlog drains.
 pub async fn run(shared: Arc<Shared>, token: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -49,46 +61,68 @@ pub async fn run(shared: Arc<Shared>, token: CancellationToken) {
             _ = tick.tick() => {},
             _ = shared.wake.notified() => {},
         }
-        let mut c = shared.lock();
-        round(&mut c);
+        for _ in 0..PASSES_PER_TICK {
+            let more = {
+                let mut c = shared.lock();
+                busy(&c) && {
+                    pass(&mut c, PASS_LIMIT);
+                    busy(&c)
+                }
+            };
+            if !more || token.is_cancelled() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 
-/// One round of every controller (also used by tests through the handle).
+/// One round of every controller, to quiescence or four passes (used by tests through the
+/// handle, which assert on its consequences at once).
 pub fn round(c: &mut Cluster) {
     // Changes made during this round are seen in the next one.
     for _ in 0..4 {
-        let changes = std::mem::take(&mut c.store.changes);
-        if changes.is_empty()
-            && !c.ctl.scheduler.dirty
-            && !c.ctl.kubelet.due(c.clock.now())
-            && !c.ctl.spark.pending(c.clock.now())
-        {
+        if !busy(c) {
             break;
         }
-        for ch in &changes {
-            observe(
-                c,
-                ch.res,
-                ch.event.etype,
-                &ch.event.obj.key,
-                &ch.event.obj.value,
-                ch.event.prev.as_ref().map(|p| &p.value),
-            );
-        }
-        gc::step(c);
-        namespaces_step(c);
-        let dirty: Vec<String> = std::mem::take(&mut c.ctl.quota_dirty).into_iter().collect();
-        for ns in dirty {
-            crate::quota::sync_namespace(c, &ns);
-        }
-        scheduler::step(c);
-        kubelet::step(c);
-        spark::step(c);
+        pass(c, usize::MAX);
         if c.store.changes.is_empty() {
             break;
         }
     }
+}
+
+/// Whether any controller has work now.
+fn busy(c: &Cluster) -> bool {
+    !c.store.changes.is_empty()
+        || c.ctl.scheduler.busy()
+        || c.ctl.kubelet.due(c.clock.now())
+        || c.ctl.spark.pending(c.clock.now())
+}
+
+/// One pass: every controller reacts to the changes recorded so far, each handling at most
+/// `limit` pods or applications (the rest stay queued for the next pass).
+fn pass(c: &mut Cluster, limit: usize) {
+    let changes = std::mem::take(&mut c.store.changes);
+    for ch in &changes {
+        observe(
+            c,
+            ch.res,
+            ch.event.etype,
+            &ch.event.obj.key,
+            &ch.event.obj.value,
+            ch.event.prev.as_ref().map(|p| &p.value),
+        );
+    }
+    gc::step(c);
+    namespaces_step(c);
+    let dirty: Vec<String> = std::mem::take(&mut c.ctl.quota_dirty).into_iter().collect();
+    for ns in dirty {
+        crate::quota::sync_namespace(c, &ns);
+    }
+    scheduler::step(c, limit);
+    kubelet::step(c, limit);
+    spark::step(c, limit);
 }
 
 fn observe(
@@ -228,5 +262,125 @@ fn namespaces_step(c: &mut Cluster) {
             c.store.remove(Res::Namespace, "", &ns);
             c.ctl.terminating.remove(&ns);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::{self, WriteOpts};
+    use crate::config::SimConfig;
+
+    /// A cluster of `nodes` roomy nodes with `pods` unbound pods of 1 cpu.
+    fn cluster_with_pods(nodes: usize, pods: usize) -> Arc<Shared> {
+        let shared = crate::cluster::build(SimConfig::uniform(nodes, "64", "256Gi")).unwrap();
+        add_pods(&shared, "p", pods, "1");
+        shared
+    }
+
+    fn add_pods(shared: &Shared, prefix: &str, count: usize, cpu: &str) {
+        let mut c = shared.lock();
+        for i in 0..count {
+            let pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{prefix}{i}"), "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "busybox",
+                    "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}
+            });
+            api::create(
+                &mut c,
+                Res::Pod,
+                "default",
+                pod,
+                &WriteOpts::internal("test"),
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn pods_that_fit_nowhere_do_not_hold_back_those_behind_them() {
+        let shared = crate::cluster::build(SimConfig::uniform(2, "4", "16Gi")).unwrap();
+        // First in the scheduling order, and never placeable.
+        add_pods(&shared, "a", 5, "100");
+        add_pods(&shared, "p", 6, "1");
+        for _ in 0..50 {
+            if !busy(&shared.lock()) {
+                break;
+            }
+            pass(&mut shared.lock(), 2);
+        }
+        assert_eq!(bound(&shared.lock()), 6);
+    }
+
+    fn bound(c: &Cluster) -> usize {
+        c.store
+            .iter(Res::Pod, Some("default"), None)
+            .filter(|p| p.pod.as_ref().is_some_and(|f| f.node.is_some()))
+            .count()
+    }
+
+    #[test]
+    fn a_pass_handles_at_most_its_limit_and_leaves_the_rest_queued() {
+        // (pods, limit, bound after one pass, busy after it)
+        let table: [(usize, usize, usize, bool); 4] = [
+            (10, 32, 10, true), // all bound; their kubelet starts are left
+            (100, 32, 32, true),
+            (100, 1, 1, true),
+            (64, 64, 64, true),
+        ];
+        for (pods, limit, after, still) in table {
+            let shared = cluster_with_pods(4, pods);
+            let mut c = shared.lock();
+            pass(&mut c, limit);
+            assert_eq!(bound(&c), after, "{pods} pods, limit {limit}");
+            assert_eq!(busy(&c), still, "{pods} pods, limit {limit}");
+        }
+    }
+
+    #[test]
+    fn bounded_passes_end_where_an_unbounded_round_ends() {
+        let bounded = cluster_with_pods(4, 150);
+        let mut passes = 0;
+        while busy(&bounded.lock()) {
+            pass(&mut bounded.lock(), 16);
+            passes += 1;
+            assert!(passes < 1000, "bounded passes never settle");
+        }
+        let unbounded = cluster_with_pods(4, 150);
+        while busy(&unbounded.lock()) {
+            round(&mut unbounded.lock());
+        }
+        assert!(
+            passes >= 150 / 16,
+            "{passes} passes for 150 pods at 16 a pass"
+        );
+        let running = |s: &Arc<Shared>| {
+            let c = s.lock();
+            let mut on: Vec<(String, String)> = c
+                .store
+                .iter(Res::Pod, Some("default"), None)
+                .map(|p| {
+                    (
+                        p.key.1.clone(),
+                        p.pod
+                            .as_ref()
+                            .and_then(|f| f.node.clone())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            on.sort();
+            on
+        };
+        let (b, u) = (running(&bounded), running(&unbounded));
+        assert_eq!(b.len(), 150);
+        assert!(
+            b.iter().all(|(_, node)| !node.is_empty()),
+            "every pod bound"
+        );
+        assert_eq!(b, u, "the same pods on the same nodes");
     }
 }

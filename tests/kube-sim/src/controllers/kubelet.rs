@@ -126,9 +126,13 @@ pub fn node_gone(c: &mut Cluster, node: &str) {
 }
 
 /// Fire due timers.
-pub fn step(c: &mut Cluster) {
+pub fn step(c: &mut Cluster, limit: usize) {
     let now = c.clock.now();
-    while c.ctl.kubelet.due(now) {
+    // The timers left over stay due for the next pass.
+    for _ in 0..limit {
+        if !c.ctl.kubelet.due(now) {
+            break;
+        }
         let Some(Reverse((_, _, key, uid, action))) = c.ctl.kubelet.timers.pop() else {
             break;
         };

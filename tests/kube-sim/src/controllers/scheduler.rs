@@ -33,9 +33,18 @@ pub struct SchedState {
     /// Something changed that may let a pending pod fit.
     pub dirty: bool,
     last_message: HashMap<Key, String>,
+    /// The pods of the sweep in progress, in scheduling order (a snapshot taken when it
+    /// began), and the next one to try: a sweep can span passes.
+    sweep: Vec<Arc<Obj>>,
+    next: usize,
 }
 
 impl SchedState {
+    /// Whether a sweep is in progress or due.
+    pub fn busy(&self) -> bool {
+        self.dirty || self.next < self.sweep.len()
+    }
+
     /// A new unbound pod.
     pub fn enqueue(&mut self, key: Key) {
         self.pending.insert(key);
@@ -85,11 +94,38 @@ fn nominated(
     out
 }
 
-/// Schedule what can be scheduled.
-pub fn step(c: &mut Cluster) {
-    if !c.ctl.scheduler.dirty {
+/// Schedule what can be scheduled: at most `limit` pods of the sweep in progress, or of a new
+/// sweep over every pending pod when something changed since the last one ended.
+pub fn step(c: &mut Cluster, limit: usize) {
+    if !c.ctl.scheduler.busy() {
         return;
     }
+    if c.ctl.scheduler.next >= c.ctl.scheduler.sweep.len() {
+        let sweep = sweep(c);
+        c.ctl.scheduler.sweep = sweep;
+        c.ctl.scheduler.next = 0;
+    }
+    let sweep = std::mem::take(&mut c.ctl.scheduler.sweep);
+    let end = c.ctl.scheduler.next.saturating_add(limit).min(sweep.len());
+    let mut nodes = node_views(c);
+    for pod in &sweep[c.ctl.scheduler.next..end] {
+        // Passes may have run since the sweep began: only a pod still waiting is tried.
+        let Some(now) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1).filter(|p| {
+            p.uid == pod.uid
+                && p.pod
+                    .as_ref()
+                    .is_some_and(|f| f.node.is_none() && !f.terminal() && !f.deleting)
+        }) else {
+            continue;
+        };
+        schedule_one(c, &now, &sweep, &mut nodes);
+    }
+    c.ctl.scheduler.next = end;
+    c.ctl.scheduler.sweep = sweep;
+}
+
+/// A new sweep: the pending pods this scheduler serves, by priority then age.
+fn sweep(c: &mut Cluster) -> Vec<Arc<Obj>> {
     c.ctl.scheduler.dirty = false;
     let keys: Vec<Key> = c.ctl.scheduler.pending.iter().cloned().collect();
     let mut pods: Vec<Arc<Obj>> = Vec::new();
@@ -111,17 +147,14 @@ pub fn step(c: &mut Cluster) {
             }
         }
     }
-    pods.sort_by_key(|p| {
+    pods.sort_by_cached_key(|p| {
         (
             std::cmp::Reverse(p.pod.as_ref().map_or(0, |f| f.priority)),
             p.rv_created(),
             p.key.clone(),
         )
     });
-    let mut nodes = node_views(c);
-    for pod in pods.clone() {
-        schedule_one(c, &pod, &pods, &mut nodes);
-    }
+    pods
 }
 
 trait Created {

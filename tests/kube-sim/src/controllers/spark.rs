@@ -161,8 +161,8 @@ fn set_state(status: &mut serde_json::Map<String, Value>, state: &str, error: Op
 }
 
 /// Reconcile the apps that changed or whose timer is due.
-pub fn step(c: &mut Cluster) {
-    let ready = c.ctl.spark.take_ready(c.clock.now());
+pub fn step(c: &mut Cluster, limit: usize) {
+    let ready = c.ctl.spark.take_ready(c.clock.now(), limit);
     for uid in ready {
         let Some(mut run) = c.ctl.spark.take(&uid) else {
             continue;

@@ -92,10 +92,11 @@ impl SparkState {
         }
     }
 
-    /// Take the runs to reconcile now: the dirty ones and those whose timer is due.
-    pub(super) fn take_ready(&mut self, now: Duration) -> BTreeSet<String> {
+    /// Take the runs to reconcile now, at most `limit`: the dirty ones and those whose timer
+    /// is due. Those left over stay queued (a due timer taken is kept as dirty).
+    pub(super) fn take_ready(&mut self, now: Duration, limit: usize) -> BTreeSet<String> {
         let mut ready = std::mem::take(&mut self.dirty);
-        while self.due(now) {
+        while ready.len() < limit && self.due(now) {
             let Some(Reverse((_, seq, uid))) = self.timers.pop() else {
                 break;
             };
@@ -105,6 +106,11 @@ impl SparkState {
                 run.timer = None;
                 ready.insert(uid);
             }
+        }
+        while ready.len() > limit
+            && let Some(uid) = ready.pop_last()
+        {
+            self.dirty.insert(uid);
         }
         ready
     }
@@ -269,6 +275,25 @@ mod tests {
     }
 
     #[test]
+    fn a_limited_take_leaves_the_rest_ready() {
+        let mut q = SparkState::default();
+        for (uid, name) in [("u1", "a"), ("u2", "b"), ("u3", "c")] {
+            let mut r = run(Phase::New, Outcome::Succeeded);
+            r.key.1 = name.into();
+            q.insert(uid.into(), r);
+        }
+        let mut taken = Vec::new();
+        for want in [2, 1, 0] {
+            let ready = q.take_ready(Duration::ZERO, 2);
+            assert_eq!(ready.len(), want);
+            taken.extend(ready);
+        }
+        taken.sort();
+        assert_eq!(taken, ["u1", "u2", "u3"], "each run once, none lost");
+        assert!(!q.pending(Duration::ZERO));
+    }
+
+    #[test]
     fn stale_timers_are_dropped_and_changes_queue_one_run() {
         let mut q = SparkState::default();
         for (uid, name) in [("u1", "a"), ("u2", "b")] {
@@ -277,7 +302,7 @@ mod tests {
             q.insert(uid.into(), r);
         }
         assert!(q.pending(Duration::ZERO));
-        let ready = q.take_ready(Duration::ZERO);
+        let ready = q.take_ready(Duration::ZERO, usize::MAX);
         assert_eq!(ready.into_iter().collect::<Vec<_>>(), ["u1", "u2"]);
         for uid in ["u1", "u2"] {
             let r = q.take(uid).unwrap();
@@ -289,7 +314,9 @@ mod tests {
         q.mark_key(&("default".into(), "b".into()));
         q.mark_key(&("default".into(), "unknown".into()));
         assert_eq!(
-            q.take_ready(secs(102.0)).into_iter().collect::<Vec<_>>(),
+            q.take_ready(secs(102.0), usize::MAX)
+                .into_iter()
+                .collect::<Vec<_>>(),
             ["u2"]
         );
         // u2 reconciled again with the same due time: no second timer.
@@ -300,7 +327,9 @@ mod tests {
         q.forget("u1");
         assert!(q.pending(secs(103.0)));
         assert_eq!(
-            q.take_ready(secs(103.0)).into_iter().collect::<Vec<_>>(),
+            q.take_ready(secs(103.0), usize::MAX)
+                .into_iter()
+                .collect::<Vec<_>>(),
             ["u2"]
         );
         assert!(q.timers.is_empty() && !q.pending(secs(1e6)));

@@ -37,9 +37,22 @@ pub struct SchedState {
     /// began), and the next one to try: a sweep can span passes.
     sweep: Vec<Arc<Obj>>,
     next: usize,
+    /// Where the next pod's search for feasible nodes starts (kube-scheduler's
+    /// `nextStartNodeIndex`), when it searches only part of a large cluster.
+    next_node: usize,
+    /// The nodes as filters see them and their indices by name, kept until a node changes
+    /// (allocations are refreshed from the store each pass): thousands of nodes are not
+    /// parsed again for every pass of a few pods.
+    views: Option<(Vec<NodeView>, HashMap<String, usize>)>,
 }
 
 impl SchedState {
+    /// A node was added, changed or removed.
+    pub fn node_changed(&mut self) {
+        self.views = None;
+        self.dirty = true;
+    }
+
     /// Whether a sweep is in progress or due.
     pub fn busy(&self) -> bool {
         self.dirty || self.next < self.sweep.len()
@@ -107,7 +120,21 @@ pub fn step(c: &mut Cluster, limit: usize) {
     }
     let sweep = std::mem::take(&mut c.ctl.scheduler.sweep);
     let end = c.ctl.scheduler.next.saturating_add(limit).min(sweep.len());
-    let mut nodes = node_views(c);
+    let (mut nodes, index) = match c.ctl.scheduler.views.take() {
+        Some(views) => views,
+        None => {
+            let nodes = node_views(c);
+            let index = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect();
+            (nodes, index)
+        }
+    };
+    for n in &mut nodes {
+        n.alloc = c.store.node_alloc.get(&n.name).copied().unwrap_or_default();
+    }
     for pod in &sweep[c.ctl.scheduler.next..end] {
         // Passes may have run since the sweep began: only a pod still waiting is tried.
         let Some(now) = c.store.get(Res::Pod, &pod.key.0, &pod.key.1).filter(|p| {
@@ -118,10 +145,12 @@ pub fn step(c: &mut Cluster, limit: usize) {
         }) else {
             continue;
         };
-        schedule_one(c, &now, &sweep, &mut nodes);
+        schedule_one(c, &now, &sweep, &mut nodes, &index);
     }
     c.ctl.scheduler.next = end;
     c.ctl.scheduler.sweep = sweep;
+    // Scheduling changes pods, never nodes: the views hold until a pass observes a node change.
+    c.ctl.scheduler.views = Some((nodes, index));
 }
 
 /// A new sweep: the pending pods this scheduler serves, by priority then age.
@@ -169,16 +198,99 @@ impl Created for Arc<Obj> {
     }
 }
 
-fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>], nodes: &mut [NodeView]) {
+fn bind_to(c: &mut Cluster, pod: &Arc<Obj>, nodes: &mut [NodeView], i: usize) {
+    let name = nodes[i].name.clone();
+    bind(c, pod, &name);
+    // Keep the cached view in step with the store for the next pod of this pass.
+    nodes[i].alloc = c.store.node_alloc.get(&name).copied().unwrap_or_default();
+}
+
+/// How many feasible nodes a pod's search stops at: every node below 100, then kube-scheduler's
+/// adaptive `percentageOfNodesToScore` (50 % less one point per 125 nodes, at least 5 %, at
+/// least 100 nodes). A cluster of thousands is not filtered whole for every pod.
+fn feasible_nodes_to_find(total: usize) -> usize {
+    const MIN_NODES: usize = 100;
+    if total < MIN_NODES {
+        return total;
+    }
+    let percentage = 50usize.saturating_sub(total / 125).max(5);
+    (total * percentage / 100).max(MIN_NODES)
+}
+
+/// The nodes a pod's required node affinity names (`matchFields` on `metadata.name`, `In`) when
+/// every term names some: only those can pass. kube-scheduler's NodeAffinity pre-filter
+/// narrows the search the same way, so a pod pinned to one node of thousands costs one filter.
+fn named_nodes(spec: &Value, index: &HashMap<String, usize>) -> Option<Vec<usize>> {
+    let terms = spec
+        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")?
+        .as_array()?;
+    let mut named = BTreeSet::new();
+    for term in terms {
+        let names = term
+            .get("matchFields")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|e| {
+                e.get("key").and_then(Value::as_str) == Some("metadata.name")
+                    && e.get("operator").and_then(Value::as_str) == Some("In")
+            })?
+            .get("values")?
+            .as_array()?;
+        named.extend(names.iter().filter_map(|n| index.get(n.as_str()?)).copied());
+    }
+    (!terms.is_empty()).then(|| named.into_iter().collect())
+}
+
+fn schedule_one(
+    c: &mut Cluster,
+    pod: &Arc<Obj>,
+    pending: &[Arc<Obj>],
+    nodes: &mut [NodeView],
+    index: &HashMap<String, usize>,
+) {
     let Some(facts) = pod.pod.clone() else { return };
     let spec = pod.value.get("spec").cloned().unwrap_or(Value::Null);
     let nominated = nominated(c, pending, &pod.key, facts.priority);
     let mut best: Option<(f64, usize)> = None;
     let mut rejects: Vec<(usize, Reject)> = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
+    if let Some(named) = named_nodes(&spec, index) {
+        for i in named {
+            let n = &nodes[i];
+            let extra = nominated.get(&n.name).copied().unwrap_or_default();
+            if filter(&spec, facts.requests, n, extra).is_ok() {
+                let s = score(c.cfg.scheduler.scoring, facts.requests, n, extra);
+                if best.is_none_or(|(b, _)| s > b + 1e-12) {
+                    best = Some((s, i));
+                }
+            }
+        }
+        if let Some((_, i)) = best {
+            bind_to(c, pod, nodes, i);
+            return;
+        }
+        // None fits: the search below goes over every node, for the message and preemption.
+    }
+    let total = nodes.len();
+    let enough = feasible_nodes_to_find(total);
+    // A search over every node starts at the first (placements stay as they always were);
+    // a partial one goes round the cluster, as kube-scheduler's does.
+    let start = if enough < total {
+        c.ctl.scheduler.next_node % total
+    } else {
+        0
+    };
+    let mut feasible = 0;
+    let mut searched = 0;
+    for i in (start..total).chain(0..start) {
+        if feasible >= enough {
+            break;
+        }
+        searched += 1;
+        let n = &nodes[i];
         let extra = nominated.get(&n.name).copied().unwrap_or_default();
         match filter(&spec, facts.requests, n, extra) {
             Ok(()) => {
+                feasible += 1;
                 let s = score(c.cfg.scheduler.scoring, facts.requests, n, extra);
                 if best.is_none_or(|(b, _)| s > b + 1e-12) {
                     best = Some((s, i));
@@ -187,11 +299,11 @@ fn schedule_one(c: &mut Cluster, pod: &Arc<Obj>, pending: &[Arc<Obj>], nodes: &m
             Err(r) => rejects.push((i, r)),
         }
     }
+    if enough < total {
+        c.ctl.scheduler.next_node = (start + searched) % total;
+    }
     if let Some((_, i)) = best {
-        let name = nodes[i].name.clone();
-        bind(c, pod, &name);
-        // Keep the cached view in step with the store for the next pod of this pass.
-        nodes[i].alloc = c.store.node_alloc.get(&name).copied().unwrap_or_default();
+        bind_to(c, pod, nodes, i);
         return;
     }
     let total = nodes.len();
@@ -350,5 +462,28 @@ pub fn bind(c: &mut Cluster, pod: &Arc<Obj>, node: &str) {
             "default-scheduler",
             "Binding",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::feasible_nodes_to_find;
+
+    #[test]
+    fn large_clusters_are_searched_in_part_as_kube_scheduler_does() {
+        // (nodes, feasible nodes that end a pod's search)
+        let table = [
+            (0, 0),
+            (5, 5),
+            (99, 99),
+            (100, 100),
+            (200, 100),   // 48 % = 96, but at least 100
+            (1000, 420),  // 50 - 8 = 42 %
+            (5000, 500),  // 50 - 40 = 10 %
+            (10000, 500), // 5 % at least
+        ];
+        for (nodes, want) in table {
+            assert_eq!(feasible_nodes_to_find(nodes), want, "{nodes} nodes");
+        }
     }
 }

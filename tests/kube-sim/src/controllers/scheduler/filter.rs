@@ -14,6 +14,7 @@ use crate::resources::Res;
 use crate::store::{Alloc, Obj};
 
 /// One node's view for filtering.
+#[derive(Debug)]
 pub(super) struct NodeView {
     pub(super) name: String,
     pub(super) obj: Arc<Obj>,

@@ -44,7 +44,7 @@ pub struct State {
 /// Objects each controller handles in one pass of [`run`], at most, before the lock is let
 /// go: a real API server serves requests while its controllers and kubelets work through a
 /// backlog (a thousand drivers due at once must not hold every create for seconds).
-pub const PASS_LIMIT: usize = 32;
+const PASS_LIMIT: usize = 32;
 /// Passes in a row before [`run`] waits for the next tick (a controller that keeps itself
 /// busy cannot spin).
 const PASSES_PER_TICK: usize = 64;
@@ -64,10 +64,10 @@ pub async fn run(shared: Arc<Shared>, token: CancellationToken) {
         for _ in 0..PASSES_PER_TICK {
             let more = {
                 let mut c = shared.lock();
-                busy(&c) && {
+                if busy(&c) {
                     pass(&mut c, PASS_LIMIT);
-                    busy(&c)
                 }
+                busy(&c)
             };
             if !more || token.is_cancelled() {
                 break;
@@ -283,23 +283,28 @@ mod tests {
     }
 
     fn add_pods(shared: &Shared, prefix: &str, count: usize, cpu: &str) {
-        let mut c = shared.lock();
         for i in 0..count {
-            let pod = json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": format!("{prefix}{i}"), "namespace": "default"},
-                "spec": {"containers": [{"name": "c", "image": "busybox",
-                    "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}
-            });
-            api::create(
-                &mut c,
-                Res::Pod,
-                "default",
-                pod,
-                &WriteOpts::internal("test"),
-            )
-            .unwrap();
+            create_pod(
+                shared,
+                json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("{prefix}{i}"), "namespace": "default"},
+                    "spec": {"containers": [{"name": "c", "image": "busybox",
+                        "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}
+                }),
+            );
         }
+    }
+
+    fn create_pod(shared: &Shared, pod: Value) {
+        api::create(
+            &mut shared.lock(),
+            Res::Pod,
+            "default",
+            pod,
+            &WriteOpts::internal("test"),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -355,15 +360,7 @@ mod tests {
                         "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]
                 }
             });
-            let mut c = shared.lock();
-            api::create(
-                &mut c,
-                Res::Pod,
-                "default",
-                pod,
-                &WriteOpts::internal("test"),
-            )
-            .unwrap();
+            create_pod(&shared, pod);
         }
         round(&mut shared.lock());
         let c = shared.lock();

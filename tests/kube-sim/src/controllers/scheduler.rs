@@ -306,7 +306,6 @@ fn schedule_one(
         bind_to(c, pod, nodes, i);
         return;
     }
-    let total = nodes.len();
     let mut hist: BTreeMap<String, usize> = BTreeMap::new();
     for (_, r) in &rejects {
         for reason in &r.reasons {

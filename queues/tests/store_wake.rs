@@ -37,6 +37,14 @@ async fn next_payload(listener: &mut PgListener) -> String {
         .to_owned()
 }
 
+/// Runs `sql` on the job `id` in a transaction that is rolled back: triggers fire, nothing
+/// commits.
+async fn rolled_back(db: &support::TestDb, sql: &'static str, id: uuid::Uuid) {
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query(sql).bind(id).execute(&mut *tx).await.unwrap();
+    tx.rollback().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() {
     let (db, store) = store().await;
@@ -59,13 +67,12 @@ async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() 
         )
         .await
         .unwrap();
-    let mut tx = db.pool.begin().await.unwrap();
-    sqlx::query("UPDATE jobs SET state = 'queued' WHERE id = $1")
-        .bind(a.id.0)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
+    rolled_back(
+        &db,
+        "UPDATE jobs SET state = 'queued' WHERE id = $1",
+        a.id.0,
+    )
+    .await;
     marker(&db, QUEUED_CHANNEL).await;
     assert_eq!(
         next_payload(&mut listener).await,
@@ -225,13 +232,12 @@ async fn the_pending_triggers_notify_changes_to_the_heads_and_nothing_else() {
     let b = job("team-a", "other");
     store.enqueue(&b, JobSource::Amqp).await.unwrap();
     assert_eq!(next_payload(&mut listener).await, "");
-    let mut tx = db.pool.begin().await.unwrap();
-    sqlx::query("UPDATE jobs SET wait_message = 'x' WHERE id = $1")
-        .bind(b.id.0)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
+    rolled_back(
+        &db,
+        "UPDATE jobs SET wait_message = 'x' WHERE id = $1",
+        b.id.0,
+    )
+    .await;
     quiet(&mut listener, "a rolled-back change").await;
     sqlx::query("DELETE FROM jobs WHERE id = $1")
         .bind(b.id.0)

@@ -19,13 +19,12 @@ use futures::StreamExt;
 use capacity::{GangDemand, NeverKind, Resources, Verdict};
 use chrono::{DateTime, Utc};
 use jobs::{DeadReason, JobId, Priority};
-use kube::api::Api;
 use queues::store::{FootprintRecord, Note, PendingJob, Submission, Submitted, WaitingMark};
 
 use crate::context::Context;
 use crate::estimate::live;
 use crate::footprint::Footprint;
-use crate::kube_apps::{Created, Observer, SparkApplication, SubmitError, create_or_adopt};
+use crate::kube_apps::{Created, Observer, SubmitError, create_or_adopt};
 use crate::metrics::OutcomeLabels;
 use crate::ordering::{self, Candidate, Decision, Policy};
 use crate::preempt::{self, Blocked, Hold, PREEMPTING};
@@ -521,10 +520,7 @@ async fn create(ctx: &Context, s: &SizedJob<'_>, verdict: Result<Verdict>) -> Re
     if ctx.checker.binding_placements() {
         pin(&mut rendered, &placement);
     }
-    let app =
-        SparkApplication::from_rendered(rendered).map_err(|e| Error::Render(e.to_string()))?;
-    let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &job.namespace);
-    let created = match create_or_adopt(&api, &app).await {
+    let created = match create_or_adopt(&ctx.client, &job.namespace, &rendered).await {
         Ok(c) => c,
         Err(SubmitError::Refused(message)) => {
             ctx.checker.release(&s.gang.key);

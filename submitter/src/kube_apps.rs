@@ -61,21 +61,72 @@ impl SparkApplication {
 
     /// `status.applicationState.state`.
     pub fn state(&self) -> &str {
-        self.status
-            .as_ref()
-            .and_then(|s| s.pointer("/applicationState/state"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        state_of(self.status.as_ref())
     }
 
     /// A label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(key))
-            .map(String::as_str)
+        label_of(&self.metadata, key)
     }
+}
+
+/// What the orchestrator reads back of an application: its metadata and status. Watch events
+/// and create responses carry the whole object, but its spec — most of it, and the
+/// orchestrator's own rendering — is skipped while parsing: the watch cache keeps no copy of
+/// any spec, and a create builds no second one.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ObservedApp {
+    /// Object metadata.
+    pub metadata: ObjectMeta,
+    /// Written by the Spark Operator.
+    #[serde(default)]
+    pub status: Option<Value>,
+}
+
+impl k8s_openapi::Resource for ObservedApp {
+    const API_VERSION: &'static str = SparkApplication::API_VERSION;
+    const GROUP: &'static str = SparkApplication::GROUP;
+    const KIND: &'static str = SparkApplication::KIND;
+    const VERSION: &'static str = SparkApplication::VERSION;
+    const URL_PATH_SEGMENT: &'static str = SparkApplication::URL_PATH_SEGMENT;
+    type Scope = NamespaceResourceScope;
+}
+
+impl k8s_openapi::Metadata for ObservedApp {
+    type Ty = ObjectMeta;
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl ObservedApp {
+    /// `status.applicationState.state`.
+    pub fn state(&self) -> &str {
+        state_of(self.status.as_ref())
+    }
+
+    /// A label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        label_of(&self.metadata, key)
+    }
+}
+
+fn state_of(status: Option<&Value>) -> &str {
+    status
+        .and_then(|s| s.pointer("/applicationState/state"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn label_of<'a>(metadata: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+    metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
 }
 
 /// How a create ended.
@@ -104,18 +155,31 @@ pub enum SubmitError {
     Transient(#[from] kube::Error),
 }
 
-/// Creates the application, or adopts the one a previous run created for the same job and
-/// attempt (the name is deterministic, so a crash between create and record cannot duplicate).
+/// Creates the application `rendered` (its JSON, as [`crate::spark_app`] renders it) in
+/// `namespace`, or adopts the one a previous run created for the same job and attempt (the
+/// name is deterministic, so a crash between create and record cannot duplicate). The rendered
+/// JSON is sent as it is and the answer read as an [`ObservedApp`]: no typed copy either way.
 pub async fn create_or_adopt(
-    api: &Api<SparkApplication>,
-    app: &SparkApplication,
+    client: &kube::Client,
+    namespace: &str,
+    rendered: &Value,
 ) -> Result<Created, SubmitError> {
-    match api.create(&PostParams::default(), app).await {
+    let api: Api<ObservedApp> = Api::namespaced(client.clone(), namespace);
+    let create = async {
+        let body = serde_json::to_vec(rendered).map_err(kube::Error::SerdeError)?;
+        let mut request = kube::core::Request::new(api.resource_url())
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("create");
+        client.request::<ObservedApp>(request).await
+    };
+    match create.await {
         Ok(_) => Ok(Created::Created),
         Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" || s.code == 409 => {
-            let name = app.metadata.name.clone().unwrap_or_default();
-            let existing = api.get(&name).await?;
-            let same = |k: &str| existing.label(k).is_some() && existing.label(k) == app.label(k);
+            let name = rendered["metadata"]["name"].as_str().unwrap_or_default();
+            let existing = api.get(name).await?;
+            let wanted = |k: &str| rendered["metadata"]["labels"][k].as_str();
+            let same = |k: &str| existing.label(k).is_some() && existing.label(k) == wanted(k);
             if same(JOB_ID_LABEL) && same(ATTEMPT_LABEL) {
                 Ok(Created::Adopted)
             } else {
@@ -148,7 +212,7 @@ pub async fn delete(api: &Api<SparkApplication>, name: &str) -> Result<(), kube:
 /// Watch-fed caches of the orchestrator's applications and their pods.
 #[derive(Clone)]
 pub struct Observer {
-    apps: Store<SparkApplication>,
+    apps: Store<ObservedApp>,
     pods: Store<Pod>,
     /// Terminated containers seen on the watch, by (namespace, application): Spark deletes an
     /// executor pod as soon as it exits, often before any snapshot sees why it died.
@@ -158,7 +222,7 @@ pub struct Observer {
 /// Out-of-memory terminations by (namespace, application): (pod role, container).
 type Evidence = Mutex<HashMap<(String, String), Vec<(String, ContainerObservation)>>>;
 
-fn app_key(app: &SparkApplication) -> (String, String) {
+fn app_key(app: &ObservedApp) -> (String, String) {
     (
         app.metadata.namespace.clone().unwrap_or_default(),
         app.metadata.name.clone().unwrap_or_default(),
@@ -171,7 +235,7 @@ impl Observer {
     pub fn start(client: kube::Client, token: CancellationToken) -> Self {
         let (apps, apps_writer) = reflector::store();
         let (pods, pods_writer) = reflector::store();
-        let app_api: Api<SparkApplication> = Api::all(client.clone());
+        let app_api: Api<ObservedApp> = Api::all(client.clone());
         let pod_api: Api<Pod> = Api::all(client);
         let app_stream = reflector::reflector(
             apps_writer,
@@ -235,7 +299,7 @@ impl Observer {
     }
 
     /// Every managed application with what its pods say, grouped by application.
-    pub fn snapshot(&self) -> Vec<(Arc<SparkApplication>, AppObservation)> {
+    pub fn snapshot(&self) -> Vec<(Arc<ObservedApp>, AppObservation)> {
         let mut by_app: BTreeMap<(String, String), Vec<Arc<Pod>>> = BTreeMap::new();
         for pod in self.pods.state() {
             let labels = pod.metadata.labels.as_ref();
@@ -334,7 +398,7 @@ fn record_terminations(evidence: &Evidence, pod: &Pod) {
 }
 
 /// What an application and its pods say.
-pub fn observe(app: &SparkApplication, pods: &[Arc<Pod>]) -> AppObservation {
+pub fn observe(app: &ObservedApp, pods: &[Arc<Pod>]) -> AppObservation {
     let role = |p: &Pod| {
         p.metadata
             .labels

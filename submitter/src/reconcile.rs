@@ -20,7 +20,7 @@ use crate::app_status::{
 };
 use crate::context::Context;
 use crate::footprint::{DRIVER_MEMORY_FACTOR, EXECUTOR_MEMORY_FACTOR, Footprint, memory_factor};
-use crate::kube_apps::{Observer, SparkApplication, delete};
+use crate::kube_apps::{ObservedApp, Observer, SparkApplication, delete};
 use crate::metrics::{KindLabels, NamespaceLabels, OutcomeLabels};
 use crate::naming::{self, ATTEMPT_LABEL, JOB_ID_LABEL};
 use crate::{Error, Result};
@@ -65,7 +65,7 @@ pub async fn sync(
     now: DateTime<Utc>,
 ) -> Result<SyncReport> {
     let mut report = SyncReport::default();
-    let apps: BTreeMap<String, (Arc<SparkApplication>, AppObservation)> = observer
+    let apps: BTreeMap<String, (Arc<ObservedApp>, AppObservation)> = observer
         .snapshot()
         .into_iter()
         .map(|(app, obs)| {
@@ -424,7 +424,7 @@ async fn orphan(
     ctx: &Context,
     state: &mut TrackerState,
     key: &str,
-    app: &SparkApplication,
+    app: &ObservedApp,
     obs: &AppObservation,
     report: &mut SyncReport,
 ) -> Result<()> {

@@ -21,7 +21,7 @@ use crate::convert::quota_hard;
 use crate::fit::{matches, pool_matches};
 use crate::ledger::{Ledger, LedgerStats, ObservedPod};
 use crate::model::{GangDemand, Resources};
-use crate::pack::{Eligibility, WorkingSet, parse_virtual_node};
+use crate::pack::{Eligibility, NodeScan, WorkingSet, parse_virtual_node};
 use crate::verdict::{Placement, Verdict, WaitKind, WaitReason};
 use crate::view::{AutoscalePool, ClusterView, NodeView, QuotaView};
 use crate::{Error, Result};
@@ -52,6 +52,8 @@ pub struct Cache {
     ledger: Ledger,
     synced: [bool; 3],
     eligibility: Mutex<Eligibility>,
+    /// The nodes' scan for working sets, kept while no node is added, removed or resized.
+    scan: NodeScan,
 }
 
 impl Cache {
@@ -78,6 +80,7 @@ impl Cache {
             ledger,
             synced: [false; 3],
             eligibility: Mutex::new(Eligibility::new()),
+            scan: NodeScan::of(&[]),
         }
     }
 
@@ -130,10 +133,14 @@ impl Cache {
             let old = &mut self.nodes[i];
             let shape_changed = old.labels != node.labels || old.taints != node.taints;
             let pool_changed = old.pool != node.pool;
+            let resized = old.allocatable != node.allocatable;
             node.requested = old.requested;
             *old = node;
             if shape_changed {
                 self.clear_eligibility();
+            }
+            if resized {
+                self.scan = NodeScan::of(&self.nodes);
             }
             if pool_changed {
                 self.recount_pool_nodes();
@@ -165,6 +172,7 @@ impl Cache {
             .enumerate()
             .map(|(i, n)| (n.name.clone(), i))
             .collect();
+        self.scan = NodeScan::of(&self.nodes);
         self.clear_eligibility();
         self.recount_pool_nodes();
     }
@@ -466,7 +474,7 @@ impl Cache {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        let mut ws = WorkingSet::from_parts(&self.nodes, pools, quotas, eligibility);
+        let mut ws = WorkingSet::scanned(&self.nodes, &self.scan, pools, quotas, eligibility);
         if with_ledger {
             self.ledger.apply(&mut ws, now, strict);
         }

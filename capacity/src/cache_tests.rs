@@ -426,3 +426,41 @@ fn a_reservation_finds_its_existing_pods_through_the_label_index_kept_up_to_date
     c.replace_pods(relisted);
     assert!(!promised(&mut c, "job-6"));
 }
+
+#[test]
+fn the_kept_node_scan_is_the_scan_of_the_nodes_after_every_change() {
+    // Each step changes the nodes one way; after each, the scan the cache decides with must be
+    // what a fresh walk over its nodes gives (a stale one would weigh cpu against memory by
+    // a node that is gone, or miss a larger one).
+    type Step = (&'static str, fn(&mut Cache));
+    let steps: &[Step] = &[
+        ("relist", |c| {
+            c.replace_nodes(vec![
+                node("a", 4000, gi(16), None),
+                node("b", 8000, gi(32), None),
+            ])
+        }),
+        ("a larger node added", |c| {
+            c.upsert_node(node("c", 64_000, gi(256), None))
+        }),
+        ("the largest node shrinks", |c| {
+            c.upsert_node(node("c", 2000, gi(8), None))
+        }),
+        ("a node grows", |c| {
+            c.upsert_node(node("a", 96_000, gi(8), None))
+        }),
+        ("the largest node removed", |c| c.remove_node("a")),
+        ("a virtual node appears", |c| {
+            c.upsert_node(node("general/+7", 16_000, gi(512), Some("general")))
+        }),
+        ("a heartbeat (nothing sized changes)", |c| {
+            c.upsert_node(node("b", 8000, gi(32), None))
+        }),
+        ("relist to nothing", |c| c.replace_nodes(Vec::new())),
+    ];
+    let mut c = ready_cache(Vec::new());
+    for (what, step) in steps {
+        step(&mut c);
+        assert_eq!(c.scan, NodeScan::of(c.nodes()), "after: {what}");
+    }
+}

@@ -53,6 +53,36 @@ pub type ShapeKey = (BTreeMap<String, String>, Vec<Toleration>);
 /// owner (the snapshot cache) keeps one per node generation and hands it to each working set.
 pub type Eligibility = HashMap<ShapeKey, Arc<[u32]>>;
 
+/// What a working set derives from every node: the largest cpu and memory (to weigh one
+/// against the other) and the highest `+n` ordinal of each pool's virtual nodes. It parses
+/// every node's name, so a long-lived owner (the snapshot cache, deciding once per admission
+/// over 5,000 nodes) keeps it while its nodes' names and sizes do not change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeScan {
+    scale: [f64; 2],
+    /// (pool, highest ordinal) of the virtual nodes among the nodes.
+    ordinals: Vec<(String, u32)>,
+}
+
+impl NodeScan {
+    /// The scan of `nodes`.
+    pub fn of(nodes: &[NodeView]) -> Self {
+        let mut scale = [1.0f64, 1.0f64];
+        let mut ordinals: Vec<(String, u32)> = Vec::new();
+        for n in nodes {
+            scale[0] = scale[0].max(n.allocatable.cpu_millis as f64);
+            scale[1] = scale[1].max(n.allocatable.memory_bytes as f64);
+            if let Some((pool, ord)) = parse_virtual_node(&n.name) {
+                match ordinals.iter_mut().find(|(p, _)| p == pool) {
+                    Some((_, last)) => *last = (*last).max(ord),
+                    None => ordinals.push((pool.to_owned(), ord)),
+                }
+            }
+        }
+        Self { scale, ordinals }
+    }
+}
+
 /// Where a pod lands while packing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bin {
@@ -109,21 +139,31 @@ impl<'v> WorkingSet<'v> {
         quotas: BTreeMap<String, QuotaView>,
         eligibility: Eligibility,
     ) -> Self {
-        let mut scale = [1.0f64, 1.0f64];
-        let mut last_ordinal = vec![0u32; pools.len()];
-        for n in nodes {
-            scale[0] = scale[0].max(n.allocatable.cpu_millis as f64);
-            scale[1] = scale[1].max(n.allocatable.memory_bytes as f64);
-            if let Some((pool, ord)) = parse_virtual_node(&n.name)
-                && let Some(i) = pools.iter().position(|p| p.name == pool)
-            {
-                last_ordinal[i] = last_ordinal[i].max(ord);
-            }
-        }
-        for p in pools {
-            scale[0] = scale[0].max(p.allocatable.cpu_millis as f64);
-            scale[1] = scale[1].max(p.allocatable.memory_bytes as f64);
-        }
+        Self::scanned(nodes, &NodeScan::of(nodes), pools, quotas, eligibility)
+    }
+
+    /// [`WorkingSet::from_parts`] with the nodes' [`NodeScan`] kept by the caller.
+    pub fn scanned(
+        nodes: &'v [NodeView],
+        scan: &NodeScan,
+        pools: &'v [AutoscalePool],
+        quotas: BTreeMap<String, QuotaView>,
+        eligibility: Eligibility,
+    ) -> Self {
+        let mut scale = scan.scale;
+        let last_ordinal = pools
+            .iter()
+            .map(|p| {
+                scale[0] = scale[0].max(p.allocatable.cpu_millis as f64);
+                scale[1] = scale[1].max(p.allocatable.memory_bytes as f64);
+                scan.ordinals
+                    .iter()
+                    .filter(|(pool, _)| *pool == p.name)
+                    .map(|(_, ordinal)| *ordinal)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         WorkingSet {
             nodes,
             pools,

@@ -76,7 +76,8 @@ impl SparkApplication {
 /// any spec, and a create builds no second one.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ObservedApp {
-    /// Object metadata.
+    /// Object metadata, less `managedFields` (see [`lean_metadata`]).
+    #[serde(default, deserialize_with = "lean_metadata")]
     pub metadata: ObjectMeta,
     /// Written by the Spark Operator.
     #[serde(default)]
@@ -112,6 +113,49 @@ impl ObservedApp {
     pub fn label(&self, key: &str) -> Option<&str> {
         label_of(&self.metadata, key)
     }
+}
+
+/// `metadata` as sent, less `managedFields`: the API server's record of who set which field,
+/// a tree about as large as the spec, sent with every watch event and answer and never read
+/// here.
+fn lean_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Lean {
+        annotations: Option<BTreeMap<String, String>>,
+        creation_timestamp: Option<Time>,
+        deletion_grace_period_seconds: Option<i64>,
+        deletion_timestamp: Option<Time>,
+        finalizers: Option<Vec<String>>,
+        generate_name: Option<String>,
+        generation: Option<i64>,
+        labels: Option<BTreeMap<String, String>>,
+        name: Option<String>,
+        namespace: Option<String>,
+        owner_references: Option<Vec<OwnerReference>>,
+        resource_version: Option<String>,
+        self_link: Option<String>,
+        uid: Option<String>,
+    }
+    let m = Lean::deserialize(d)?;
+    Ok(ObjectMeta {
+        annotations: m.annotations,
+        creation_timestamp: m.creation_timestamp,
+        deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+        deletion_timestamp: m.deletion_timestamp,
+        finalizers: m.finalizers,
+        generate_name: m.generate_name,
+        generation: m.generation,
+        labels: m.labels,
+        managed_fields: None,
+        name: m.name,
+        namespace: m.namespace,
+        owner_references: m.owner_references,
+        resource_version: m.resource_version,
+        self_link: m.self_link,
+        uid: m.uid,
+    })
 }
 
 fn state_of(status: Option<&Value>) -> &str {
@@ -466,8 +510,36 @@ fn pod_observation(pod: &Pod) -> PodObservation {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::Resource;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde_json::json;
 
-    use super::SparkApplication;
+    use super::{ObservedApp, SparkApplication};
+
+    #[test]
+    fn an_observed_app_keeps_metadata_and_status_but_not_spec_or_field_ownership() {
+        let metadata = json!({
+            "name": "etl-1a2b3c4d5e", "namespace": "team-a", "uid": "0b1c", "resourceVersion": "42",
+            "generation": 3, "creationTimestamp": "2026-12-07T04:00:00Z",
+            "deletionTimestamp": "2026-12-07T05:00:00Z", "deletionGracePeriodSeconds": 30,
+            "generateName": "etl-", "selfLink": "/x", "finalizers": ["f"],
+            "labels": {"orchestrator.dev/job-id": "j"}, "annotations": {"a": "b"},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u"}],
+            "managedFields": [{"manager": "orchestrator", "operation": "Update",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:mainClass": {}}}}]
+        });
+        let app: ObservedApp = serde_json::from_value(json!({
+            "apiVersion": SparkApplication::API_VERSION, "kind": "SparkApplication",
+            "metadata": metadata, "spec": {"mainClass": "Main"},
+            "status": {"applicationState": {"state": "RUNNING"}}
+        }))
+        .unwrap();
+        let mut expected: ObjectMeta = serde_json::from_value(metadata).unwrap();
+        assert!(expected.managed_fields.is_some());
+        expected.managed_fields = None;
+        assert_eq!(app.metadata, expected, "every field but managedFields");
+        assert_eq!(app.state(), "RUNNING");
+        assert_eq!(app.label("orchestrator.dev/job-id"), Some("j"));
+    }
 
     #[test]
     fn api_version_is_group_and_version() {

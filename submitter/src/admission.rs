@@ -362,7 +362,7 @@ const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(4);
 /// within [`RECORD_LINGER`] (so batches grow with the rate, and a create never waits for a
 /// record). Outcomes in the order of `admits`.
 async fn admit_all(ctx: &Context, admits: &[&SizedJob<'_>]) -> Vec<Result<Admitted>> {
-    let (created, finished) = futures::channel::mpsc::unbounded();
+    let (created, mut finished) = futures::channel::mpsc::unbounded();
     // Plain loops, not stream combinators: closures over `ctx` in a stream would not be `Send`
     // for every lifetime, which the daemon's spawned loop needs.
     let create = async move {
@@ -395,7 +395,6 @@ async fn admit_all(ctx: &Context, admits: &[&SizedJob<'_>]) -> Vec<Result<Admitt
     };
     let record = async {
         let mut outcomes: Vec<Option<Result<Admitted>>> = admits.iter().map(|_| None).collect();
-        let mut finished = finished;
         while let Some(first) = finished.next().await {
             let mut batch = vec![first];
             let linger = tokio::time::sleep(RECORD_LINGER);

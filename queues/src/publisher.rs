@@ -15,12 +15,14 @@
 //! exactly once in the store). Nothing waits forever: a batch neither confirmed nor failed
 //! within 30 s, or a recovery not done within 60 s, is [`Error::Unconfirmed`] (retryable).
 
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use chrono::Utc;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use tracing::{debug, warn};
 
 use crate::amqp::PUBLISHED_AT_MS_HEADER;
@@ -275,13 +277,19 @@ pub(crate) struct Envelope {
 /// Sends every envelope, then awaits every confirm, returning each one's outcome in order.
 /// The channel must be in confirm mode. Connection errors are returned as they are (callers
 /// decide to wait for recovery and resend).
+///
+/// Every publish is handed to lapin's I/O loop before any is awaited: a publish's first poll
+/// takes its delivery tag and queues its frames (in this loop's order), and only its end waits
+/// for the I/O loop to have written them. Awaiting each send before starting the next cost a
+/// round trip between this task and the I/O loop's thread per message; now the loop writes a
+/// batch in a few passes (the end-to-end bench: the relay's CPU about halved).
 pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) -> Vec<Result<()>> {
     let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
-    let mut pending = Vec::with_capacity(batch.len());
+    let mut sends = Vec::with_capacity(batch.len());
     for e in batch {
-        let sent = match (short(&e.exchange), short(&e.routing_key)) {
+        sends.push(match (short(&e.exchange), short(&e.routing_key)) {
             (Ok(exchange), Ok(routing_key)) => {
-                let publish = channel.basic_publish(
+                let mut publish = Box::pin(channel.basic_publish(
                     exchange,
                     routing_key,
                     BasicPublishOptions {
@@ -290,15 +298,24 @@ pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) ->
                     },
                     &e.body,
                     e.props.clone(),
-                );
-                match tokio::time::timeout_at(deadline, publish).await {
-                    Ok(sent) => sent.map_err(Error::from),
-                    Err(_) => Err(Error::Unconfirmed(CONFIRM_TIMEOUT)),
+                ));
+                match futures::poll!(publish.as_mut()) {
+                    Poll::Ready(sent) => Publish::Done(sent.map_err(Error::from)),
+                    Poll::Pending => Publish::Queued(publish),
                 }
             }
-            (Err(err), _) | (_, Err(err)) => Err(err),
-        };
-        pending.push(sent);
+            (Err(err), _) | (_, Err(err)) => Publish::Done(Err(err)),
+        });
+    }
+    let mut pending = Vec::with_capacity(batch.len());
+    for send in sends {
+        pending.push(match send {
+            Publish::Done(sent) => sent,
+            Publish::Queued(publish) => match tokio::time::timeout_at(deadline, publish).await {
+                Ok(sent) => sent.map_err(Error::from),
+                Err(_) => Err(Error::Unconfirmed(CONFIRM_TIMEOUT)),
+            },
+        });
     }
     let mut out = Vec::with_capacity(batch.len());
     for (e, sent) in batch.iter().zip(pending) {
@@ -331,4 +348,12 @@ pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) ->
         out.push(outcome);
     }
     out
+}
+
+/// A publish of [`publish_pipelined`] after its first poll.
+enum Publish<F> {
+    /// Its frames are queued; awaiting it waits for them to be written.
+    Queued(Pin<Box<F>>),
+    /// It ended at once (refused, or written already).
+    Done(Result<PublisherConfirm>),
 }

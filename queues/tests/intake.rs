@@ -404,6 +404,63 @@ async fn the_publisher_reports_unroutable_and_refused_messages() {
     env.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_batch_keeps_its_order_and_each_message_its_own_outcome() {
+    let mut env = Env::new(catalog()).await;
+    // Without the unroutable queue, a message for an unknown namespace is returned.
+    env.channel
+        .queue_delete(env.names().unroutable().as_str().into(), Default::default())
+        .await
+        .unwrap();
+    let p = env.publisher().await;
+    // Every publish of a batch is queued before any is awaited: each outcome must still be its
+    // own message's, and the queue must hold them in publish order.
+    let ghosts = [7, 8, 31, 59];
+    let ids: Vec<JobId> = (0..60).map(|_| JobId::generate()).collect();
+    let batch: Vec<(bool, Outgoing)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let ns = if ghosts.contains(&i) {
+                "ghost"
+            } else {
+                "team-a"
+            };
+            let body = job_body(ns, &format!("job-{i}"), *id);
+            (ns == "ghost", Outgoing::raw(ns, Priority::Normal, body))
+        })
+        .collect();
+    let messages: Vec<Outgoing> = batch.iter().map(|(_, m)| m.clone()).collect();
+    let outcomes = p.publish_all(&messages).await;
+    assert_eq!(outcomes.len(), batch.len());
+    for (i, ((ghost, _), outcome)) in batch.iter().zip(&outcomes).enumerate() {
+        match outcome {
+            Ok(_) => assert!(!ghost, "message {i} (unknown namespace) was confirmed"),
+            Err(Error::Unroutable { .. }) => assert!(ghost, "message {i} was reported unroutable"),
+            Err(e) => panic!("message {i}: {e}"),
+        }
+    }
+    // Quorum queues refuse `basic.get`: the intake reads them, and the store keeps its order.
+    let sent: Vec<JobId> = ids
+        .iter()
+        .zip(&batch)
+        .filter(|(_, (ghost, _))| !ghost)
+        .map(|(id, _)| *id)
+        .collect();
+    env.start_intake(env.intake_config());
+    eventually(
+        "the routable messages stored",
+        Duration::from_secs(30),
+        || async { (stored(&env, "team-a").await == sent.len() as i64).then_some(()) },
+    )
+    .await;
+    assert!(
+        ids_in_seq_order(&env, "team-a", Priority::Normal).await == sent,
+        "the queue held the batch in publish order"
+    );
+    env.cleanup().await;
+}
+
 /// The broker's pid for our connection, via `rabbitmqctl` (the management plugin is off).
 fn connection_pid(node: Option<&str>, name: &str) -> Option<String> {
     let mut cmd = std::process::Command::new("rabbitmqctl");

@@ -6,6 +6,9 @@
 //! Several relays (replicas) can run: rows are claimed with `FOR UPDATE SKIP LOCKED`. A row
 //! the broker returns as unroutable (a `reply_to` queue that no longer exists) is marked sent
 //! with `returned = true`; a nacked row stays unsent and is retried after a pause.
+//!
+//! While this process admits jobs, the relay gives way ([`yielding`]): it publishes once
+//! admissions pause, and [`RelayConfig::yield_at_most`] later at the latest.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,8 @@ use crate::publisher::{Envelope, publish_pipelined};
 use crate::store::JobStore;
 use crate::store::outbox::OutboxFate;
 
+pub mod yielding;
+
 /// Relay settings.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -43,10 +48,14 @@ pub struct RelayConfig {
     /// then goes out in a few large batches, each one transaction and one wait for confirms,
     /// not one batch per write. Events are that much later; nothing else waits on them.
     pub linger: Duration,
+    /// The longest the relay waits, once woken, for this process's admissions to pause
+    /// ([`yielding`]); a pause is a `linger` without any. Zero: it never waits.
+    pub yield_at_most: Duration,
 }
 
 impl RelayConfig {
-    /// Batches of 500, polling every 500 ms, lingering 25 ms after a wake.
+    /// Batches of 500, polling every 500 ms, lingering 25 ms after a wake, giving way to
+    /// admissions for up to 1 s.
     pub fn new(amqp_url: impl Into<String>) -> Self {
         Self {
             amqp_url: amqp_url.into(),
@@ -54,6 +63,7 @@ impl RelayConfig {
             batch: 500,
             poll_interval: Duration::from_millis(500),
             linger: Duration::from_millis(25),
+            yield_at_most: Duration::from_secs(1),
         }
     }
 }
@@ -112,6 +122,12 @@ impl Relay {
                     }
                 }
                 _ = tick.tick() => {}
+            }
+            let admissions = self.store.admissions();
+            let deadline = tokio::time::Instant::now() + self.config.yield_at_most;
+            tokio::select! {
+                _ = token.cancelled() => return Ok(()),
+                () = admissions.quiet_for(self.config.linger, deadline) => {}
             }
             loop {
                 match self.relay_batch(&channel).await {

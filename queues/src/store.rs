@@ -40,6 +40,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use tokio::sync::Notify;
 
+use crate::relay::yielding::Admissions;
+
 pub use self::estimates::RunningAttempt;
 pub use self::heads::{Heads, HeadsCache};
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
@@ -69,6 +71,7 @@ pub struct JobStore {
     names: Names,
     metrics: Arc<Metrics>,
     outbox_signal: Arc<Notify>,
+    admissions: Arc<Admissions>,
 }
 
 impl JobStore {
@@ -79,6 +82,7 @@ impl JobStore {
             names,
             metrics,
             outbox_signal: Arc::new(Notify::new()),
+            admissions: Arc::default(),
         }
     }
 
@@ -124,6 +128,12 @@ impl JobStore {
     /// as well for rows written by other processes).
     pub fn outbox_signal(&self) -> Arc<Notify> {
         self.outbox_signal.clone()
+    }
+
+    /// This process's admissions in progress: the submitter marks them, the relay gives way
+    /// to them ([`crate::relay::yielding`]).
+    pub fn admissions(&self) -> &Arc<Admissions> {
+        &self.admissions
     }
 
     fn outbox_written(&self) {

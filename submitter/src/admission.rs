@@ -257,7 +257,10 @@ pub async fn round(
         }
     }
 
+    // The outbox relay gives way while this round creates (`queues::relay::yielding`).
+    let admitting = (!admits.is_empty()).then(|| ctx.store.admissions().start());
     let outcomes = admit_all(ctx, &admits).await;
+    drop(admitting);
     for (s, outcome) in admits.into_iter().zip(outcomes) {
         let id = s.pending.job.id;
         match outcome {

@@ -282,7 +282,7 @@ pub(crate) struct Envelope {
 /// takes its delivery tag and queues its frames (in this loop's order), and only its end waits
 /// for the I/O loop to have written them. Awaiting each send before starting the next cost a
 /// round trip between this task and the I/O loop's thread per message; now the loop writes a
-/// batch in a few passes (the end-to-end bench: the relay's CPU about halved).
+/// batch in a few passes (the end-to-end bench: lapin's I/O loop 13 % → 3.5 % of the samples).
 pub(crate) async fn publish_pipelined(channel: &Channel, batch: &[&Envelope]) -> Vec<Result<()>> {
     let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
     let mut sends = Vec::with_capacity(batch.len());

@@ -9,17 +9,26 @@
 //! With `[submitter.preemption]` enabled, a round ends by letting blocked jobs of the high
 //! level preempt ([`crate::preempt`]); a preemptor whose room is held is decided first, alone
 //! with its held room, before the other jobs see the cluster.
+//!
+//! Rounds decide one at a time (`Context::deciding`), each over the room the ones before it
+//! reserved. Without preemption, a round hands that turn on as soon as its last admission is
+//! confirmed and reserved, and finishes its creates and records while the next round decides:
+//! in a burst, creates no longer stop while each round reads its heads. Its admissions stay
+//! in flight ([`crate::flight`]) until recorded, so the next round leaves them alone and
+//! counts them in their namespaces' usage; the waits it decided are written before it hands
+//! on, so a later round's are never overwritten by them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
+use tokio::sync::OwnedMutexGuard;
 
 use capacity::{GangDemand, NeverKind, Resources};
 use chrono::{DateTime, Utc};
 use jobs::{DeadReason, JobId, Priority};
-use queues::store::{PendingJob, Submitted, WaitingMark};
+use queues::store::{PendingJob, Submitted};
 
 use crate::context::Context;
 use crate::estimate::live;
@@ -32,7 +41,9 @@ use crate::sizes::Size;
 use crate::{Error, Result};
 
 mod create;
+mod marks;
 use create::{admit, confirm, create_at};
+use marks::{show_waiting, wait, write_marks};
 
 /// What a round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -62,8 +73,22 @@ pub async fn round(
     observer: Option<&Observer>,
     now: DateTime<Utc>,
 ) -> Result<RoundReport> {
+    let deciding = ctx.deciding.clone().lock_owned().await;
+    round_deciding(ctx, observer, now, deciding).await
+}
+
+/// [`round`] for a caller that already holds `ctx.deciding` (the daemon takes it before it
+/// reads the clock, which a round waiting for its turn would otherwise read early).
+pub async fn round_deciding(
+    ctx: &Context,
+    observer: Option<&Observer>,
+    now: DateTime<Utc>,
+    deciding: OwnedMutexGuard<()>,
+) -> Result<RoundReport> {
     let started = Instant::now();
     let mut report = RoundReport::default();
+    // Taken before the heads: a job recorded meanwhile may still be among them.
+    let flying = ctx.in_flight.snapshot();
     let pending = ctx
         .store
         .pending_heads_cached(ctx.config.heads_per_queue, &ctx.heads, || {
@@ -95,6 +120,9 @@ pub async fn round(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .of_all(&pending, &ctx.catalog, &priorities);
     for (p, size) in pending.iter().zip(sizes) {
+        if flying.contains_key(&p.job.id) {
+            continue;
+        }
         match size {
             Ok(Size {
                 footprint,
@@ -135,14 +163,6 @@ pub async fn round(
     }
 
     let mut marks = Vec::new();
-    let mut wait = |s: &SizedJob<'_>, code: &str, message: String, position: u64| {
-        marks.push(WaitingMark {
-            job: s.pending.job.id,
-            code: code.into(),
-            message,
-            position: Some(position),
-        });
-    };
     // Preemptors first, each alone with the room held for it: its hold comes off the ledger
     // for its own confirmation and goes back unless it was admitted.
     let held_ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
@@ -166,14 +186,20 @@ pub async fn round(
                         ctx.metrics.error("admission", e.metric_label());
                         tracing::warn!(job = %id, error = %e, "admission of a preemptor failed; retrying next round");
                     }
-                    wait(s, PREEMPTING, hold.message(), s.pending.position);
+                    wait(
+                        &mut marks,
+                        s,
+                        PREEMPTING,
+                        hold.message(),
+                        s.pending.position,
+                    );
                 }
             }
         }
     }
 
     let view = ctx.checker.view()?;
-    let usage: BTreeMap<String, Resources> = ctx
+    let mut usage: BTreeMap<String, Resources> = ctx
         .store
         .running_usage()
         .await?
@@ -189,6 +215,12 @@ pub async fn round(
             )
         })
         .collect();
+    // Admissions still in flight count as they will once recorded (one recorded since the
+    // snapshot counts twice in this round: its namespace looks a little busier, never less).
+    for (namespace, total) in flying.values() {
+        let used = usage.entry(namespace.clone()).or_default();
+        *used = used.saturating_add(total);
+    }
     let entitlements = ordering::entitlements(&ctx.catalog, &view);
     let policy = Policy {
         promote_after: ctx.config.promote_after.0,
@@ -242,7 +274,13 @@ pub async fn round(
                             gang: &s.gang,
                         });
                     }
-                    wait(s, reason.kind.code(), reason.message, u64::from(position));
+                    wait(
+                        &mut marks,
+                        s,
+                        reason.kind.code(),
+                        reason.message,
+                        u64::from(position),
+                    );
                 }
             }
             Decision::Never { id, reason } => {
@@ -257,15 +295,50 @@ pub async fn round(
         }
     }
 
+    // Preemption (below) still changes this round's waits: with it, the round keeps its turn
+    // to the end and writes them all then.
+    let preempting = observer.is_some() && ctx.config.preemption.enabled;
+    let mut deciding = Some(deciding);
+    // Otherwise the turn goes on once both the waits are written (at the same time as the
+    // creates) and the last admission is confirmed.
+    let hand_on = if preempting {
+        None
+    } else {
+        deciding.take().map(Arc::new)
+    };
+    let written = if preempting { 0 } else { marks.len() };
+    let early_marks = {
+        let (turn, marks) = (hand_on.clone(), &marks[..written]);
+        let sized = &sized;
+        async move {
+            if preempting {
+                return Ok(());
+            }
+            show_waiting(ctx, sized, marks);
+            let written = write_marks(ctx, sized, marks).await;
+            drop(turn);
+            written
+        }
+    };
+    let flight = ctx.in_flight.enter(admits.iter().map(|s| {
+        (
+            s.pending.job.id,
+            s.pending.job.namespace.clone(),
+            s.gang.total(),
+        )
+    }));
     // The outbox relay gives way while this round creates (`queues::relay::yielding`).
     let admitting = (!admits.is_empty()).then(|| ctx.store.admissions().start());
-    let outcomes = admit_all(ctx, &admits).await;
+    let (marked, outcomes) = futures::join!(early_marks, admit_all(ctx, &admits, hand_on));
     drop(admitting);
+    marked?;
     for (s, outcome) in admits.into_iter().zip(outcomes) {
         let id = s.pending.job.id;
         match outcome {
             Ok(Admitted::Yes) => report.admitted.push(id),
-            Ok(Admitted::Wait(code, message)) => wait(s, &code, message, s.pending.position),
+            Ok(Admitted::Wait(code, message)) => {
+                wait(&mut marks, s, &code, message, s.pending.position);
+            }
             Ok(Admitted::Dead) => report.dead.push(id),
             Err(e) => {
                 report.errors += 1;
@@ -293,18 +366,14 @@ pub async fn round(
         }
     }
     report.waiting = marks.len();
-    ctx.metrics.set_waiting(marks.iter().filter_map(|m| {
-        let job = &sized.get(&m.job)?.pending.job;
-        Some((job.namespace.as_str(), job.priority, m.code.as_str()))
-    }));
-    // The store keeps a waiting job's row as it is when its reason and message are unchanged;
-    // leaving those out here spares a deep backlog's round most of its write.
-    marks.retain(|m| {
-        sized
-            .get(&m.job)
-            .is_none_or(|s| !already_marked(s.pending, &m.code, &m.message))
-    });
-    ctx.store.mark_waiting(&marks).await?;
+    // Shown already when written before the turn went on, unless admissions added some.
+    if preempting || marks.len() > written {
+        show_waiting(ctx, &sized, &marks);
+    }
+    write_marks(ctx, &sized, &marks[written..]).await?;
+    // Recorded: out of flight before the turn goes on (if this round still has it).
+    drop(flight);
+    drop(deciding);
     if let Some(waiting) = estimate_input {
         let input = live::Input {
             view: view.clone(),
@@ -321,15 +390,6 @@ pub async fn round(
         .round_seconds
         .observe(started.elapsed().as_secs_f64());
     Ok(report)
-}
-
-/// Whether the store shows `p` waiting for exactly this reason already (what
-/// [`queues::JobStore::mark_waiting`] would leave unchanged).
-fn already_marked(p: &PendingJob, code: &str, message: &str) -> bool {
-    p.state == jobs::JobState::Waiting
-        && p.waiting
-            .as_ref()
-            .is_some_and(|w| w.code == code && w.message == message)
 }
 
 /// What [`admit`] did with a job.
@@ -363,8 +423,13 @@ const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(4);
 /// [`ADMISSIONS_IN_FLIGHT`] at a time in any order, and the created ones recorded while more
 /// creates run: one statement at a time, each taking every creation finished meanwhile and
 /// within [`RECORD_LINGER`] (so batches grow with the rate, and a create never waits for a
-/// record). Outcomes in the order of `admits`.
-async fn admit_all(ctx: &Context, admits: &[&SizedJob<'_>]) -> Vec<Result<Admitted>> {
+/// record). Outcomes in the order of `admits`. `hand_on`, the round's turn to decide, is
+/// given up once the last admission is confirmed.
+async fn admit_all(
+    ctx: &Context,
+    admits: &[&SizedJob<'_>],
+    hand_on: Option<Arc<OwnedMutexGuard<()>>>,
+) -> Vec<Result<Admitted>> {
     let (created, mut finished) = futures::channel::mpsc::unbounded();
     // Plain loops, not stream combinators: closures over `ctx` in a stream would not be `Send`
     // for every lifetime, which the daemon's spawned loop needs.
@@ -392,6 +457,7 @@ async fn admit_all(ctx: &Context, admits: &[&SizedJob<'_>]) -> Vec<Result<Admitt
                 }
             }
         }
+        drop(hand_on);
         while let Some(done) = in_flight.next().await {
             let _ = created.unbounded_send(done);
         }

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 use crate::config::SubmitterConfig;
 use crate::estimate::live::LastRun;
+use crate::flight::InFlight;
 use crate::metrics::Metrics;
 use crate::preempt::Holds;
 use crate::sizes::Sizes;
@@ -43,6 +44,11 @@ pub struct Context {
     /// The pending heads, kept across rounds while nothing changes them (the leader's
     /// listener, [`crate::service::listen`], says what changed).
     pub heads: HeadsCache,
+    /// Held by the round deciding and confirming; one round at a time does (see
+    /// [`crate::admission::round`]).
+    pub deciding: Arc<Mutex<()>>,
+    /// Admissions of rounds still creating or recording them.
+    pub in_flight: InFlight,
     priorities: Mutex<Option<(Instant, BTreeMap<String, i32>)>>,
 }
 
@@ -67,6 +73,8 @@ impl Context {
             estimated: LastRun::default(),
             sizes: std::sync::Mutex::default(),
             heads: HeadsCache::default(),
+            deciding: Arc::default(),
+            in_flight: InFlight::default(),
             priorities: Mutex::new(None),
         }
     }

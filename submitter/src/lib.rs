@@ -23,6 +23,7 @@ pub mod app_status;
 pub mod config;
 pub mod context;
 pub mod estimate;
+pub mod flight;
 pub mod footprint;
 pub mod kube_apps;
 pub mod metrics;

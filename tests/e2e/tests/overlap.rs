@@ -1,0 +1,136 @@
+//! Rounds that overlap: a round whose jobs all fit hands its turn to decide on once its
+//! admissions are confirmed, and finishes its creates while the next round decides. The next
+//! round must leave the first one's jobs — still `queued` in the store until recorded — alone.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test reports failure"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use e2e::world::{World, WorldConfig};
+use jobs::JobState;
+use kube_sim::{FaultConfig, LatencyRule};
+use serde_json::json;
+use submitter::admission::round;
+use submitter::context::Context;
+use submitter::naming::JOB_ID_LABEL;
+use test_support::eventually;
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_deciding_while_the_last_one_creates_leaves_that_ones_jobs_alone() {
+    // The world's daemon stays a standby (the world holds the Lease): only this test's rounds
+    // admit, on a context of their own over the same store, cluster and capacity checker.
+    let world = World::start(WorldConfig::default()).await;
+    let ctx = Arc::new(Context::new(
+        world.store.clone(),
+        world.checker(),
+        world.daemon_client.clone(),
+        world.catalog.clone(),
+        WorldConfig::default().submitter,
+        Arc::new(submitter::metrics::Metrics::default()),
+    ));
+    let body = |name: &str| {
+        json!({
+            "apiVersion": "v1", "name": name, "namespace": "team-a",
+            "mainClass": "org.apache.spark.examples.SparkPi",
+            "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+            "driver": {"nodeType": "small"},
+            "executor": {"nodeType": "small", "instances": 1},
+            "annotations": {"kube-sim.dev/runtime": "10m"}
+        })
+    };
+    // Every create answers late, so the first round is still creating when the second decides.
+    world
+        .sim
+        .set_faults(FaultConfig {
+            latency: vec![LatencyRule {
+                verb: "create".into(),
+                resource: "sparkapplications".into(),
+                delay: Duration::from_secs(5),
+            }],
+            ..FaultConfig::default()
+        })
+        .unwrap();
+
+    let first = world.publish(body("first")).await;
+    world.wait_stored(first, LONG).await;
+    let first_round = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { round(&ctx, None, Utc::now()).await }
+    });
+    eventually("the first round hands its turn on", LONG, || async {
+        let handed_on = ctx.deciding.try_lock().is_ok();
+        (handed_on && ctx.in_flight.snapshot().contains_key(&first)).then_some(())
+    })
+    .await;
+    let second = world.publish(body("second")).await;
+    world.wait_stored(second, LONG).await;
+    assert!(
+        !first_round.is_finished(),
+        "the first round is still creating (its create answers after 5 s)"
+    );
+    assert!(
+        ctx.in_flight.snapshot().contains_key(&first),
+        "the first job is still in flight when the second round starts"
+    );
+    assert_eq!(
+        world.job(first).await.state,
+        JobState::Queued,
+        "not recorded yet"
+    );
+
+    let second_report = round(&ctx, None, Utc::now()).await.unwrap();
+    let first_report = first_round.await.unwrap().unwrap();
+    assert_eq!(first_report.admitted, vec![first]);
+    assert_eq!(
+        second_report.admitted,
+        vec![second],
+        "the second round admits only its own job: the first one's is in flight"
+    );
+    assert_eq!(second_report.errors, 0);
+    assert!(
+        ctx.in_flight.snapshot().is_empty(),
+        "both recorded, none in flight"
+    );
+
+    world.sim.clear_faults();
+    for id in [first, second] {
+        let job = world.job(id).await;
+        assert_eq!(job.state, JobState::Submitted);
+        let history = world.store.history(id).await.unwrap();
+        let submitted = history
+            .iter()
+            .filter(|t| t.to == JobState::Submitted)
+            .count();
+        assert_eq!(submitted, 1, "{id} recorded submitted once");
+    }
+    let apps = world.apps().await;
+    for id in [first, second] {
+        let own = apps
+            .iter()
+            .filter(|a| {
+                a.metadata.labels.as_ref().and_then(|l| l.get(JOB_ID_LABEL))
+                    == Some(&id.to_string())
+            })
+            .count();
+        assert_eq!(own, 1, "one SparkApplication for {id}");
+    }
+    let adopted = ctx
+        .metrics
+        .admissions
+        .get_or_create(&submitter::metrics::OutcomeLabels {
+            namespace: "team-a".into(),
+            priority: "normal".into(),
+            outcome: "adopted".into(),
+        })
+        .get();
+    assert_eq!(adopted, 0, "no application was created twice and adopted");
+    world.cleanup().await;
+}

@@ -311,9 +311,8 @@ pub async fn round_deciding(
         let (turn, marks) = (hand_on.clone(), &marks[..written]);
         let sized = &sized;
         async move {
-            if preempting {
-                return Ok(());
-            }
+            // No turn to hand on: preemption, and the marks wait for the end.
+            let Some(turn) = turn else { return Ok(()) };
             show_waiting(ctx, sized, marks);
             let written = write_marks(ctx, sized, marks).await;
             drop(turn);

@@ -39,6 +39,35 @@ impl Submitter {
         &self.ctx
     }
 
+    /// Logs how a round ended; whether it failed.
+    fn ended(&self, ended: Result<Result<RoundReport>, tokio::task::JoinError>) -> bool {
+        let result = match ended {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::warn!(error = %e, "admission round task ended abnormally");
+                return true;
+            }
+        };
+        match result {
+            Ok(r) => {
+                if !r.admitted.is_empty() || !r.dead.is_empty() {
+                    tracing::debug!(
+                        admitted = r.admitted.len(),
+                        waiting = r.waiting,
+                        dead = r.dead.len(),
+                        "admission round"
+                    );
+                }
+                false
+            }
+            Err(e) => {
+                self.ctx.metrics.error("admission", e.metric_label());
+                tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.ctx.config.interval.0);
+                true
+            }
+        }
+    }
+
     /// Runs until `token` is cancelled. Rounds in progress finish before it returns, so
     /// nothing is left half-decided (creates are idempotent anyway).
     pub async fn run(&self, token: CancellationToken) {
@@ -105,37 +134,6 @@ pub async fn listen(ctx: Arc<Context>, token: CancellationToken, queued: Arc<Not
         .store
         .watch_pending(&token, &ctx.heads, || queued.notify_one())
         .await;
-}
-
-impl Submitter {
-    /// Logs how a round ended; whether it failed.
-    fn ended(&self, ended: Result<Result<RoundReport>, tokio::task::JoinError>) -> bool {
-        let result = match ended {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::warn!(error = %e, "admission round task ended abnormally");
-                return true;
-            }
-        };
-        match result {
-            Ok(r) => {
-                if !r.admitted.is_empty() || !r.dead.is_empty() {
-                    tracing::debug!(
-                        admitted = r.admitted.len(),
-                        waiting = r.waiting,
-                        dead = r.dead.len(),
-                        "admission round"
-                    );
-                }
-                false
-            }
-            Err(e) => {
-                self.ctx.metrics.error("admission", e.metric_label());
-                tracing::warn!(error = %e, "admission round failed; next round in {:?}", self.ctx.config.interval.0);
-                true
-            }
-        }
-    }
 }
 
 async fn track(ctx: Arc<Context>, observer: Observer, token: CancellationToken) {

@@ -73,10 +73,6 @@ async fn a_round_deciding_while_the_last_one_creates_leaves_that_ones_jobs_alone
     let second = world.publish(body("second")).await;
     world.wait_stored(second, LONG).await;
     assert!(
-        !first_round.is_finished(),
-        "the first round is still creating (its create answers after 5 s)"
-    );
-    assert!(
         ctx.in_flight.snapshot().contains_key(&first),
         "the first job is still in flight when the second round starts"
     );

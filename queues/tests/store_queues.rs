@@ -481,6 +481,15 @@ async fn retention_deletes_old_finished_jobs_in_batches() {
         .execute(&db.pool)
         .await
         .unwrap();
+    // An attempt row for one old and the recent job (no foreign key deletes it for retention).
+    sqlx::query(
+        "INSERT INTO job_attempts (job_id, attempt, spark_app_name, cpu_millis, memory_bytes) \
+         SELECT id, 1, name || '-1', 1000, 1 FROM jobs WHERE id = ANY($1)",
+    )
+    .bind(vec![finished[0].0, recent.id.0])
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let report = store
         .delete_finished_before(Utc::now() - chrono::Duration::days(30), 3)
         .await
@@ -492,6 +501,19 @@ async fn retention_deletes_old_finished_jobs_in_batches() {
     assert!(
         store.history(finished[0]).await.unwrap().is_empty(),
         "history goes with the job"
+    );
+    let orphans: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM job_transitions WHERE job_id NOT IN (SELECT id FROM jobs)), \
+                (SELECT count(*) FROM job_attempts WHERE job_id NOT IN (SELECT id FROM jobs)), \
+                (SELECT count(*) FROM job_attempts)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        orphans,
+        (0, 0, 1),
+        "no history or attempt outlives its job; the recent job keeps its attempt"
     );
     db.drop_database().await;
 }

@@ -1,6 +1,7 @@
 //! Event-driven admission's signals, against a real PostgreSQL (a fresh database per test): the
-//! `jobs_queued_notify` trigger notifies exactly when a committed change leaves a job queued,
-//! the `jobs_pending_*` triggers when a change touches what the pending heads show, and
+//! `jobs_inserted_notify` and `jobs_queued_notify` triggers notify exactly when a committed
+//! change leaves a job queued, they and the `jobs_pending_*` triggers when a change touches
+//! what the pending heads show, and
 //! `JobStore::watch_pending` keeps listening through a killed connection and stops on cancel.
 
 #![allow(
@@ -105,6 +106,16 @@ async fn the_trigger_notifies_when_a_commit_leaves_a_job_queued_and_only_then() 
     assert_eq!(next_payload(&mut listener).await, "");
     marker(&db, QUEUED_CHANNEL).await;
     assert_eq!(next_payload(&mut listener).await, "marker");
+
+    // The same batch again (a redelivery): every id is stored already, nothing is inserted,
+    // nothing notified.
+    store.take_in(&items).await.unwrap();
+    marker(&db, QUEUED_CHANNEL).await;
+    assert_eq!(
+        next_payload(&mut listener).await,
+        "marker",
+        "a batch of duplicates must not wake the leader"
+    );
     drop(listener);
     db.drop_database().await;
 }
@@ -192,6 +203,17 @@ async fn the_pending_triggers_notify_changes_to_the_heads_and_nothing_else() {
     let a = job("team-a", "etl");
     store.enqueue(&a, JobSource::Amqp).await.unwrap();
     assert_eq!(next_payload(&mut listener).await, "", "stored");
+
+    // A row inserted in a state the heads never show (a restore, a tool).
+    sqlx::query(
+        "INSERT INTO jobs (id, namespace, priority, name, spec, state, max_attempts, source) \
+         VALUES ($1, 'team-a', 'normal', 'restored', '{}', 'succeeded', 1, 'api')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    quiet(&mut listener, "a finished job's insert").await;
 
     store
         .set_estimates(&[(a.id, Some(chrono::Utc::now()))])

@@ -165,29 +165,36 @@ impl JobStore {
         let mut report = RetentionReport::default();
         for (what, sql) in [
             (
+                // History and attempts have no foreign key (see the migration
+                // `lighter_hot_writes`): they go in the same statement as their job.
                 "jobs",
-                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at < $1 \
-                 AND state IN ('succeeded', 'failed', 'cancelled', 'dead') \
-                 ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                "WITH gone AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+                 WHERE finished_at < $1 AND state IN ('succeeded', 'failed', 'cancelled', 'dead') \
+                 ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id), \
+                 history AS (DELETE FROM job_transitions t USING gone WHERE t.job_id = gone.id), \
+                 attempts AS (DELETE FROM job_attempts a USING gone WHERE a.job_id = gone.id) \
+                 SELECT count(*) FROM gone",
             ),
             (
                 "dead-letters",
-                "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
-                 WHERE job_id IS NULL AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                "WITH gone AS (DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
+                 WHERE job_id IS NULL AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 RETURNING 1) SELECT count(*) FROM gone",
             ),
             (
                 "outbox",
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at < $1 \
-                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                "WITH gone AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+                 WHERE sent_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1) \
+                 SELECT count(*) FROM gone",
             ),
         ] {
             loop {
-                let n = sqlx::query(sql)
+                let n: i64 = sqlx::query_scalar(sql)
                     .bind(cutoff)
                     .bind(batch)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
+                    .fetch_one(&self.pool)
+                    .await?;
+                let n = to_u64(n, "deleted rows")?;
                 match what {
                     "jobs" => report.jobs += n,
                     "dead-letters" => report.dead_letters += n,

@@ -15,10 +15,12 @@ use super::heads::HeadsCache;
 use crate::error::Result;
 use crate::outage::reconnecting;
 
-/// The channel the `jobs_queued_notify` trigger notifies.
+/// The channel notified when a commit leaves a job queued: stored (the statement-level
+/// `jobs_inserted_notify` trigger) or moved back to queued (`jobs_queued_notify`).
 pub const QUEUED_CHANNEL: &str = "orchestrator_job_queued";
 
-/// The channel the `jobs_pending_*` triggers notify.
+/// The channel notified when a commit changes what the pending heads show
+/// (`jobs_inserted_notify` and the `jobs_pending_*` triggers).
 pub const PENDING_CHANNEL: &str = "orchestrator_pending_changed";
 
 /// Marks `cache` as not listening however the listening ends (error, cancel, task aborted).

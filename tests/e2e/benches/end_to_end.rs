@@ -8,6 +8,9 @@
 //! submitter allows, then deletes them: the raw rate the API server accepts, which the
 //! orchestrator's rate is compared with (issue 18 aims at ≥ 50 %).
 //!
+//! The process runs on the allocator the `orchestrator` binary ships with (mimalloc), kube-sim
+//! and the plain client included.
+//!
 //! Both phases also print the CPU time they took (Linux `/proc`): this process (kube-sim, the
 //! daemon and the clients all run in it), PostgreSQL and RabbitMQ. On a small machine the
 //! orchestrator's rate is bounded by the CPU its whole pipeline needs per job, not by the API
@@ -27,6 +30,12 @@ use serde_json::{Value, json};
 use submitter::admission::ADMISSIONS_IN_FLIGHT as IN_FLIGHT;
 use submitter::kube_apps::SparkApplication;
 use test_support::eventually;
+
+/// The shipped binary's allocator (`orchestrator/src/main.rs`): the daemon runs in this process
+/// as it runs in production. kube-sim and the plain client share it, so both phases see the same
+/// API server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -298,13 +298,12 @@ pub async fn round_deciding(
     // Preemption (below) still changes this round's waits: with it, the round keeps its turn
     // to the end and writes them all then.
     let preempting = observer.is_some() && ctx.config.preemption.enabled;
-    let mut deciding = Some(deciding);
     // Otherwise the turn goes on once both the waits are written (at the same time as the
     // creates) and the last admission is confirmed.
-    let hand_on = if preempting {
-        None
+    let (kept, hand_on) = if preempting {
+        (Some(deciding), None)
     } else {
-        deciding.take().map(Arc::new)
+        (None, Some(Arc::new(deciding)))
     };
     let written = if preempting { 0 } else { marks.len() };
     let early_marks = {
@@ -346,7 +345,7 @@ pub async fn round_deciding(
             }
         }
     }
-    if let Some(observer) = observer.filter(|_| ctx.config.preemption.enabled) {
+    if let Some(observer) = observer.filter(|_| preempting) {
         match preempt::preempt(ctx, observer, now, &blocked, &usage, &entitlements).await {
             Ok(started) => {
                 for (id, message) in started {
@@ -372,7 +371,7 @@ pub async fn round_deciding(
     write_marks(ctx, &sized, &marks[written..]).await?;
     // Recorded: out of flight before the turn goes on (if this round still has it).
     drop(flight);
-    drop(deciding);
+    drop(kept);
     if let Some(waiting) = estimate_input {
         let input = live::Input {
             view: view.clone(),

@@ -111,10 +111,7 @@ async fn a_round_deciding_while_the_last_one_creates_leaves_that_ones_jobs_alone
     for id in [first, second] {
         let own = apps
             .iter()
-            .filter(|a| {
-                a.metadata.labels.as_ref().and_then(|l| l.get(JOB_ID_LABEL))
-                    == Some(&id.to_string())
-            })
+            .filter(|a| a.label(JOB_ID_LABEL) == Some(id.to_string().as_str()))
             .count();
         assert_eq!(own, 1, "one SparkApplication for {id}");
     }

@@ -1,16 +1,30 @@
-//! The README's first command, run non-interactively: `DEMO_EXIT=1 scripts/demo` builds,
+//! The README's first command, run non-interactively: `DEMO_EXIT=1 scripts/demo`
 //! starts kube-sim and the daemon, enqueues the samples and a schedule, and must end with
 //! every sample where it belongs (the never-fitting one dead-lettered with its reason).
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
+use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn the_demo_runs_to_the_expected_outcome() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // The demo runs the binaries this test run built instead of building its own: its `cargo
+    // build` (other features than the test build's) would replace `orchestrator` and `kube-sim`
+    // in place while other tests spawn them, and a spawn in that window finds no file. kube-sim
+    // is built beside it by its own binary tests (`--workspace`, as scripts/test runs).
+    let bin = Path::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .parent()
+        .unwrap();
+    assert!(
+        bin.join("kube-sim").exists(),
+        "no kube-sim binary in {}: run the workspace's tests (scripts/test) or `cargo build -p kube-sim` first",
+        bin.display()
+    );
     let out = Command::new(format!("{root}/scripts/demo"))
         .current_dir(root)
+        .env("DEMO_BIN", bin)
         .env("DEMO_EXIT", "1")
         .env("DEMO_TIMEOUT", "600")
         .output()

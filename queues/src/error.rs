@@ -98,6 +98,10 @@ pub enum Error {
     /// sent again later under the same id.
     #[error("the broker did not confirm within {0:?}")]
     Unconfirmed(std::time::Duration),
+    /// The pending-job listener's connection did not answer its heartbeat within the wait
+    /// (it died silently, or the server hangs): a new connection listens.
+    #[error("the listening connection did not answer within {0:?}")]
+    Unanswered(std::time::Duration),
     /// No schedule with this name or id.
     #[error("schedule {0:?} does not exist")]
     ScheduleNotFound(String),
@@ -137,7 +141,10 @@ impl Error {
                             | lapin::ErrorKind::InvalidProtocolVersion(_)
                     )
             }
-            Error::Nacked { .. } | Error::Crashed(_) | Error::Unconfirmed(_) => true,
+            Error::Nacked { .. }
+            | Error::Crashed(_)
+            | Error::Unconfirmed(_)
+            | Error::Unanswered(_) => true,
             Error::Unroutable { .. }
             | Error::NotFound(_)
             | Error::StateConflict { .. }
@@ -179,6 +186,7 @@ impl Error {
             Error::Json(_) => "json",
             Error::Crashed(_) => "crashed",
             Error::Unconfirmed(_) => "unconfirmed",
+            Error::Unanswered(_) => "unanswered",
             Error::Cancelled => "cancelled",
             Error::ScheduleNotFound(_) => "schedule-not-found",
             Error::ScheduleExists(_) => "schedule-exists",
@@ -234,5 +242,8 @@ mod tests {
         let unconfirmed = Error::Unconfirmed(std::time::Duration::from_secs(30));
         assert!(unconfirmed.is_retryable(), "sent again under the same id");
         assert_eq!(unconfirmed.metric_label(), "unconfirmed");
+        let unanswered = Error::Unanswered(std::time::Duration::from_secs(5));
+        assert!(unanswered.is_retryable(), "a new connection listens");
+        assert_eq!(unanswered.metric_label(), "unanswered");
     }
 }

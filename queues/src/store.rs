@@ -43,7 +43,7 @@ use tokio::sync::Notify;
 use crate::relay::yielding::Admissions;
 
 pub use self::estimates::RunningAttempt;
-pub use self::heads::{Heads, HeadsCache};
+pub use self::heads::{ANSWERED_WITHIN, Heads, HeadsCache};
 pub use self::intake::{IntakeItem, IntakeResult, NewDeadLetter, NewJob, ReplyTo};
 pub use self::lifecycle::CancelOutcome;
 pub use self::model::*;
@@ -51,7 +51,7 @@ pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::preempt::PREEMPTED;
 pub use self::schedules::Schedule;
 pub use self::submit::Submitted;
-pub use self::wake::{PENDING_CHANNEL, QUEUED_CHANNEL};
+pub use self::wake::{HEARTBEAT, HEARTBEAT_TIMEOUT, PENDING_CHANNEL, QUEUED_CHANNEL};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

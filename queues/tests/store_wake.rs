@@ -2,7 +2,8 @@
 //! `jobs_inserted_notify` and `jobs_queued_notify` triggers notify exactly when a committed
 //! change leaves a job queued, they and the `jobs_pending_*` triggers when a change touches
 //! what the pending heads show, and
-//! `JobStore::watch_pending` keeps listening through a killed connection and stops on cancel.
+//! `JobStore::watch_pending` keeps listening through a killed connection and a connection that
+//! stops answering, and stops on cancel.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,7 +21,8 @@ use std::time::Duration;
 use fixtures::{job, marker, store, submission};
 use jobs::JobState;
 use queues::store::{
-    HeadsCache, JobSource, Note, PENDING_CHANNEL, QUEUED_CHANNEL, Target, WaitingMark,
+    ANSWERED_WITHIN, HEARTBEAT, HeadsCache, JobSource, Note, PENDING_CHANNEL, QUEUED_CHANNEL,
+    Target, WaitingMark,
 };
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
@@ -183,6 +185,90 @@ async fn watch_pending_survives_a_killed_connection_and_stops_on_cancel() {
         .unwrap()
         .unwrap();
     assert!(!cache.listening(), "nobody listens after cancel");
+    db.drop_database().await;
+}
+
+/// Sends `signal` to a PostgreSQL backend (this machine's server; the tests run as a user
+/// allowed to signal it, as CI does).
+fn signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Lets a stopped backend run again however the test ends: a stopped backend would hold up
+/// the database's drop.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_connection_that_stops_answering_is_replaced() {
+    let (db, store) = store().await;
+    let token = CancellationToken::new();
+    let cache = std::sync::Arc::new(HeadsCache::default());
+    let (tx, mut wakes) = mpsc::unbounded_channel();
+    let watcher = tokio::spawn({
+        let (store, token, cache) = (store.clone(), token.clone(), cache.clone());
+        async move {
+            store
+                .watch_pending(&token, &cache, || {
+                    let _ = tx.send(());
+                })
+                .await
+        }
+    });
+    wake(&mut wakes).await;
+    let listening_since = std::time::Instant::now();
+    // The heartbeat answers: its latest answer comes well after listening started.
+    support::eventually("a heartbeat answered", LIMIT, || async {
+        let since = cache.since_answered()?;
+        (since + HEARTBEAT / 2 < listening_since.elapsed()).then_some(())
+    })
+    .await;
+    let listeners = db.listeners().await;
+    assert_eq!(listeners.len(), 1, "one listening connection");
+
+    // The server stops answering on that connection without closing it (as a connection cut
+    // by a firewall, or a hung server, looks): first the heads stop being reusable (no answer
+    // within ANSWERED_WITHIN), then the heartbeat's wait ends the session and a new
+    // connection listens.
+    let first = listeners[0];
+    let stopped = Stopped(first);
+    signal(first, "-STOP");
+    let mut saw_unanswered = false;
+    let replacement = support::eventually("another connection listens", LIMIT, || {
+        saw_unanswered |= cache.since_answered().is_some_and(|a| a >= ANSWERED_WITHIN);
+        let db = &db;
+        async move { db.listeners().await.into_iter().find(|pid| *pid != first) }
+    })
+    .await;
+    assert!(
+        saw_unanswered,
+        "the heads were not reusable while nothing answered"
+    );
+    drop(stopped);
+    assert!(cache.listening());
+    while wakes.try_recv().is_ok() {}
+    store
+        .enqueue(&job("team-a", "after"), JobSource::Amqp)
+        .await
+        .unwrap();
+    wake(&mut wakes).await;
+    assert_ne!(replacement, first);
+
+    token.cancel();
+    tokio::time::timeout(LIMIT, watcher)
+        .await
+        .expect("the watcher did not stop on cancel")
+        .unwrap()
+        .unwrap();
     db.drop_database().await;
 }
 

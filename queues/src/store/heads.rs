@@ -8,13 +8,15 @@
 //! Why this is safe: the number of changes heard is taken *before* the heads are read, and a
 //! change committed after the read's snapshot is notified after its commit, so it is heard
 //! after that number was taken and the next round reads again. Heads are never reused while
-//! nobody listens (notifications are lost then), nor once they are [`KEPT_AT_MOST`] old, which
-//! bounds what a silently dead connection could hide. A reused head that is no longer what the
-//! store holds costs what a change racing any round costs: the admission's record checks the
-//! state and attempt it saw, and a conflict is handled as before.
+//! nobody listens (notifications are lost then), nor while the listening connection has not
+//! answered its heartbeat within [`ANSWERED_WITHIN`] (a connection that died silently hears
+//! nothing and says nothing), nor once they are [`KEPT_AT_MOST`] old, a last bound on what
+//! anything else could hide. A reused head that is no longer what the store holds costs what
+//! a change racing any round costs: the admission's record checks the state and attempt it
+//! saw, and a conflict is handled as before.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,8 +24,15 @@ use super::{JobStore, PendingJob};
 use crate::error::Result;
 use jobs::model::{Job, JobId};
 
-/// Heads older than this are read again even when nothing was heard.
-pub const KEPT_AT_MOST: Duration = Duration::from_secs(5);
+/// Heads older than this are read again even when nothing was heard. Not the guard against a
+/// dead connection (the heartbeat is, see [`ANSWERED_WITHIN`]): when it was (5 s), a quiet
+/// backlog of 9,000 heads was read again every 5 s, and those reads were the round bench's
+/// slow rounds.
+pub const KEPT_AT_MOST: Duration = Duration::from_secs(60);
+
+/// Heads are reused only while the listening connection answered a heartbeat this recently:
+/// three of [`HEARTBEAT`](super::wake::HEARTBEAT)s, so one slow answer does not count as dead.
+pub const ANSWERED_WITHIN: Duration = Duration::from_secs(3);
 
 /// What the pending-changes listener heard, and the heads the last read returned.
 #[derive(Debug, Default)]
@@ -31,8 +40,9 @@ pub struct HeadsCache {
     /// Changes heard (notifications, and every (re)start of listening, which may have missed
     /// some).
     heard: AtomicU64,
-    /// Whether a listener is connected and listening.
-    listening: AtomicBool,
+    /// When the listening connection last answered (listening started, or a heartbeat came
+    /// back); `None` while nobody listens.
+    answered: Mutex<Option<Instant>>,
     kept: Mutex<Option<Kept>>,
 }
 
@@ -54,16 +64,20 @@ pub struct Heads {
 }
 
 /// Whether heads read when `kept_heard` changes had been heard, `age` ago, `kept_per_queue`
-/// per queue, may stand for a read now.
+/// per queue, may stand for a read now; `answered` is how long ago the listening connection
+/// last answered (`None`: nobody listens).
 pub fn reusable(
     kept_heard: u64,
     age: Duration,
     kept_per_queue: u32,
     heard: u64,
-    listening: bool,
+    answered: Option<Duration>,
     per_queue: u32,
 ) -> bool {
-    listening && kept_heard == heard && age < KEPT_AT_MOST && kept_per_queue == per_queue
+    answered.is_some_and(|a| a < ANSWERED_WITHIN)
+        && kept_heard == heard
+        && age < KEPT_AT_MOST
+        && kept_per_queue == per_queue
 }
 
 impl HeadsCache {
@@ -74,8 +88,25 @@ impl HeadsCache {
 
     /// Records whether a listener is listening; either way something may have been missed.
     pub fn set_listening(&self, listening: bool) {
-        self.listening.store(listening, Ordering::Release);
+        *self.lock_answered() = listening.then(Instant::now);
         self.heard();
+    }
+
+    /// Records that the listening connection answered a heartbeat (ignored while nobody
+    /// listens: a late answer must not revive a listener that stopped).
+    pub fn answered(&self) {
+        if let Some(at) = self.lock_answered().as_mut() {
+            *at = Instant::now();
+        }
+    }
+
+    /// How long ago the listening connection last answered; `None` while nobody listens.
+    pub fn since_answered(&self) -> Option<Duration> {
+        self.lock_answered().map(|at| at.elapsed())
+    }
+
+    fn lock_answered(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.answered.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many changes were heard so far.
@@ -85,7 +116,7 @@ impl HeadsCache {
 
     /// Whether a listener is listening.
     pub fn listening(&self) -> bool {
-        self.listening.load(Ordering::Acquire)
+        self.lock_answered().is_some()
     }
 
     fn kept(&self, per_queue: u32) -> Option<Arc<Vec<PendingJob>>> {
@@ -96,7 +127,7 @@ impl HeadsCache {
             k.at.elapsed(),
             k.per_queue,
             self.heard.load(Ordering::Acquire),
-            self.listening(),
+            self.since_answered(),
             per_queue,
         )
         .then(|| k.heads.clone())
@@ -132,27 +163,31 @@ impl JobStore {
 mod tests {
     use super::*;
 
-    /// Kept heard, age, kept per queue, heard, listening, per queue → reusable.
-    type Case = (u64, Duration, u32, u64, bool, u32, bool);
+    /// Kept heard, age, kept per queue, heard, answered ago, per queue → reusable.
+    type Case = (u64, Duration, u32, u64, Option<Duration>, u32, bool);
 
     #[test]
-    fn heads_are_reused_only_while_listening_nothing_heard_young_and_alike() {
+    fn heads_are_reused_only_while_listening_and_answering_nothing_heard_young_and_alike() {
         let young = Duration::from_millis(10);
+        let now = Some(Duration::from_millis(200));
         #[rustfmt::skip]
-        let cases: [Case; 7] = [
-            (3, young, 10, 3, true, 10, true),
-            (3, young, 10, 4, true, 10, false),  // a change heard since
-            (3, young, 10, 3, false, 10, false), // nobody listening
-            (3, KEPT_AT_MOST, 10, 3, true, 10, false), // too old
-            (3, KEPT_AT_MOST - Duration::from_millis(1), 10, 3, true, 10, true),
-            (3, young, 10, 3, true, 20, false), // more heads per queue asked for
-            (0, Duration::ZERO, 1, 0, true, 1, true),
+        let cases: [Case; 10] = [
+            (3, young, 10, 3, now, 10, true),
+            (3, young, 10, 4, now, 10, false),  // a change heard since
+            (3, young, 10, 3, None, 10, false), // nobody listening
+            (3, young, 10, 3, Some(ANSWERED_WITHIN), 10, false), // no heartbeat answered lately
+            (3, young, 10, 3, Some(ANSWERED_WITHIN - Duration::from_millis(1)), 10, true),
+            (3, KEPT_AT_MOST, 10, 3, now, 10, false), // too old
+            (3, KEPT_AT_MOST - Duration::from_millis(1), 10, 3, now, 10, true),
+            (3, Duration::from_secs(10), 10, 3, now, 10, true), // quiet and answering: kept
+            (3, young, 10, 3, now, 20, false), // more heads per queue asked for
+            (0, Duration::ZERO, 1, 0, Some(Duration::ZERO), 1, true),
         ];
-        for (kept, age, kept_per_queue, heard, listening, per_queue, expected) in cases {
+        for (kept, age, kept_per_queue, heard, answered, per_queue, expected) in cases {
             assert_eq!(
-                reusable(kept, age, kept_per_queue, heard, listening, per_queue),
+                reusable(kept, age, kept_per_queue, heard, answered, per_queue),
                 expected,
-                "{kept} {age:?} {kept_per_queue} {heard} {listening} {per_queue}"
+                "{kept} {age:?} {kept_per_queue} {heard} {answered:?} {per_queue}"
             );
         }
     }
@@ -166,5 +201,24 @@ mod tests {
         cache.set_listening(false);
         assert!(!cache.listening());
         assert_eq!(cache.changes_heard(), 2);
+    }
+
+    #[test]
+    fn a_heartbeat_answer_counts_only_while_listening() {
+        let cache = HeadsCache::default();
+        let at = |c: &HeadsCache| *c.lock_answered();
+        cache.answered();
+        assert_eq!(at(&cache), None, "a late answer revives nothing");
+        cache.set_listening(true);
+        let started = at(&cache).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        cache.answered();
+        assert!(
+            at(&cache).unwrap() > started,
+            "the answer moved the time on"
+        );
+        assert_eq!(cache.changes_heard(), 1, "an answer is not a change");
+        cache.set_listening(false);
+        assert_eq!(cache.since_answered(), None);
     }
 }

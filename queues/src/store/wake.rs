@@ -5,14 +5,19 @@
 //! the listener reconnects costs at most one interval.
 //!
 //! The same listener hears [`PENDING_CHANNEL`] (migration `pending_notify`): any change to what
-//! the pending heads show, which tells the round's [`HeadsCache`] to read them again.
+//! the pending heads show, which tells the round's [`HeadsCache`] to read them again. Since a
+//! connection that died silently hears nothing either, the listener asks its connection for a
+//! `SELECT 1` every [`HEARTBEAT`]: an answer keeps the cache's heads usable, no answer within
+//! [`HEARTBEAT_TIMEOUT`] ends the session and a new connection listens.
+
+use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::JobStore;
 use super::heads::HeadsCache;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::outage::reconnecting;
 
 /// The channel notified when a commit leaves a job queued: stored (the statement-level
@@ -22,6 +27,16 @@ pub const QUEUED_CHANNEL: &str = "orchestrator_job_queued";
 /// The channel notified when a commit changes what the pending heads show
 /// (`jobs_inserted_notify` and the `jobs_pending_*` triggers).
 pub const PENDING_CHANNEL: &str = "orchestrator_pending_changed";
+
+/// How often the listener asks its connection to answer.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The heartbeat, named for whoever reads `pg_stat_activity` (where it stays as the
+/// connection's last statement).
+const HEARTBEAT_SQL: &str = "SELECT 1 /* pending-job listener heartbeat */";
+
+/// How long a heartbeat may wait for its answer before the connection counts as dead.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Marks `cache` as not listening however the listening ends (error, cancel, task aborted).
 struct Listening<'a>(&'a HeadsCache);
@@ -55,9 +70,21 @@ impl JobStore {
                 let _listening = Listening(cache);
                 cache.set_listening(true);
                 wake();
+                let mut heartbeat = tokio::time::interval(HEARTBEAT);
+                heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = token.cancelled() => return Ok(()),
+                        // Notifications that arrive meanwhile wait in the listener's buffer.
+                        _ = heartbeat.tick() => {
+                            tokio::time::timeout(
+                                HEARTBEAT_TIMEOUT,
+                                sqlx::query(HEARTBEAT_SQL).execute(&mut listener),
+                            )
+                            .await
+                            .map_err(|_| Error::Unanswered(HEARTBEAT_TIMEOUT))??;
+                            cache.answered();
+                        }
                         received = listener.try_recv() => match received? {
                             Some(n) if n.channel() == QUEUED_CHANNEL => wake(),
                             Some(_) => cache.heard(),

@@ -62,12 +62,14 @@ impl TestDb {
         Self { name, port, pool }
     }
 
-    /// Backend pids of this database's connections whose last statement was `LISTEN` (who
-    /// waits for notifications: the leader's queued-job listener).
+    /// Backend pids of this database's connections whose last statement was `LISTEN` or the
+    /// listener's heartbeat (who waits for notifications: the leader's pending-job listener,
+    /// `queues::store::wake`).
     pub async fn listeners(&self) -> Vec<i32> {
         sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-             AND query ILIKE 'LISTEN%'",
+             AND (query ILIKE 'LISTEN%' \
+             OR query = 'SELECT 1 /* pending-job listener heartbeat */')",
         )
         .fetch_all(&self.pool)
         .await

@@ -81,6 +81,14 @@ async fn transactions(db: &TestDb) -> i64 {
 
 /// Prints p50, p99 and max of `times`, and how many were within 100 ms (issue 18's target).
 fn report(label: &str, times: &mut [Duration]) {
+    // Which rounds were slow, in the order they ran (the first after a change, or a periodic
+    // one), before sorting loses it.
+    let slow: Vec<String> = times
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t > Duration::from_millis(100))
+        .map(|(i, t)| format!("#{i} {:.0} ms", t.as_secs_f64() * 1000.0))
+        .collect();
     times.sort();
     let at = |q: f64| {
         let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
@@ -97,6 +105,7 @@ fn report(label: &str, times: &mut [Duration]) {
         at(0.99),
         at(1.0),
     );
+    println!("  over 100 ms: {}", slow.join(", "));
 }
 
 async fn run(shape: Shape) {

@@ -129,30 +129,72 @@ async fn wake(wakes: &mut mpsc::UnboundedReceiver<()>) {
         .expect("the watcher ended");
 }
 
+/// `JobStore::watch_pending` running in the background, as the leader runs it.
+struct Watcher {
+    token: CancellationToken,
+    cache: std::sync::Arc<HeadsCache>,
+    wakes: mpsc::UnboundedReceiver<()>,
+    task: tokio::task::JoinHandle<queues::Result<()>>,
+}
+
+impl Watcher {
+    /// Starts watching and waits for the wake listening starts with (jobs may have been
+    /// queued before).
+    async fn start(store: &queues::JobStore) -> Self {
+        let token = CancellationToken::new();
+        let cache = std::sync::Arc::new(HeadsCache::default());
+        let (tx, mut wakes) = mpsc::unbounded_channel();
+        let task = tokio::spawn({
+            let (store, token, cache) = (store.clone(), token.clone(), cache.clone());
+            async move {
+                store
+                    .watch_pending(&token, &cache, || {
+                        let _ = tx.send(());
+                    })
+                    .await
+            }
+        });
+        wake(&mut wakes).await;
+        Self {
+            token,
+            cache,
+            wakes,
+            task,
+        }
+    }
+
+    /// Waits for the next wake.
+    async fn next_wake(&mut self) {
+        wake(&mut self.wakes).await;
+    }
+
+    /// Forgets the wakes sent so far.
+    fn forget_wakes(&mut self) {
+        while self.wakes.try_recv().is_ok() {}
+    }
+
+    /// Cancels and waits for the watcher to end cleanly.
+    async fn stop(self) {
+        self.token.cancel();
+        tokio::time::timeout(LIMIT, self.task)
+            .await
+            .expect("the watcher did not stop on cancel")
+            .unwrap()
+            .unwrap();
+        assert!(!self.cache.listening(), "nobody listens after cancel");
+    }
+}
+
 #[tokio::test]
 async fn watch_pending_survives_a_killed_connection_and_stops_on_cancel() {
     let (db, store) = store().await;
-    let token = CancellationToken::new();
-    let cache = std::sync::Arc::new(HeadsCache::default());
-    let (tx, mut wakes) = mpsc::unbounded_channel();
-    let watcher = tokio::spawn({
-        let (store, token, cache) = (store.clone(), token.clone(), cache.clone());
-        async move {
-            store
-                .watch_pending(&token, &cache, || {
-                    let _ = tx.send(());
-                })
-                .await
-        }
-    });
-    // Listening starts with a wake (jobs may have been queued before).
-    wake(&mut wakes).await;
-    assert!(cache.listening());
+    let mut watcher = Watcher::start(&store).await;
+    assert!(watcher.cache.listening());
     store
         .enqueue(&job("team-a", "first"), JobSource::Amqp)
         .await
         .unwrap();
-    wake(&mut wakes).await;
+    watcher.next_wake().await;
 
     // Kill the listening connection: the watcher reconnects, wakes (it may have missed
     // something) and hears the next stored job.
@@ -164,27 +206,20 @@ async fn watch_pending_survives_a_killed_connection_and_stops_on_cancel() {
         .await
         .unwrap();
     assert!(killed, "the listening connection was killed");
-    wake(&mut wakes).await;
+    watcher.next_wake().await;
     support::eventually("listening again", LIMIT, || async {
         (db.listeners().await.len() == 1).then_some(())
     })
     .await;
-    while wakes.try_recv().is_ok() {}
+    watcher.forget_wakes();
     store
         .enqueue(&job("team-a", "second"), JobSource::Amqp)
         .await
         .unwrap();
-    wake(&mut wakes).await;
+    watcher.next_wake().await;
 
-    assert!(cache.listening());
-
-    token.cancel();
-    tokio::time::timeout(LIMIT, watcher)
-        .await
-        .expect("the watcher did not stop on cancel")
-        .unwrap()
-        .unwrap();
-    assert!(!cache.listening(), "nobody listens after cancel");
+    assert!(watcher.cache.listening());
+    watcher.stop().await;
     db.drop_database().await;
 }
 
@@ -211,20 +246,8 @@ impl Drop for Stopped {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listening_connection_that_stops_answering_is_replaced() {
     let (db, store) = store().await;
-    let token = CancellationToken::new();
-    let cache = std::sync::Arc::new(HeadsCache::default());
-    let (tx, mut wakes) = mpsc::unbounded_channel();
-    let watcher = tokio::spawn({
-        let (store, token, cache) = (store.clone(), token.clone(), cache.clone());
-        async move {
-            store
-                .watch_pending(&token, &cache, || {
-                    let _ = tx.send(());
-                })
-                .await
-        }
-    });
-    wake(&mut wakes).await;
+    let mut watcher = Watcher::start(&store).await;
+    let cache = watcher.cache.clone();
     let listening_since = std::time::Instant::now();
     // The heartbeat answers: its latest answer comes well after listening started.
     support::eventually("a heartbeat answered", LIMIT, || async {
@@ -254,21 +277,15 @@ async fn a_listening_connection_that_stops_answering_is_replaced() {
         "the heads were not reusable while nothing answered"
     );
     drop(stopped);
+    assert_ne!(replacement, first);
     assert!(cache.listening());
-    while wakes.try_recv().is_ok() {}
+    watcher.forget_wakes();
     store
         .enqueue(&job("team-a", "after"), JobSource::Amqp)
         .await
         .unwrap();
-    wake(&mut wakes).await;
-    assert_ne!(replacement, first);
-
-    token.cancel();
-    tokio::time::timeout(LIMIT, watcher)
-        .await
-        .expect("the watcher did not stop on cancel")
-        .unwrap()
-        .unwrap();
+    watcher.next_wake().await;
+    watcher.stop().await;
     db.drop_database().await;
 }
 

@@ -50,3 +50,25 @@ fn the_demo_runs_to_the_expected_outcome() {
         "the invalid job is refused with reasons:\n{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn a_demo_bin_without_the_binaries_is_refused_before_anything_starts() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new(format!("{root}/scripts/demo"))
+        .current_dir(root)
+        .env("DEMO_BIN", "/nonexistent/demo-bin")
+        .env("DEMO_EXIT", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("DEMO_BIN=/nonexistent/demo-bin has no orchestrator binary"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("building") && !stdout.contains("starting kube-sim"),
+        "nothing is built or started:\n{stdout}"
+    );
+}

@@ -51,7 +51,7 @@ pub use self::outbox::{OutboxRow, RetentionReport};
 pub use self::preempt::PREEMPTED;
 pub use self::schedules::Schedule;
 pub use self::submit::Submitted;
-pub use self::wake::{HEARTBEAT, HEARTBEAT_TIMEOUT, PENDING_CHANNEL, QUEUED_CHANNEL};
+pub use self::wake::{HEARTBEAT, PENDING_CHANNEL, QUEUED_CHANNEL};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

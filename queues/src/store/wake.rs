@@ -36,7 +36,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_SQL: &str = "SELECT 1 /* pending-job listener heartbeat */";
 
 /// How long a heartbeat may wait for its answer before the connection counts as dead.
-pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Marks `cache` as not listening however the listening ends (error, cancel, task aborted).
 struct Listening<'a>(&'a HeadsCache);

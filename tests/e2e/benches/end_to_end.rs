@@ -17,7 +17,8 @@
 //! server; these figures show that budget.
 //!
 //! `cargo bench -p e2e --bench end_to_end` (env `E2E_JOBS`, default 2000; `E2E_NODES`,
-//! default 100, of 64 cpu each)
+//! default 100, of 64 cpu each; `E2E_PERF_CTL`, a `perf` control FIFO, see
+//! [`PerfControl`])
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, reason = "benchmark")]
 
@@ -63,70 +64,57 @@ async fn main() {
     config.submitter.heads_per_queue = 1000;
     let mut world = World::start(config).await;
 
-    let bodies: Vec<Value> = (0..jobs)
-        .map(|i| {
-            let ns = if i % 2 == 0 { "team-a" } else { "team-b" };
-            json!({
-                "apiVersion": "v1", "name": format!("bench-{i}"), "namespace": ns,
-                "mainApplicationFile": "local:///opt/app.jar", "mainClass": "Main",
-                "driver": {"nodeType": "small"}, "executor": {"nodeType": "small", "instances": 1},
-                "annotations": {"kube-sim.dev/runtime": "1h"}
-            })
-        })
-        .collect();
-    let (raw, raw_cpu) = raw_creates(&world, &bodies).await;
+    let timed = bodies("bench", jobs);
+    let (raw, raw_cpu) = raw_creates(&world, &timed).await;
 
     // The orchestrator is up and leading before the first publish, as in production: the
     // rate measured is its throughput, not the start of a new daemon (its watches and caches).
     world.start_submitter().await;
+    let perf = PerfControl::from_env();
+    perf.send("enable");
     let cpu_before = Cpu::now();
     let started = Instant::now();
-    let messages: Vec<queues::Outgoing> = bodies
-        .iter()
-        .map(|body| {
-            queues::Outgoing::raw(
-                body["namespace"].as_str().unwrap(),
-                jobs::Priority::Normal,
-                serde_json::to_vec(body).unwrap(),
-            )
-        })
-        .collect();
-    for chunk in messages.chunks(200) {
-        for r in world.publisher.publish_all(chunk).await {
-            r.unwrap();
-        }
-    }
-    let published = started.elapsed();
+    let publishing = async {
+        publish(&world, &timed).await;
+        started.elapsed()
+    };
     // The end point, every SparkApplication created, read off kube-sim in the process
     // (a lock and a count, no request) so that watching loads the path it times as little as
-    // it can: PostgreSQL is asked only until every job is stored; then every job recorded
-    // `submitted`, the orchestrator's own end.
-    let mut stored_at = None;
-    let created = loop {
-        let now = started.elapsed();
-        let apps = world.sim.stats()["objects"]["sparkapplications.sparkoperator.k8s.io"]
-            .as_u64()
-            .unwrap_or(0) as usize;
-        if stored_at.is_none() && count(&world, "SELECT count(*) FROM jobs").await == jobs {
-            stored_at = Some(now);
+    // it can; also when the first application and each further quarter of them were created
+    // (where the time goes). PostgreSQL is asked every 10 ms until every job is stored.
+    let creating = async {
+        let mut quarters = [None; 4];
+        loop {
+            let now = started.elapsed();
+            let apps = world.sim.stats()["objects"]["sparkapplications.sparkoperator.k8s.io"]
+                .as_u64()
+                .unwrap_or(0) as usize;
+            for (q, at) in quarters.iter_mut().enumerate() {
+                if at.is_none() && apps > 0 && apps * 4 >= jobs * q {
+                    *at = Some(now);
+                }
+            }
+            if apps >= jobs {
+                break (now, quarters.map(|at| at.unwrap_or(now)));
+            }
+            assert!(now < Duration::from_secs(600), "only {apps}/{jobs} created");
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        if apps >= jobs && stored_at.is_some() {
-            break now;
-        }
-        assert!(now < Duration::from_secs(600), "only {apps}/{jobs} created");
-        tokio::time::sleep(Duration::from_millis(if stored_at.is_some() {
-            2
-        } else {
-            10
-        }))
-        .await;
     };
+    let storing = async {
+        while count(&world, "SELECT count(*) FROM jobs").await < jobs {
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "not all stored"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    };
+    let (published, (created, quarters), stored_at) = futures::join!(publishing, creating, storing);
+    perf.send("disable");
     let recorded = loop {
-        let submitted = count(
-            &world,
-            "SELECT count(*) FROM jobs WHERE state IN ('submitted', 'running', 'succeeded')",
-        )
-        .await;
+        let submitted = count(&world, RECORDED).await;
         if submitted == jobs {
             break started.elapsed();
         }
@@ -150,13 +138,15 @@ async fn main() {
         published,
         jobs as f64 / published.as_secs_f64()
     );
-    if let Some(s) = stored_at {
-        println!(
-            "  all stored (intake):            {:>8.2?}  {:>7.0} jobs/s",
-            s,
-            jobs as f64 / s.as_secs_f64()
-        );
-    }
+    println!(
+        "  all stored (intake):            {:>8.2?}  {:>7.0} jobs/s",
+        stored_at,
+        jobs as f64 / stored_at.as_secs_f64()
+    );
+    let [first, quarter, half, three] = quarters;
+    println!(
+        "  first / 25 / 50 / 75 % created:  {first:.0?} / {quarter:.0?} / {half:.0?} / {three:.0?}"
+    );
     for (what, at) in [
         ("all SparkApplications created:", created),
         ("all recorded submitted:        ", recorded),
@@ -172,6 +162,65 @@ async fn main() {
     println!("    raw client:    {raw_cpu}");
     println!("    orchestrator:  {orchestrator_cpu}");
     world.cleanup().await;
+}
+
+/// `perf record --control fifo:PATH -D -1` profiles the orchestrator's phase alone when
+/// `E2E_PERF_CTL=PATH` names the same FIFO: the bench enables the profiler at the first publish
+/// and disables it at the last application created.
+struct PerfControl(Option<std::fs::File>);
+
+impl PerfControl {
+    fn from_env() -> Self {
+        Self(
+            std::env::var_os("E2E_PERF_CTL")
+                .map(|path| std::fs::OpenOptions::new().write(true).open(path).unwrap()),
+        )
+    }
+
+    fn send(&self, command: &str) {
+        if let Some(mut fifo) = self.0.as_ref() {
+            use std::io::Write as _;
+            writeln!(fifo, "{command}").unwrap();
+        }
+    }
+}
+
+/// Jobs recorded `submitted` or later.
+const RECORDED: &str =
+    "SELECT count(*) FROM jobs WHERE state IN ('submitted', 'running', 'succeeded')";
+
+/// `n` job bodies named `{prefix}-{i}`, alternately in team-a and team-b.
+fn bodies(prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let ns = if i % 2 == 0 { "team-a" } else { "team-b" };
+            json!({
+                "apiVersion": "v1", "name": format!("{prefix}-{i}"), "namespace": ns,
+                "mainApplicationFile": "local:///opt/app.jar", "mainClass": "Main",
+                "driver": {"nodeType": "small"}, "executor": {"nodeType": "small", "instances": 1},
+                "annotations": {"kube-sim.dev/runtime": "1h"}
+            })
+        })
+        .collect()
+}
+
+/// Publishes `bodies` to their namespaces' normal queues, 200 at a time, each confirmed.
+async fn publish(world: &World, bodies: &[Value]) {
+    let messages: Vec<queues::Outgoing> = bodies
+        .iter()
+        .map(|body| {
+            queues::Outgoing::raw(
+                body["namespace"].as_str().unwrap(),
+                jobs::Priority::Normal,
+                serde_json::to_vec(body).unwrap(),
+            )
+        })
+        .collect();
+    for chunk in messages.chunks(200) {
+        for r in world.publisher.publish_all(chunk).await {
+            r.unwrap();
+        }
+    }
 }
 
 /// `sql`'s count.

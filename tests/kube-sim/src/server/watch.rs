@@ -123,11 +123,16 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
     let drop_after;
     let bookmark_every;
     {
-        let mut c = shared.lock();
-        drop_after = c.faults.config.drop_watches_after;
+        let gone = {
+            let mut faults = shared.faults();
+            drop_after = faults.config.drop_watches_after;
+            let gone = faults.forced_gone > 0;
+            faults.forced_gone = faults.forced_gone.saturating_sub(1);
+            gone
+        };
+        let c = shared.lock();
         bookmark_every = c.cfg.simulation.bookmark_interval;
-        if c.faults.forced_gone > 0 {
-            c.faults.forced_gone -= 1;
+        if gone {
             let rv = c.store.rv();
             initial.push(error_line(&ApiError::too_old(rv.saturating_sub(1), rv)));
         } else {

@@ -13,10 +13,7 @@ use orchestrator::cli::{
 /// mimalloc rather than glibc's malloc: the daemon's work is allocation-heavy (JSON bodies,
 /// HTTP and AMQP frames, SQL rows), and in the end-to-end bench, where the daemon runs in one
 /// process with kube-sim, it took that process from 0.76 to 0.62 CPU-seconds per 1,000 jobs
-/// (40 interleaved runs; BENCHMARKS.md, stop 34). Built with `no_thp`: mimalloc otherwise asks
-/// for transparent huge pages, and the kernel then zeroes 2 MiB at each first touch of its
-/// arenas — a tenth of that process's CPU in a burst (`clear_page_erms`, BENCHMARKS.md stop 36)
-/// for a daemon whose heap is tens of MiB.
+/// (40 interleaved runs; BENCHMARKS.md, stop 34).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -69,7 +69,6 @@ pub fn stats(shared: &Shared) -> Value {
         objects.insert(key, json!(c.store.count(r.storage())));
     }
     let ws = &shared.watch_stats;
-    let faults = shared.faults();
     json!({
         "simTimeSeconds": c.clock.now().as_secs_f64(),
         "speed": c.clock.speed(),
@@ -82,9 +81,9 @@ pub fn stats(shared: &Shared) -> Value {
             "events": ws.events.load(Ordering::Relaxed),
             "dropped": ws.dropped.load(Ordering::Relaxed),
         },
-        "requests": faults.requests,
-        "faultsInjected": faults.injected_total,
-        "forcedGonePending": faults.forced_gone,
+        "requests": c.faults.requests,
+        "faultsInjected": c.faults.injected_total,
+        "forcedGonePending": c.faults.forced_gone,
     })
 }
 
@@ -264,7 +263,7 @@ async fn advance_h(State(s): State<Arc<Shared>>, body: String) -> Response {
 }
 
 async fn faults_get(State(s): State<Arc<Shared>>) -> Response {
-    ok(serde_json::to_value(&s.faults().config).unwrap_or(Value::Null))
+    ok(serde_json::to_value(&s.lock().faults.config).unwrap_or(Value::Null))
 }
 
 async fn faults_put(State(s): State<Arc<Shared>>, body: String) -> Response {
@@ -272,7 +271,7 @@ async fn faults_put(State(s): State<Arc<Shared>>, body: String) -> Response {
         .and_then(|f| f.validate().map(|_| f).map_err(ApiError::bad_request))
     {
         Ok(f) => {
-            s.faults().set(f.clone());
+            s.lock().faults.set(f.clone());
             ok(serde_json::to_value(f).unwrap_or(Value::Null))
         }
         Err(e) => error_response(&e),
@@ -280,22 +279,22 @@ async fn faults_put(State(s): State<Arc<Shared>>, body: String) -> Response {
 }
 
 async fn faults_clear(State(s): State<Arc<Shared>>) -> Response {
-    let mut faults = s.faults();
-    faults.set(FaultConfig::default());
-    faults.forced_gone = 0;
+    let mut c = s.lock();
+    c.faults.set(FaultConfig::default());
+    c.faults.forced_gone = 0;
     ok(json!({}))
 }
 
 async fn faults_add_error(State(s): State<Arc<Shared>>, body: String) -> Response {
     match parse::<ErrorRule>(&body) {
         Ok(rule) => {
-            let mut faults = s.faults();
-            let mut cfg = faults.config.clone();
+            let mut c = s.lock();
+            let mut cfg = c.faults.config.clone();
             cfg.errors.push(rule);
             if let Err(e) = cfg.validate() {
                 return error_response(&ApiError::bad_request(e));
             }
-            faults.set(cfg.clone());
+            c.faults.set(cfg.clone());
             ok(serde_json::to_value(cfg).unwrap_or(Value::Null))
         }
         Err(e) => error_response(&e),
@@ -307,7 +306,7 @@ async fn drop_h(State(s): State<Arc<Shared>>, body: String) -> Response {
         Ok(DropBody {
             after_events: Some(n),
         }) => {
-            s.faults().config.drop_watches_after = Some(n);
+            s.lock().faults.config.drop_watches_after = Some(n);
             ok(json!({"dropWatchesAfter": n}))
         }
         Ok(DropBody { after_events: None }) => {
@@ -321,7 +320,7 @@ async fn drop_h(State(s): State<Arc<Shared>>, body: String) -> Response {
 async fn expire_h(State(s): State<Arc<Shared>>, body: String) -> Response {
     match parse::<ExpireBody>(&body) {
         Ok(b) => {
-            s.faults().forced_gone += b.count;
+            s.lock().faults.forced_gone += b.count;
             ok(json!({"forcedGone": b.count}))
         }
         Err(e) => error_response(&e),

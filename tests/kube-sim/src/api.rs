@@ -93,12 +93,8 @@ fn check_type(res: Res, v: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A body [`decode`]d for [`create_decoded`]: the object and its schema problems.
-pub type Decoded = (Value, Vec<Cause>);
-
 /// Decode a body: type check, prune unknown fields (error under Strict), set apiVersion/kind.
-/// Needs no cluster state: the server runs it before it takes the lock.
-pub fn decode(res: Res, v: Value, strict: bool) -> Result<Decoded, ApiError> {
+fn decode(res: Res, v: Value, strict: bool) -> Result<(Value, Vec<Cause>), ApiError> {
     check_type(res, &v)?;
     let def = res.def();
     let (mut out, unknown, causes) = if def.custom {
@@ -147,18 +143,8 @@ pub fn create(
     body: Value,
     o: &WriteOpts,
 ) -> Result<Value, ApiError> {
-    create_decoded(c, res, ns, decode(res, body, o.strict)?, o)
-}
-
-/// [`create`] of a body already [`decode`]d with `o.strict`.
-pub fn create_decoded(
-    c: &mut Cluster,
-    res: Res,
-    ns: &str,
-    (mut v, schema_causes): Decoded,
-    o: &WriteOpts,
-) -> Result<Value, ApiError> {
     let def = res.def();
+    let (mut v, schema_causes) = decode(res, body, o.strict)?;
     let body_ns = object::namespace(&v).to_string();
     if def.namespaced {
         if !body_ns.is_empty() && body_ns != ns {

@@ -26,6 +26,8 @@ pub struct Cluster {
     pub store: Store,
     /// Simulated time.
     pub clock: Clock,
+    /// Fault injection and counters.
+    pub faults: Faults,
     /// Random names and ids.
     pub rng: StdRng,
     /// Controllers' private state.
@@ -38,10 +40,6 @@ pub struct Cluster {
 #[derive(Debug)]
 pub struct Shared {
     cluster: Mutex<Cluster>,
-    /// Fault injection and request counters, apart from the cluster: every request consults
-    /// them up to three times, and under the cluster lock each would queue behind the
-    /// controllers' passes.
-    faults: Mutex<Faults>,
     /// Bumped to close every open watch.
     pub drop_watches: watch::Sender<u64>,
     /// Wakes the controller loop early.
@@ -57,11 +55,6 @@ impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, Cluster> {
         self.cluster.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// Lock the fault rules and counters (never while waiting for the cluster lock's holder).
-    pub fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// Build the shared state and seed it from the configuration (manifest files are read
@@ -73,6 +66,7 @@ pub fn build(cfg: SimConfig) -> Result<Arc<Shared>, crate::Error> {
         auth: cfg.auth.clone().map(crate::auth::AuthState::new),
         store: Store::new(cfg.simulation.watch_history),
         clock: Clock::new(cfg.simulation.speed),
+        faults: Faults::new(cfg.faults.clone(), cfg.simulation.seed),
         rng: StdRng::seed_from_u64(cfg.simulation.seed),
         ctl: controllers::State::default(),
         cfg,
@@ -92,7 +86,6 @@ pub fn build(cfg: SimConfig) -> Result<Arc<Shared>, crate::Error> {
     c.store.changes.clear();
     Ok(Arc::new(Shared {
         auth_enabled: c.auth.is_some(),
-        faults: Mutex::new(Faults::new(c.cfg.faults.clone(), c.cfg.simulation.seed)),
         cluster: Mutex::new(c),
         drop_watches: watch::channel(0).0,
         wake: Notify::new(),

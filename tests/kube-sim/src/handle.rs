@@ -259,25 +259,25 @@ impl SimHandle {
     /// Replace the fault rules.
     pub fn set_faults(&self, faults: FaultConfig) -> Result<()> {
         faults.validate().map_err(Error::Config)?;
-        self.shared.faults().set(faults);
+        self.shared.lock().faults.set(faults);
         Ok(())
     }
 
     /// Add one error rule.
     pub fn add_error_rule(&self, rule: ErrorRule) -> Result<()> {
-        let mut faults = self.shared.faults();
-        let mut cfg = faults.config.clone();
+        let mut c = self.shared.lock();
+        let mut cfg = c.faults.config.clone();
         cfg.errors.push(rule);
         cfg.validate().map_err(Error::Config)?;
-        faults.set(cfg);
+        c.faults.set(cfg);
         Ok(())
     }
 
     /// Remove every fault (rules, pending forced 410s, drop-after).
     pub fn clear_faults(&self) {
-        let mut faults = self.shared.faults();
-        faults.set(FaultConfig::default());
-        faults.forced_gone = 0;
+        let mut c = self.shared.lock();
+        c.faults.set(FaultConfig::default());
+        c.faults.forced_gone = 0;
     }
 
     /// Close every open watch stream now.
@@ -287,12 +287,12 @@ impl SimHandle {
 
     /// Close each watch stream after it has sent `n` events (`None`: never).
     pub fn drop_watches_after(&self, n: Option<u64>) {
-        self.shared.faults().config.drop_watches_after = n;
+        self.shared.lock().faults.config.drop_watches_after = n;
     }
 
     /// Answer the next `n` watch requests with a `410 Gone` ERROR event.
     pub fn expire_next_watches(&self, n: u64) {
-        self.shared.faults().forced_gone += n;
+        self.shared.lock().faults.forced_gone += n;
     }
 
     /// Cordon (`true`) or uncordon a node.

@@ -255,11 +255,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if shared.auth_enabled {
         let what = authz::resource_attributes(&target, verb, &q);
         if let Err(e) = authz::gate(&shared, &parts.headers, &what) {
-            shared.faults().count(verb, plural, e.code);
+            shared.lock().faults.count(verb, plural, e.code);
             return error_response(&e);
         }
     }
-    let latency = shared.faults().latency(verb, plural);
+    let latency = shared.lock().faults.latency(verb, plural);
     if latency > Duration::ZERO {
         tokio::time::sleep(latency).await;
     }
@@ -267,10 +267,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Ok(b) => b,
         Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
     };
-    let injected =
-        shared
-            .faults()
-            .error(verb, target.res.def(), target.name.as_deref().unwrap_or(""));
+    let injected = {
+        let mut c = shared.lock();
+        c.faults
+            .error(verb, target.res.def(), target.name.as_deref().unwrap_or(""))
+    };
     let resp = match injected {
         Some(e) => error_response(&e),
         None => handle(
@@ -289,7 +290,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         codec::negotiate(resp, header(&parts.headers, "accept")).await
     };
     let code = resp.status().as_u16();
-    shared.faults().count(verb, plural, code);
+    shared.lock().faults.count(verb, plural, code);
     if verb != "get" && verb != "list" && verb != "watch" {
         shared.wake.notify_one();
     }
@@ -412,18 +413,16 @@ fn handle_inner(
             }
             let o = write_opts(q, headers)?;
             let v = to_core(codec::decode_body(headers, body, def.custom)?);
-            // Decoded (schema pruning and validation) before the lock is taken and the
-            // answer rendered after it is let go, here and below: other requests and the
-            // controllers wait on it.
-            let decoded = api::decode(sres, v, o.strict)?;
-            let out = api::create_decoded(&mut shared.lock(), sres, &ns, decoded, &o)?;
+            let mut c = shared.lock();
+            let out = api::create(&mut c, sres, &ns, v, &o)?;
             Ok(value_response(201, &render::object(res, &out, fmt), fmt))
         }
         "update" => {
             let o = write_opts(q, headers)?;
             let v = to_core(codec::decode_body(headers, body, def.custom)?);
+            let mut c = shared.lock();
             let out = api::update(
-                &mut shared.lock(),
+                &mut c,
                 sres,
                 &ns,
                 t.name.as_deref().unwrap_or(""),
@@ -441,45 +440,36 @@ fn handle_inner(
             let o = write_opts(q, headers)?;
             let v = parse_body(body, pt == PatchType::Apply)?;
             let name = t.name.as_deref().unwrap_or("");
-            let (existed, out) = {
-                let mut c = shared.lock();
-                let existed = c.store.get(sres, &ns, name).is_some();
-                let out = if res == Res::EventV1 && pt != PatchType::Apply {
-                    // Patch the events.k8s.io view, then store it as a core Event.
-                    let old = api::get(&c, sres, &ns, name)?;
-                    let mut view = crate::eventconv::core_to_v1(&old.value);
-                    match pt {
-                        PatchType::Json => crate::patch::json(&mut view, &v)?,
-                        PatchType::Strategic => crate::patch::strategic(&mut view, &v),
-                        _ => crate::patch::merge(&mut view, &v),
-                    }
-                    api::update(
-                        &mut c,
-                        sres,
-                        &ns,
-                        name,
-                        crate::eventconv::v1_to_core(&view),
-                        sub,
-                        &o,
-                    )?
-                } else {
-                    api::patch(&mut c, sres, &ns, name, pt, v, sub, &o)?
-                };
-                (existed, out)
+            let mut c = shared.lock();
+            let existed = c.store.get(sres, &ns, name).is_some();
+            let out = if res == Res::EventV1 && pt != PatchType::Apply {
+                // Patch the events.k8s.io view, then store it as a core Event.
+                let old = api::get(&c, sres, &ns, name)?;
+                let mut view = crate::eventconv::core_to_v1(&old.value);
+                match pt {
+                    PatchType::Json => crate::patch::json(&mut view, &v)?,
+                    PatchType::Strategic => crate::patch::strategic(&mut view, &v),
+                    _ => crate::patch::merge(&mut view, &v),
+                }
+                api::update(
+                    &mut c,
+                    sres,
+                    &ns,
+                    name,
+                    crate::eventconv::v1_to_core(&view),
+                    sub,
+                    &o,
+                )?
+            } else {
+                api::patch(&mut c, sres, &ns, name, pt, v, sub, &o)?
             };
             let code = if existed { 200 } else { 201 };
             Ok(value_response(code, &render::object(res, &out, fmt), fmt))
         }
         "delete" => {
             let d = delete_opts(q, codec::decode_optional(headers, body)?)?;
-            let deleted = api::delete(
-                &mut shared.lock(),
-                sres,
-                &ns,
-                t.name.as_deref().unwrap_or(""),
-                &d,
-            )?;
-            match deleted {
+            let mut c = shared.lock();
+            match api::delete(&mut c, sres, &ns, t.name.as_deref().unwrap_or(""), &d)? {
                 Deleted::Object(v) => Ok(value_response(200, &render::object(res, &v, fmt), fmt)),
                 Deleted::Status(s) => Ok(value_response(200, &s, Format::Json)),
             }

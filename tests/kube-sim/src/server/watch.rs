@@ -123,16 +123,11 @@ pub fn start(shared: Arc<Shared>, req: WatchReq) -> Response {
     let drop_after;
     let bookmark_every;
     {
-        let gone = {
-            let mut faults = shared.faults();
-            drop_after = faults.config.drop_watches_after;
-            let gone = faults.forced_gone > 0;
-            faults.forced_gone = faults.forced_gone.saturating_sub(1);
-            gone
-        };
-        let c = shared.lock();
+        let mut c = shared.lock();
+        drop_after = c.faults.config.drop_watches_after;
         bookmark_every = c.cfg.simulation.bookmark_interval;
-        if gone {
+        if c.faults.forced_gone > 0 {
+            c.faults.forced_gone -= 1;
             let rv = c.store.rv();
             initial.push(error_line(&ApiError::too_old(rv.saturating_sub(1), rv)));
         } else {

@@ -5,11 +5,26 @@
 #![allow(clippy::unwrap_used, reason = "test code")]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// Runs `scripts/demo` non-interactively (`DEMO_EXIT=1`) with `env`; its status, stdout and
+/// stderr.
+fn demo(env: &[(&str, &str)]) -> (Output, String, String) {
+    let out = Command::new(format!("{ROOT}/scripts/demo"))
+        .current_dir(ROOT)
+        .env("DEMO_EXIT", "1")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
 
 #[test]
 fn the_demo_runs_to_the_expected_outcome() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     // The demo runs the binaries this test run built instead of building its own: its `cargo
     // build` (other features than the test build's) would replace `orchestrator` and `kube-sim`
     // in place while other tests spawn them, and a spawn in that window finds no file. kube-sim
@@ -22,15 +37,8 @@ fn the_demo_runs_to_the_expected_outcome() {
         "no kube-sim binary in {}: run the workspace's tests (scripts/test) or `cargo build -p kube-sim` first",
         bin.display()
     );
-    let out = Command::new(format!("{root}/scripts/demo"))
-        .current_dir(root)
-        .env("DEMO_BIN", bin)
-        .env("DEMO_EXIT", "1")
-        .env("DEMO_TIMEOUT", "600")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stdout, stderr) =
+        demo(&[("DEMO_BIN", bin.to_str().unwrap()), ("DEMO_TIMEOUT", "600")]);
     assert!(
         out.status.success(),
         "demo failed ({:?}):\n{stdout}\n{stderr}",
@@ -53,15 +61,7 @@ fn the_demo_runs_to_the_expected_outcome() {
 
 #[test]
 fn a_demo_bin_without_the_binaries_is_refused_before_anything_starts() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let out = Command::new(format!("{root}/scripts/demo"))
-        .current_dir(root)
-        .env("DEMO_BIN", "/nonexistent/demo-bin")
-        .env("DEMO_EXIT", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (out, stdout, stderr) = demo(&[("DEMO_BIN", "/nonexistent/demo-bin")]);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("DEMO_BIN=/nonexistent/demo-bin has no orchestrator binary"),

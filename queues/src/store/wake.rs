@@ -75,14 +75,17 @@ impl JobStore {
                 loop {
                     tokio::select! {
                         _ = token.cancelled() => return Ok(()),
-                        // Notifications that arrive meanwhile wait in the listener's buffer.
+                        // Notifications that arrive meanwhile wait in the listener's buffer;
+                        // a cancel does not wait for the answer (a hung server gives none).
                         _ = heartbeat.tick() => {
-                            tokio::time::timeout(
+                            let answer = tokio::time::timeout(
                                 HEARTBEAT_TIMEOUT,
                                 sqlx::query(HEARTBEAT_SQL).execute(&mut listener),
-                            )
-                            .await
-                            .map_err(|_| Error::Unanswered(HEARTBEAT_TIMEOUT))??;
+                            );
+                            let Some(answer) = token.run_until_cancelled(answer).await else {
+                                return Ok(());
+                            };
+                            answer.map_err(|_| Error::Unanswered(HEARTBEAT_TIMEOUT))??;
                             cache.answered();
                         }
                         received = listener.try_recv() => match received? {

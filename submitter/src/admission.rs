@@ -418,11 +418,16 @@ const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// Admits `admits` in their decided order: each capacity confirmation and reservation in
 /// turn (each sees the reservations before it), the creates — which wait on the API server —
-/// [`ADMISSIONS_IN_FLIGHT`] at a time in any order, and the created ones recorded while more
-/// creates run: one statement at a time, each taking every creation finished meanwhile and
-/// within [`RECORD_LINGER`] (so batches grow with the rate, and a create never waits for a
-/// record). Outcomes in the order of `admits`. `hand_on`, the round's turn to decide, is
-/// given up once the last admission is confirmed.
+/// [`ADMISSIONS_IN_FLIGHT`] at a time, started in decided order and finished in any, and the
+/// created ones recorded while more creates run: one statement at a time, each taking every
+/// creation finished meanwhile and within [`RECORD_LINGER`] (so batches grow with the rate,
+/// and a create never waits for a record). Outcomes in the order of `admits`.
+///
+/// Confirmations run ahead of the creates instead of one create slot at a time: `hand_on`,
+/// the round's turn to decide, is given up once the last admission is confirmed, so with a
+/// strategy that confirms on its own view (the snapshot) the next round decides at once over
+/// the jobs stored meanwhile and its creates join these, rather than waiting until all but
+/// the last few of this round's creates are done.
 async fn admit_all(
     ctx: &Context,
     admits: &[&SizedJob<'_>],
@@ -433,30 +438,41 @@ async fn admit_all(
     // for every lifetime, which the daemon's spawned loop needs.
     let create = async move {
         let mut in_flight = futures::stream::FuturesUnordered::new();
+        // Confirmed, their create not started yet (all slots taken), in decided order.
+        let mut confirmed = std::collections::VecDeque::new();
+        let start = |in_flight: &mut futures::stream::FuturesUnordered<_>,
+                     confirmed: &mut std::collections::VecDeque<_>| {
+            while in_flight.len() < ADMISSIONS_IN_FLIGHT {
+                let Some((i, s, verdict)) = confirmed.pop_front() else {
+                    break;
+                };
+                in_flight.push(create_at(ctx, i, s, verdict));
+            }
+        };
         for (i, s) in admits.iter().copied().enumerate() {
             // A confirmation that waits on the API server (dry-run, placeholders) lets the
             // creates already started go on finishing meanwhile.
             let confirmation = confirm(ctx, s);
             tokio::pin!(confirmation);
             let verdict = loop {
+                start(&mut in_flight, &mut confirmed);
                 tokio::select! {
                     biased;
                     verdict = &mut confirmation => break verdict,
                     Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                        // The receiver lives until every sender is gone.
                         let _ = created.unbounded_send(done);
                     }
                 }
             };
-            in_flight.push(create_at(ctx, i, s, verdict));
-            while in_flight.len() >= ADMISSIONS_IN_FLIGHT {
-                if let Some(done) = in_flight.next().await {
-                    // The receiver lives until every sender is gone.
-                    let _ = created.unbounded_send(done);
-                }
-            }
+            confirmed.push_back((i, s, verdict));
         }
         drop(hand_on);
-        while let Some(done) = in_flight.next().await {
+        loop {
+            start(&mut in_flight, &mut confirmed);
+            let Some(done) = in_flight.next().await else {
+                break;
+            };
             let _ = created.unbounded_send(done);
         }
     };

@@ -121,6 +121,15 @@ impl JobStore {
                 self.outbox_written();
             }
             let now = Utc::now();
+            // Where each job of the batch still without an outcome is, its first place if it
+            // is there twice (a batch is up to a few hundred admissions: no search through it
+            // for every row).
+            let mut at = std::collections::HashMap::with_capacity(rows.len());
+            for (i, (s, o)) in batch.iter().zip(&outcomes).enumerate() {
+                if o.is_none() {
+                    at.entry(s.job).or_insert(i);
+                }
+            }
             for row in recorded {
                 let id = JobId(row.try_get("id")?);
                 let namespace: String = row.try_get("namespace")?;
@@ -128,12 +137,8 @@ impl JobStore {
                 let queued_at: DateTime<Utc> = row.try_get("queued_at")?;
                 let waited = (now - queued_at).num_milliseconds() as f64 / 1000.0;
                 self.metrics.wait(&namespace, &priority, "store", waited);
-                if let Some(o) = batch
-                    .iter()
-                    .zip(outcomes.iter_mut())
-                    .find_map(|(s, o)| (s.job == id && o.is_none()).then_some(o))
-                {
-                    *o = Some(Ok(()));
+                if let Some(i) = at.remove(&id) {
+                    outcomes[i] = Some(Ok(()));
                 }
             }
         }

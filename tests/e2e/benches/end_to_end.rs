@@ -65,7 +65,7 @@ async fn main() {
     let mut world = World::start(config).await;
 
     let timed = bodies("bench", jobs);
-    let (raw, raw_cpu) = raw_creates(&world, &timed).await;
+    let (raw, raw_cpu, raw_events) = raw_creates(&world, &timed).await;
 
     // The orchestrator is up and leading before the first publish, as in production: the
     // rate measured is its throughput, not the start of a new daemon (its watches and caches).
@@ -73,6 +73,7 @@ async fn main() {
     let perf = PerfControl::from_env();
     perf.send("enable");
     let cpu_before = Cpu::now();
+    let events_before = watch_events(&world);
     let started = Instant::now();
     let publishing = async {
         publish(&world, &timed).await;
@@ -113,6 +114,7 @@ async fn main() {
     };
     let (published, (created, quarters), stored_at) = futures::join!(publishing, creating, storing);
     perf.send("disable");
+    let events = watch_events(&world) - events_before;
     let recorded = loop {
         let submitted = count(&world, RECORDED).await;
         if submitted == jobs {
@@ -161,6 +163,7 @@ async fn main() {
     println!("  CPU seconds (this process incl. kube-sim / PostgreSQL / RabbitMQ):");
     println!("    raw client:    {raw_cpu}");
     println!("    orchestrator:  {orchestrator_cpu}");
+    println!("  watch events kube-sim sent: raw client {raw_events}, orchestrator {events}");
     world.cleanup().await;
 }
 
@@ -235,8 +238,9 @@ async fn count(world: &World, sql: &'static str) -> usize {
 /// Creates one SparkApplication per job body as the orchestrator would render it, with
 /// [`IN_FLIGHT`] creates at a time as kube-sim's admin, and returns how long that took; then
 /// deletes them and waits for their pods to go, so the orchestrator starts on an empty cluster.
-/// Also returns the CPU the creates took.
-async fn raw_creates(world: &World, bodies: &[Value]) -> (Duration, Cpu) {
+/// Also returns the CPU the creates took and the watch events kube-sim sent meanwhile (to the
+/// standby daemon's capacity watches).
+async fn raw_creates(world: &World, bodies: &[Value]) -> (Duration, Cpu, u64) {
     let settings = submitter::spark_app::EmitSettings::default();
     let apps: Vec<(String, SparkApplication)> = bodies
         .iter()
@@ -255,6 +259,7 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> (Duration, Cpu) {
         })
         .collect();
     let cpu_before = Cpu::now();
+    let events_before = watch_events(world);
     let started = Instant::now();
     let creates = apps.iter().map(|(ns, app)| {
         let api: Api<SparkApplication> = Api::namespaced(world.client.clone(), ns);
@@ -266,6 +271,7 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> (Duration, Cpu) {
         .await;
     let took = started.elapsed();
     let cpu = Cpu::now().since(&cpu_before);
+    let events = watch_events(world) - events_before;
     for ns in ["team-a", "team-b"] {
         let api: Api<SparkApplication> = Api::namespaced(world.client.clone(), ns);
         api.delete_collection(
@@ -281,7 +287,13 @@ async fn raw_creates(world: &World, bodies: &[Value]) -> (Duration, Cpu) {
         || async { (world.pods().await.is_empty() && world.apps().await.is_empty()).then_some(()) },
     )
     .await;
-    (took, cpu)
+    (took, cpu, events)
+}
+
+/// Watch events kube-sim has sent so far, to every watcher: each is encoded by kube-sim and
+/// decoded by a watcher in this process, CPU both phases spend beside their creates.
+fn watch_events(world: &World) -> u64 {
+    world.sim.stats()["watches"]["events"].as_u64().unwrap_or(0)
 }
 
 /// CPU seconds used so far (user + system) by this process, by every PostgreSQL process and by

@@ -45,6 +45,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use index::SelectorIndex;
 use totals::Totals;
 
 use crate::fit::selector_matches;
@@ -53,6 +54,7 @@ use crate::pack::{WorkingSet, parse_virtual_node};
 use crate::verdict::Placement;
 use crate::view::{ClusterView, NodeView};
 
+mod index;
 mod totals;
 
 /// Where a slot stands (see the module table).
@@ -128,7 +130,12 @@ pub struct Ledger {
     ttl: Duration,
     exclusive_nodes: bool,
     entries: BTreeMap<String, Entry>,
+    /// The entries a new pod may convert, by selector (see [`index`]).
+    index: SelectorIndex,
+    /// Pods that converted a slot: the entry and the slot.
     by_pod: HashMap<String, (String, usize)>,
+    /// The same pods by entry, so a release forgets them without walking every pod.
+    pods_of: HashMap<String, Vec<String>>,
     /// What `entries` take, kept as they change.
     totals: Totals,
     /// The entries by when they lapse.
@@ -142,7 +149,9 @@ impl Ledger {
             ttl,
             exclusive_nodes: false,
             entries: BTreeMap::new(),
+            index: SelectorIndex::default(),
             by_pod: HashMap::new(),
+            pods_of: HashMap::new(),
             totals: Totals::default(),
             by_expiry: BTreeSet::new(),
         }
@@ -190,6 +199,8 @@ impl Ledger {
         self.totals.add(&entry);
         self.by_expiry
             .insert((entry.expires_at, demand.key.clone()));
+        self.index
+            .insert(&entry.namespace, &entry.selector, &demand.key);
         self.entries.insert(demand.key.clone(), entry);
     }
 
@@ -200,7 +211,13 @@ impl Ledger {
         };
         self.totals.remove(&entry);
         self.by_expiry.remove(&(entry.expires_at, key.to_string()));
-        self.by_pod.retain(|_, (k, _)| k != key);
+        self.index.remove(&entry.namespace, &entry.selector, key);
+        for pod in self.pods_of.remove(key).unwrap_or_default() {
+            // Unless the pod has been forgotten and has converted another entry since.
+            if self.by_pod.get(&pod).is_some_and(|(k, _)| k == key) {
+                self.by_pod.remove(&pod);
+            }
+        }
         true
     }
 
@@ -246,6 +263,10 @@ impl Ledger {
         };
         self.set_state(&key, slot, target);
         self.by_pod.insert(pod.id.to_string(), (key.clone(), slot));
+        self.pods_of
+            .entry(key.clone())
+            .or_default()
+            .push(pod.id.to_string());
         self.drop_if_converted(&key);
         true
     }
@@ -255,6 +276,9 @@ impl Ledger {
         let Some((key, slot)) = self.by_pod.remove(pod_id) else {
             return false;
         };
+        if let Some(pods) = self.pods_of.get_mut(&key) {
+            pods.retain(|p| p != pod_id);
+        }
         let created = self
             .entries
             .get(&key)
@@ -280,11 +304,12 @@ impl Ledger {
     /// The reserved slot this new pod takes: same role and shape, else same role, else same
     /// shape, else any.
     fn match_slot(&self, pod: &ObservedPod<'_>) -> Option<(String, usize)> {
-        for (key, entry) in &self.entries {
-            if entry.namespace != pod.namespace
-                || entry.selector.is_empty()
-                || !selector_matches(&entry.selector, pod.labels)
-            {
+        // Only entries of the pod's namespace with a non-empty selector are filed.
+        for key in self.index.candidates(pod.namespace, pod.labels) {
+            let Some(entry) = self.entries.get(key) else {
+                continue;
+            };
+            if !selector_matches(&entry.selector, pod.labels) {
                 continue;
             }
             let free = || {
@@ -301,7 +326,7 @@ impl Ledger {
                 .or_else(|| free().find(|(_, s)| s.requests == pod.requests))
                 .or_else(|| free().next());
             if let Some((i, _)) = pick {
-                return Some((key.clone(), i));
+                return Some((key.to_owned(), i));
             }
         }
         None

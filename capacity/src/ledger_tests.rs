@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::decide::decide;
-use crate::testing::{gang, gi, labels, node, pool};
+use crate::testing::{gang, gi, labels, node, pool, xorshift};
 use crate::verdict::Verdict;
 use crate::view::QuotaView;
 
@@ -498,13 +498,7 @@ fn a_gang_keeps_every_node_of_its_placement_until_its_last_pod_is_bound() {
 fn kept_totals_equal_totals_computed_afresh_through_any_sequence() {
     let start = Instant::now();
     let mut ledger = Ledger::new(Duration::from_secs(30)).with_exclusive_nodes(true);
-    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let nodes = ["n0", "n1", "n2", "pool/+1"];
     let mut pods: Vec<(String, String, PodRole)> = Vec::new(); // (id, gang, role)
     let mut gangs: Vec<String> = Vec::new();

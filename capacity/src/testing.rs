@@ -19,6 +19,18 @@ pub const fn mi(n: u64) -> u64 {
     n << 20
 }
 
+/// A seeded xorshift: `next(n)` is in `0..n`. Random sequences in tests that replay the same
+/// way every run (no dependency for it).
+pub fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    }
+}
+
 /// A label map from pairs.
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

@@ -154,18 +154,12 @@ mod tests {
         use crate::fit::selector_matches;
         use crate::ledger::{Ledger, ObservedPod, SlotState};
         use crate::model::PodRole;
-        use crate::testing::{gang, gi};
+        use crate::testing::{gang, gi, xorshift};
         use crate::verdict::Placement;
 
         let now = Instant::now();
         let mut ledger = Ledger::new(Duration::from_secs(3600));
-        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let namespaces = ["ns", "other"];
         let apps = ["a", "b", "c"];
         let mut pods: Vec<(String, &str, BTreeMap<String, String>)> = Vec::new();

@@ -163,6 +163,8 @@ mod tests {
         let namespaces = ["ns", "other"];
         let apps = ["a", "b", "c"];
         let mut pods: Vec<(String, &str, BTreeMap<String, String>)> = Vec::new();
+        // Every executor of the gangs below asks for this.
+        let executor = gang("x", "ns", (500, gi(1)), 1, (500, gi(1))).pods[1].requests;
         let (mut converted, mut unmatched) = (0, 0);
         for step in 0..4000u64 {
             match next(6) {
@@ -218,8 +220,7 @@ mod tests {
                         namespace,
                         labels: &pod_labels,
                         role: Some(PodRole::Executor),
-                        requests: gang("x", namespace, (500, gi(1)), 1, (500, gi(1))).pods[1]
-                            .requests,
+                        requests: executor,
                         bound: next(2) == 0,
                         active: true,
                     });

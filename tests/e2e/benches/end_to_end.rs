@@ -64,7 +64,7 @@ async fn main() {
     config.submitter.heads_per_queue = 1000;
     let mut world = World::start(config).await;
 
-    let timed = bodies("bench", jobs);
+    let timed = bodies(jobs);
     let (raw, raw_cpu, raw_events) = raw_creates(&world, &timed).await;
 
     // The orchestrator is up and leading before the first publish, as in production: the
@@ -87,9 +87,7 @@ async fn main() {
         let mut quarters = [None; 4];
         loop {
             let now = started.elapsed();
-            let apps = world.sim.stats()["objects"]["sparkapplications.sparkoperator.k8s.io"]
-                .as_u64()
-                .unwrap_or(0) as usize;
+            let apps = world.apps_created();
             for (q, at) in quarters.iter_mut().enumerate() {
                 if at.is_none() && apps > 0 && apps * 4 >= jobs * q {
                     *at = Some(now);
@@ -192,13 +190,13 @@ impl PerfControl {
 const RECORDED: &str =
     "SELECT count(*) FROM jobs WHERE state IN ('submitted', 'running', 'succeeded')";
 
-/// `n` job bodies named `{prefix}-{i}`, alternately in team-a and team-b.
-fn bodies(prefix: &str, n: usize) -> Vec<Value> {
+/// `n` job bodies named `bench-{i}`, alternately in team-a and team-b.
+fn bodies(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let ns = if i % 2 == 0 { "team-a" } else { "team-b" };
             json!({
-                "apiVersion": "v1", "name": format!("{prefix}-{i}"), "namespace": ns,
+                "apiVersion": "v1", "name": format!("bench-{i}"), "namespace": ns,
                 "mainApplicationFile": "local:///opt/app.jar", "mainClass": "Main",
                 "driver": {"nodeType": "small"}, "executor": {"nodeType": "small", "instances": 1},
                 "annotations": {"kube-sim.dev/runtime": "1h"}

@@ -345,6 +345,14 @@ impl World {
         .await
     }
 
+    /// How many SparkApplications kube-sim holds, read in the process (a lock and a count, no
+    /// request): for loops that poll it without loading the API server they watch.
+    pub fn apps_created(&self) -> usize {
+        self.sim.stats()["objects"]["sparkapplications.sparkoperator.k8s.io"]
+            .as_u64()
+            .unwrap_or(0) as usize
+    }
+
     /// Every SparkApplication in the cluster.
     pub async fn apps(&self) -> Vec<SparkApplication> {
         Api::<SparkApplication>::all(self.client.clone())

@@ -171,10 +171,11 @@ async fn a_round_hands_its_turn_on_once_confirmed_before_its_creates_answer() {
     .await;
     // Had confirmations waited for a free create slot, the turn would have gone on only once
     // the first creates answered (5 s each).
-    let created = world.sim.stats()["objects"]["sparkapplications.sparkoperator.k8s.io"]
-        .as_u64()
-        .unwrap_or(0);
-    assert_eq!(created, 0, "the turn went on before any create answered");
+    assert_eq!(
+        world.apps_created(),
+        0,
+        "the turn went on before any create answered"
+    );
 
     let report = burst.await.unwrap().unwrap();
     assert_eq!(

@@ -357,3 +357,64 @@ async fn a_waiting_mark_queued_behind_an_admission_leaves_the_job_submitted() {
     assert_eq!(stored.state, JobState::Submitted);
     db.drop_database().await;
 }
+
+/// The hot batch writes (intake's `take_in`, the rounds' `record_submitted`) run on generic
+/// plans, made once per connection, instead of a new custom plan per execution; the setting
+/// ends with their transaction, so the connection's other statements keep PostgreSQL's
+/// default (listings with optional filters need custom plans). Checked on the one connection
+/// of the store's pool through `pg_prepared_statements`, which counts each statement's plans.
+#[tokio::test]
+async fn the_batch_writes_run_on_generic_plans_and_leave_the_connection_as_it_was() {
+    let (db, _) = store().await;
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*db.pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let store = JobStore::new(
+        one.clone(),
+        queues::Names::new(support::unique("p")).unwrap(),
+        std::sync::Arc::new(queues::metrics::Metrics::default()),
+    );
+    // More executions than the five custom plans PostgreSQL tries before it may settle on a
+    // generic one by itself.
+    for round in 0..7 {
+        let a = enqueued(&store, "team-a", &format!("a{round}")).await;
+        let b = enqueued(&store, "team-b", &format!("b{round}")).await;
+        let outcomes = store
+            .record_submitted(&[
+                submitted(&a, JobState::Queued, 1, note()),
+                submitted(&b, JobState::Queued, 1, note()),
+            ])
+            .await
+            .unwrap();
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    }
+    let plans: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN statement LIKE '%INSERT INTO jobs (%' THEN 'take_in' \
+         WHEN statement LIKE '%INSERT INTO job_attempts%' THEN 'record_submitted' END, \
+         custom_plans, generic_plans FROM pg_prepared_statements \
+         WHERE (statement LIKE '%INSERT INTO jobs (%' OR statement LIKE '%INSERT INTO job_attempts%') \
+         AND statement NOT LIKE '%pg_prepared_statements%' ORDER BY 1",
+    )
+    .fetch_all(&one)
+    .await
+    .unwrap();
+    assert_eq!(
+        plans,
+        [
+            ("record_submitted".to_owned(), 0, 7),
+            ("take_in".to_owned(), 0, 14)
+        ]
+    );
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&one)
+        .await
+        .unwrap();
+    assert_eq!(
+        mode, "auto",
+        "the setting must end with the batch's transaction"
+    );
+    one.close().await;
+    db.drop_database().await;
+}

@@ -153,7 +153,7 @@ impl JobStore {
     /// id is already stored are left untouched ([`IntakeResult::Duplicate`]): the same message
     /// delivered twice (a crash between commit and ack) is one job.
     pub async fn take_in(&self, items: &[IntakeItem]) -> Result<Vec<IntakeResult>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_batch().await?;
         let mut results = vec![IntakeResult::Accepted; items.len()];
 
         let jobs: Vec<(usize, &NewJob)> = items

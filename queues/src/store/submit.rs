@@ -88,6 +88,7 @@ impl JobStore {
                 cpu.push(to_i64(s.submission.footprint.cpu.0, "cpu millis")?);
                 memory.push(to_i64(s.submission.footprint.memory.0, "memory bytes")?);
             }
+            let mut tx = self.begin_batch().await?;
             let recorded = sqlx::query(RECORD_SUBMITTED)
                 .bind(self.names.events_exchange())
                 .bind(rows.iter().map(|s| s.job.0).collect::<Vec<Uuid>>())
@@ -115,8 +116,9 @@ impl JobStore {
                         .map(|s| s.note.details.as_ref().map(ToString::to_string))
                         .collect::<Vec<_>>(),
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+            tx.commit().await?;
             if !recorded.is_empty() {
                 self.outbox_written();
             }

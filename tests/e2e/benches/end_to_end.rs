@@ -6,7 +6,11 @@
 //! In the same run and on the same kube-sim, first a plain client creates the same number of
 //! SparkApplications (rendered from the same jobs) with as many creates in flight as the
 //! submitter allows, then deletes them: the raw rate the API server accepts, which the
-//! orchestrator's rate is compared with (issue 18 aims at ≥ 50 %).
+//! orchestrator's rate is compared with (issue 18 aims at ≥ 50 %). The plain client then
+//! creates them a second time: the first burst runs in a fresh process (its memory's first
+//! touches, which are slow on a virtual machine, and the client's new TLS connections), so
+//! the second, warm burst is what a long-running API server accepts, and the ratio is printed
+//! against both.
 //!
 //! The process runs on the allocator the `orchestrator` binary ships with (mimalloc), kube-sim
 //! and the plain client included.
@@ -66,6 +70,7 @@ async fn main() {
 
     let timed = bodies(jobs);
     let (raw, raw_cpu, raw_events) = raw_creates(&world, &timed).await;
+    let (warm, warm_cpu, _) = raw_creates(&world, &timed).await;
 
     // The orchestrator is up and leading before the first publish, as in production: the
     // rate measured is its throughput, not the start of a new daemon (its watches and caches).
@@ -134,6 +139,11 @@ async fn main() {
         jobs as f64 / raw.as_secs_f64()
     );
     println!(
+        "  raw client again (warm):        {:>8.2?}  {:>7.0} apps/s",
+        warm,
+        jobs as f64 / warm.as_secs_f64()
+    );
+    println!(
         "  published (confirmed):          {:>8.2?}  {:>7.0} jobs/s",
         published,
         jobs as f64 / published.as_secs_f64()
@@ -152,14 +162,16 @@ async fn main() {
         ("all recorded submitted:        ", recorded),
     ] {
         println!(
-            "  {what}  {:>8.2?}  {:>7.0} jobs/s  ({:.0} % of raw)",
+            "  {what}  {:>8.2?}  {:>7.0} jobs/s  ({:.0} % of raw, {:.0} % of warm raw)",
             at,
             jobs as f64 / at.as_secs_f64(),
-            100.0 * raw.as_secs_f64() / at.as_secs_f64()
+            100.0 * raw.as_secs_f64() / at.as_secs_f64(),
+            100.0 * warm.as_secs_f64() / at.as_secs_f64()
         );
     }
     println!("  CPU seconds (this process incl. kube-sim / PostgreSQL / RabbitMQ):");
     println!("    raw client:    {raw_cpu}");
+    println!("    again (warm):  {warm_cpu}");
     println!("    orchestrator:  {orchestrator_cpu}");
     println!("  watch events kube-sim sent: raw client {raw_events}, orchestrator {events}");
     world.cleanup().await;

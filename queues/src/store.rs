@@ -113,12 +113,11 @@ impl JobStore {
     /// [`JobStore::record_submitted`]) whose statements run on generic plans. Each is a CTE
     /// over `UNNEST` of array parameters, whose best plan does not depend on what the arrays
     /// hold; left to PostgreSQL's default, most executions are planned again (a custom plan
-    /// per execution while a connection has run the statement fewer than five times, and
-    /// whenever the generic plan's estimate looks worse), about a tenth of the database's time
-    /// in a burst (profile in BENCHMARKS.md, stop 38). The
-    /// setting is `LOCAL`: it ends with the transaction, so no other statement on the
-    /// connection (listings with optional filters need custom plans) is affected. Sent in the
-    /// same round trip as `BEGIN`.
+    /// for each of a connection's first five executions, and whenever the generic plan's
+    /// estimate looks dearer): about a tenth of the database's time in a burst (BENCHMARKS.md,
+    /// stop 38). The setting is `LOCAL`: it ends with the transaction, so the connection's
+    /// other statements (listings with optional filters need custom plans) keep the default.
+    /// Sent in the same round trip as `BEGIN`.
     async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self
             .pool

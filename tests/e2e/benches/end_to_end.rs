@@ -7,9 +7,9 @@
 //! SparkApplications (rendered from the same jobs) with as many creates in flight as the
 //! submitter allows, then deletes them: the raw rate the API server accepts, which the
 //! orchestrator's rate is compared with (issue 18 aims at ≥ 50 %). The plain client then
-//! creates them a second time: the first burst runs in a fresh process (its memory's first
-//! touches, which are slow on a virtual machine, and the client's new TLS connections), so
-//! the second, warm burst is what a long-running API server accepts, and the ratio is printed
+//! creates them a second time: the first burst runs in a fresh process (the first touches of
+//! its memory, slow on a virtual machine, and the client's new connections), so the second,
+//! warm burst is closer to what a long-running API server accepts; the ratio is printed
 //! against both.
 //!
 //! The process runs on the allocator the `orchestrator` binary ships with (mimalloc), kube-sim

@@ -134,7 +134,9 @@ pub struct Ledger {
     index: SelectorIndex,
     /// Pods that converted a slot: the entry and the slot.
     by_pod: HashMap<String, (String, usize)>,
-    /// The same pods by entry, so a release forgets them without walking every pod.
+    /// The same pods by entry, so a release forgets them without walking every pod: always
+    /// the inverse of `by_pod` (a pod converts only while absent from `by_pod`, and `forget`,
+    /// `release` and `reserve`, which releases first, update both).
     pods_of: HashMap<String, Vec<String>>,
     /// What `entries` take, kept as they change.
     totals: Totals,
@@ -213,10 +215,7 @@ impl Ledger {
         self.by_expiry.remove(&(entry.expires_at, key.to_string()));
         self.index.remove(&entry.namespace, &entry.selector, key);
         for pod in self.pods_of.remove(key).unwrap_or_default() {
-            // Unless the pod has been forgotten and has converted another entry since.
-            if self.by_pod.get(&pod).is_some_and(|(k, _)| k == key) {
-                self.by_pod.remove(&pod);
-            }
+            self.by_pod.remove(&pod);
         }
         true
     }

@@ -365,7 +365,7 @@ async fn a_waiting_mark_queued_behind_an_admission_leaves_the_job_submitted() {
 /// of the store's pool through `pg_prepared_statements`, which counts each statement's plans.
 #[tokio::test]
 async fn the_batch_writes_run_on_generic_plans_and_leave_the_connection_as_it_was() {
-    let (db, _) = store().await;
+    let db = support::TestDb::new(&queues::store::MIGRATOR).await;
     let one = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect_with((*db.pool.connect_options()).clone())

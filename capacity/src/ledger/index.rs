@@ -250,11 +250,16 @@ mod tests {
                     ledger.release(&format!("g{}", next(12)));
                 }
             }
-            // Nothing is kept for released entries or forgotten pods.
+            // Nothing is kept for released entries or forgotten pods, and the pods by entry
+            // are exactly the inverse of the entry by pod.
             for (pod, (key, _)) in &ledger.by_pod {
                 assert!(
                     ledger.entries.contains_key(key),
                     "step {step}: {pod} of released {key}"
+                );
+                assert!(
+                    ledger.pods_of.get(key).is_some_and(|p| p.contains(pod)),
+                    "step {step}: {pod} missing from {key}'s pods"
                 );
             }
             assert!(
@@ -262,6 +267,11 @@ mod tests {
                     .pods_of
                     .keys()
                     .all(|k| ledger.entries.contains_key(k))
+            );
+            assert_eq!(
+                ledger.pods_of.values().map(Vec::len).sum::<usize>(),
+                ledger.by_pod.len(),
+                "step {step}"
             );
         }
         assert!(

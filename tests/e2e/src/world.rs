@@ -345,7 +345,7 @@ impl World {
         .await
     }
 
-    /// How many SparkApplications kube-sim holds, read in the process (a lock and a count, no
+    /// How many SparkApplications kube-sim holds, read off its stats in the process (no
     /// request): for loops that poll it without loading the API server they watch.
     pub fn apps_created(&self) -> usize {
         self.sim.stats()["objects"]["sparkapplications.sparkoperator.k8s.io"]
